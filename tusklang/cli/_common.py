@@ -1,0 +1,109 @@
+"""Helpers shared by the subcommands: reading inputs, printing diagnostics, writing outputs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..diagnostics import Diagnostic, Severity
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A usage or I/O problem: printed as one line, exit code 2."""
+
+
+def add_command(
+    sub: argparse._SubParsersAction, name: str, help: str, example: str
+) -> argparse.ArgumentParser:
+    """A subparser whose --help ends with a worked example."""
+    return sub.add_parser(
+        name,
+        help=help,
+        description=help,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_format(parser: argparse.ArgumentParser, *choices: str, default: str = "text") -> None:
+    parser.add_argument(
+        "--format", choices=choices or ("text", "json"), default=default, help="output format"
+    )
+
+
+def read_text(path: str) -> str:
+    """Read a UTF-8 file, turning every I/O problem into a one-line UsageError."""
+    if path == "-":
+        return sys.stdin.read()
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a file") from None
+    except PermissionError:
+        raise UsageError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path}: not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write via a temp file in the same folder and rename, so readers never see half a file."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def report(diagnostics: Iterable[Diagnostic], fmt: str) -> int:
+    """Print diagnostics as text (stderr) or JSON (stdout); return the exit code they call for."""
+    diagnostics = list(diagnostics)
+    errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
+    warnings = sum(1 for d in diagnostics if d.severity is Severity.WARNING)
+    if fmt == "json":
+        print_json(
+            {
+                "diagnostics": [d.to_dict() for d in diagnostics],
+                "errors": errors,
+                "warnings": warnings,
+            }
+        )
+    else:
+        for d in diagnostics:
+            print(d.render() + "\n", file=sys.stderr)
+    return EXIT_PROBLEMS if errors else EXIT_OK

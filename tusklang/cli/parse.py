@@ -1,0 +1,52 @@
+"""`tusk parse FILE`: print a TuskLang file's data as JSON or canonical TuskLang."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ._common import EXIT_OK, add_command, read_text, report
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = add_command(
+        sub,
+        "parse",
+        "Print a TuskLang file's data as JSON (directives shown, not run) or as canonical TuskLang.",
+        "tusk parse fixtures/valid/seed/feature_flags.tsk --format json",
+    )
+    parser.add_argument("file", help="a .tsk file, or - for standard input")
+    parser.add_argument("--format", choices=("json", "tusk"), default="json", help="output format (default json)")
+    parser.add_argument(
+        "--resolve",
+        action="store_true",
+        help="run directives (@env, @query, @file, ...) instead of showing them",
+    )
+    parser.add_argument("--env-file", help="a dotenv file for @env (with --resolve)")
+    parser.add_argument("--db", help="database URL for @query (with --resolve; default $TUSK_DATABASE_URL)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import dumps, loads
+    from ..diagnostics import TuskError
+    from ..values import to_jsonable
+
+    text = read_text(args.file)
+    path = "<stdin>" if args.file == "-" else args.file
+    try:
+        if args.resolve:
+            from ..resolve import resolve_file_text
+            from ._resolve_options import resolve_kwargs
+
+            data = resolve_file_text(text, path, **resolve_kwargs(args))
+        else:
+            data = loads(text, path)
+    except TuskError as exc:
+        return report(exc.diagnostics, "text")
+    if args.format == "tusk":
+        sys.stdout.write(dumps(data))
+    else:
+        sys.stdout.write(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+    return EXIT_OK

@@ -1,0 +1,333 @@
+"""AST to data: variables, `${}` interpolation, expressions, and directives through a hook.
+
+One walker serves `loads` (the hook leaves directives inert, expressions that need them become
+``Expression`` values) and `resolve` (the hook runs them). Every problem is collected with its
+span, so one run reports all of them.
+
+Variable scoping (docs/syntax.md): `$name = value` is visible to the members after it in the same
+object and in every object nested there; an inner definition shadows an outer one. Using a
+variable before the line that defines it is an error: files are read top to bottom, as every
+TuskLang SDK reads them, and hoisting would make `$a = $b`, `$b = $a` legal nonsense.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+from .diagnostics import Diagnostic, Related, Span
+from .syntax import nodes
+from .values import DirectiveCall, Expression, Identifier
+
+DirectiveHook = Callable[[nodes.Directive, list[Any], "Interpreter"], Any]
+
+_MISSING = object()
+
+
+class _Inert(Exception):
+    """Raised inside an expression that depends on a directive that was not run."""
+
+
+def _inert_hook(node: nodes.Directive, args: list[Any], interp: Interpreter) -> Any:
+    return DirectiveCall(node.name, None if node.args is None else tuple(args), node.span.location())
+
+
+class Interpreter:
+    def __init__(self, document: nodes.Document, hook: DirectiveHook | None = None, record_spans: bool = False):
+        self.document = document
+        self.hook = hook or _inert_hook
+        self.diagnostics: list[Diagnostic] = []
+        self.record_spans = record_spans
+        # path -> span of the value (and of the key, for objects' members), for later stages.
+        self.spans: dict[tuple[str | int, ...], Span] = {}
+        self.key_spans: dict[tuple[str | int, ...], Span] = {}
+
+    # --- documents and objects ---------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        doc = self.document
+        scope = _Scope(None)
+        data: dict[str, Any] = {}
+        self._members(doc.members, data, scope, ())
+        for section in doc.sections:
+            target = data
+            path: tuple[str | int, ...] = ()
+            for index, part in enumerate(section.key.parts):
+                path = (*path, part)
+                nxt = target.get(part)
+                if not isinstance(nxt, dict):
+                    nxt = {}
+                    target[part] = nxt
+                    if self.record_spans:
+                        self.key_spans.setdefault(path, section.key.spans[index])
+                        self.spans.setdefault(path, section.span)
+                target = nxt
+            self._members(section.members, target, _Scope(scope), path)
+        return data
+
+    def _members(
+        self,
+        members: tuple[nodes.Member | nodes.VarDef, ...],
+        data: dict[str, Any],
+        scope: _Scope,
+        path: tuple[str | int, ...],
+    ) -> None:
+        record = self.record_spans
+        pending = {m.name: m.name_span for m in members if isinstance(m, nodes.VarDef)}
+        scope.pending = pending
+        for member in members:
+            if isinstance(member, nodes.VarDef):
+                scope.values[member.name] = self.value(member.value, scope, (*path, f"${member.name}"))
+                scope.spans[member.name] = member.name_span
+                pending.pop(member.name, None)
+                continue
+            key = member.key
+            target = data
+            parts = key.parts
+            for index in range(len(parts) - 1):
+                part = parts[index]
+                nxt = target.get(part)
+                if not isinstance(nxt, dict):
+                    nxt = {}
+                    target[part] = nxt
+                target = nxt
+                if record:
+                    sub = (*path, *parts[: index + 1])
+                    self.key_spans.setdefault(sub, key.spans[index])
+                    self.spans.setdefault(sub, member.span)
+            member_path = (*path, *parts) if record else path
+            if record:
+                self.key_spans[member_path] = key.spans[-1]
+            target[parts[-1]] = self.value(member.value, scope, member_path)
+        scope.pending = {}
+
+    # --- values ------------------------------------------------------------------------------
+
+    def value(self, node: Any, scope: _Scope, path: tuple[str | int, ...]) -> Any:
+        """The data for ``node``; problems are recorded and give None."""
+        if self.record_spans:
+            self.spans[path] = node.span
+        kind = type(node)
+        if kind is nodes.String or kind is nodes.Number or kind is nodes.Bool:
+            return node.value
+        if kind is nodes.Object:
+            data: dict[str, Any] = {}
+            self._members(node.members, data, _Scope(scope), path)
+            return data
+        if kind is nodes.Array:
+            if self.record_spans:
+                return [self.value(item, scope, (*path, i)) for i, item in enumerate(node.items)]
+            return [self.value(item, scope, path) for item in node.items]
+        if kind is nodes.Null:
+            return None
+        if kind is nodes.Range:
+            return {"min": node.low, "max": node.high}
+        try:
+            return self._expression(node, scope)
+        except _Inert:
+            return Expression(node.span.text, node.span.location())
+        except _Failed:
+            return None
+
+    def _expression(self, node: Any, scope: _Scope) -> Any:
+        """Evaluate; raise _Inert if a directive was left unrun, _Failed after recording a problem."""
+        kind = type(node)
+        if kind is nodes.String or kind is nodes.Number or kind is nodes.Bool or kind is nodes.Null:
+            return node.value
+        if kind is nodes.Range:
+            return {"min": node.low, "max": node.high}
+        if kind is nodes.VarRef:
+            return self._lookup(node.name, node.span, scope)
+        if kind is nodes.Template:
+            out = []
+            for part in node.parts:
+                if isinstance(part, str):
+                    out.append(part)
+                    continue
+                value = self._lookup(part.name, part.span, scope)
+                out.append(self._as_text(value, part.span))
+            return "".join(out)
+        if kind is nodes.Directive:
+            args: list[Any] = []
+            for arg in node.args or ():
+                if isinstance(arg, nodes.Bare):
+                    args.append(Identifier(arg.name))
+                else:
+                    args.append(self.value(arg, scope, ()))
+            try:
+                return self.hook(node, args, self)
+            except _Failed:
+                raise
+        if kind is nodes.Object or kind is nodes.Array:
+            return self.value(node, scope, ())
+        if kind is nodes.Unary:
+            operand = self._operand(node.operand, scope)
+            if not isinstance(operand, bool):
+                self._type_error(node.span, f"`!` needs true or false, got {_describe(operand)}")
+            return not operand
+        if kind is nodes.Ternary:
+            condition = self._operand(node.condition, scope)
+            if not isinstance(condition, bool):
+                self._type_error(
+                    node.condition.span, f"the condition of `? :` must be true or false, got {_describe(condition)}"
+                )
+            return self._operand(node.then if condition else node.otherwise, scope)
+        if kind is nodes.Binary:
+            return self._binary(node, scope)
+        raise AssertionError(f"unknown node {kind.__name__}")  # pragma: no cover
+
+    def _operand(self, node: Any, scope: _Scope) -> Any:
+        value = self._expression(node, scope)
+        if isinstance(value, DirectiveCall | Expression):
+            raise _Inert
+        return value
+
+    def _binary(self, node: nodes.Binary, scope: _Scope) -> Any:
+        op = node.op
+        left = self._operand(node.left, scope)
+        if op in ("&&", "||"):
+            if not isinstance(left, bool):
+                self._type_error(node.left.span, f"`{op}` needs true or false on both sides, got {_describe(left)}")
+            if (op == "&&" and not left) or (op == "||" and left):
+                return left
+            right = self._operand(node.right, scope)
+            if not isinstance(right, bool):
+                self._type_error(node.right.span, f"`{op}` needs true or false on both sides, got {_describe(right)}")
+            return right
+        right = self._operand(node.right, scope)
+        if op == "+":
+            if _is_number(left) and _is_number(right):
+                return left + right
+            if isinstance(left, str) and isinstance(right, str):
+                return left + right
+            if isinstance(left, list) and isinstance(right, list):
+                return left + right
+            self._type_error(
+                node.op_span,
+                f"cannot add {_describe(left)} and {_describe(right)}",
+                hint="`+` adds two numbers or joins two strings (or two arrays); "
+                'use interpolation to mix them: "port ${port}"',
+            )
+        if op == "==":
+            return _equal(left, right)
+        if op == "!=":
+            return not _equal(left, right)
+        if (_is_number(left) and _is_number(right)) or (isinstance(left, str) and isinstance(right, str)):
+            if op == "<":
+                return left < right
+            if op == "<=":
+                return left <= right
+            if op == ">":
+                return left > right
+            return left >= right
+        self._type_error(
+            node.op_span,
+            f"cannot compare {_describe(left)} with {_describe(right)} using `{op}`",
+            hint="`<`, `<=`, `>`, `>=` compare two numbers or two strings",
+        )
+        raise AssertionError  # pragma: no cover
+
+    # --- variables and errors ----------------------------------------------------------------
+
+    def _lookup(self, name: str, span: Span, scope: _Scope) -> Any:
+        s: _Scope | None = scope
+        while s is not None:
+            value = s.values.get(name, _MISSING)
+            if value is not _MISSING:
+                return value
+            if name in s.pending:
+                self.error(
+                    "TSK201",
+                    f"variable `${name}` is used before it is defined",
+                    span,
+                    related=(Related(s.pending[name], "defined here, later in the file"),),
+                    hint="move the definition above its first use",
+                )
+            s = s.parent
+        visible = scope.visible_names()
+        close = difflib.get_close_matches(name, visible, n=1)
+        self.error(
+            "TSK200",
+            f"unknown variable `${name}`",
+            span,
+            hint=f"did you mean `${close[0]}`?" if close else "define it first: `$" + name + " = ...`",
+        )
+        raise AssertionError  # pragma: no cover
+
+    def _as_text(self, value: Any, span: Span) -> str:
+        if isinstance(value, DirectiveCall | Expression):
+            raise _Inert
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if value is None:
+            return "null"
+        if isinstance(value, int | float | str):
+            return str(value)
+        self._type_error(span, f"cannot interpolate {_describe(value)} into a string")
+        raise AssertionError  # pragma: no cover
+
+    def _type_error(self, span: Span, message: str, hint: str | None = None, related: tuple[Related, ...] = ()) -> None:
+        self.error("TSK210", message, span, hint=hint, related=related)
+
+    def error(
+        self, code: str, message: str, span: Span, hint: str | None = None, related: tuple[Related, ...] = ()
+    ) -> None:
+        """Record an error and abandon the value being computed."""
+        self.diagnostics.append(Diagnostic(code, message, span, hint=hint, related=related))
+        raise _Failed
+
+    def report(self, diagnostic: Diagnostic) -> None:
+        self.diagnostics.append(diagnostic)
+        if diagnostic.is_error:
+            raise _Failed
+
+
+class _Failed(Exception):
+    """A problem was recorded; the value being computed is abandoned."""
+
+
+class _Scope:
+    __slots__ = ("parent", "pending", "spans", "values")
+
+    def __init__(self, parent: _Scope | None) -> None:
+        self.parent = parent
+        self.values: dict[str, Any] = {}
+        self.spans: dict[str, Span] = {}
+        self.pending: dict[str, Span] = {}
+
+    def visible_names(self) -> list[str]:
+        names: list[str] = []
+        s: _Scope | None = self
+        while s is not None:
+            names.extend(s.values)
+            s = s.parent
+        return names
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _equal(left: Any, right: Any) -> bool:
+    # true == 1 is false here: booleans are not numbers in TuskLang.
+    if isinstance(left, bool) != isinstance(right, bool):
+        return False
+    return bool(left == right)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean `{'true' if value else 'false'}`"
+    if value is None:
+        return "`null`"
+    if isinstance(value, int | float):
+        return f"the number `{value}`"
+    if isinstance(value, str):
+        shown = value if len(value) <= 30 else value[:27] + "..."
+        return f'the string "{shown}"'
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

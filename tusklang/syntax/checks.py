@@ -1,0 +1,155 @@
+"""Checks on a parsed document that the grammar cannot express: duplicate and conflicting keys.
+
+Every problem is collected, so one run reports all of them. The rules (also in docs/syntax.md):
+a key may be assigned once per object; dotted keys and `[section]` headers create objects
+implicitly and may extend them, but an object written out with `{ ... }` is complete and a later
+dotted key may not add to it; a `[section]` header may appear once.
+"""
+
+from __future__ import annotations
+
+from ..diagnostics import Diagnostic, Related, Span
+from . import nodes
+
+
+class _Slot:
+    """What a key at one level holds: a value, or an object (written out or implicit)."""
+
+    __slots__ = ("children", "explicit", "is_object", "span")
+
+    def __init__(self, span: Span, is_object: bool, explicit: bool) -> None:
+        self.span = span
+        self.is_object = is_object
+        self.explicit = explicit
+        self.children: dict[str, _Slot] = {}
+
+
+def check_document(document: nodes.Document) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+    root = _Slot(document.span, True, False)
+    _check_members(document.members, root, problems)
+    headers: dict[tuple[str, ...], Span] = {}
+    for section in document.sections:
+        first = headers.get(section.key.parts)
+        if first is not None:
+            problems.append(
+                Diagnostic(
+                    "TSK120",
+                    f"section `[{section.key.dotted}]` is declared twice",
+                    section.key.span,
+                    related=(Related(first, "first declared here"),),
+                    hint="merge the two sections into one",
+                )
+            )
+            continue
+        headers[section.key.parts] = section.key.span
+        slot = _walk(root, section.key, problems, implicit_leaf=True)
+        if slot is not None:
+            _check_members(section.members, slot, problems)
+    return problems
+
+
+def _check_members(members: tuple[nodes.Member | nodes.VarDef, ...], scope: _Slot, problems: list[Diagnostic]) -> None:
+    variables: dict[str, Span] = {}
+    for member in members:
+        if isinstance(member, nodes.VarDef):
+            first = variables.get(member.name)
+            if first is not None:
+                problems.append(
+                    Diagnostic(
+                        "TSK121",
+                        f"variable `${member.name}` is defined twice in the same object",
+                        member.name_span,
+                        related=(Related(first, "first defined here"),),
+                        hint="rename one of them, or remove the duplicate",
+                    )
+                )
+            else:
+                variables[member.name] = member.name_span
+            _check_value(member.value, problems)
+            continue
+        key = member.key
+        parent = scope
+        if len(key.parts) > 1:
+            parent = _walk(scope, nodes.Key(key.parts[:-1], key.spans[:-1], key.span), problems, implicit_leaf=True)
+            if parent is None:
+                _check_value(member.value, problems)
+                continue
+        name = key.parts[-1]
+        is_object = isinstance(member.value, nodes.Object)
+        existing = parent.children.get(name)
+        if existing is not None:
+            problems.append(_duplicate(key, existing.span))
+            _check_value(member.value, problems)
+            continue
+        slot = _Slot(key.span, is_object, True)
+        parent.children[name] = slot
+        if is_object:
+            _check_members(member.value.members, slot, problems)
+        else:
+            _check_value(member.value, problems)
+
+
+def _check_value(value: object, problems: list[Diagnostic]) -> None:
+    """Objects nested in arrays, directive arguments and expressions get the same checks."""
+    if isinstance(value, nodes.Object):
+        _check_members(value.members, _Slot(value.span, True, True), problems)
+    elif isinstance(value, nodes.Array):
+        for item in value.items:
+            _check_value(item, problems)
+    elif isinstance(value, nodes.Directive) and value.args:
+        for arg in value.args:
+            _check_value(arg, problems)
+    elif isinstance(value, nodes.Binary):
+        _check_value(value.left, problems)
+        _check_value(value.right, problems)
+    elif isinstance(value, nodes.Ternary):
+        for part in (value.condition, value.then, value.otherwise):
+            _check_value(part, problems)
+    elif isinstance(value, nodes.Unary):
+        _check_value(value.operand, problems)
+
+
+def _walk(scope: _Slot, key: nodes.Key, problems: list[Diagnostic], implicit_leaf: bool) -> _Slot | None:
+    """Descend (creating implicit objects) along ``key``; None after reporting a conflict."""
+    slot = scope
+    for index, part in enumerate(key.parts):
+        child = slot.children.get(part)
+        span = key.spans[index]
+        if child is None:
+            child = _Slot(span, True, False)
+            slot.children[part] = child
+        elif not child.is_object:
+            prefix = ".".join(key.parts[: index + 1])
+            problems.append(
+                Diagnostic(
+                    "TSK122",
+                    f"`{prefix}` already holds a value, so it cannot also hold keys",
+                    span,
+                    related=(Related(child.span, f"`{prefix}` is assigned here"),),
+                )
+            )
+            return None
+        elif child.explicit:
+            prefix = ".".join(key.parts[: index + 1])
+            problems.append(
+                Diagnostic(
+                    "TSK122",
+                    f"`{prefix}` is written out as `{{ ... }}` elsewhere; add this key inside those braces",
+                    span,
+                    related=(Related(child.span, f"`{prefix}` is defined here"),),
+                )
+            )
+            return None
+        slot = child
+    return slot
+
+
+def _duplicate(key: nodes.Key, first: Span) -> Diagnostic:
+    return Diagnostic(
+        "TSK120",
+        f"duplicate key `{key.dotted}`",
+        key.span,
+        related=(Related(first, "first defined here"),),
+        hint="each key may appear once per object; remove or rename one of them",
+    )

@@ -1,0 +1,491 @@
+"""The TuskLang lexer: source text to the token stream the grammar in grammar/tusk.lark declares.
+
+Hand-written around two master regular expressions because TuskLang's tokens depend on context a
+regular lexer cannot see: a key is a key only at the start of a member, a newline separates members
+only after a complete value, `<` closes an angle block only alone on its line. Scalars are turned
+into AST nodes here, once, so the parser only moves them around.
+
+It also checks what needs no grammar: bracket balance (so an unclosed `{` is reported where it was
+opened), missing separators between members, and the constructs we refuse on purpose (YAML-style
+indentation nesting and `- item` lists).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..diagnostics import Diagnostic, Related, Span, TuskError
+from ..source import SourceFile
+from . import nodes
+from .strings import decode_string
+
+NAME = r"[A-Za-z_][A-Za-z0-9_\-]*"
+_DQ = r'"(?:[^"\\\n]|\\.)*"'
+_SQ = r"'(?:[^'\\\n]|\\.)*'"
+_KEYPART = rf"(?:{NAME}|{_DQ}|{_SQ})"
+_KEYPATH = rf"{_KEYPART}(?:[ \t]*\.[ \t]*{_KEYPART})*"
+
+# Tried at the start of a member, before the value patterns.
+MEMBER_RE = re.compile(
+    rf"""
+    (?P<key>{_KEYPATH})[ \t]*(?:(?P<sep>[=:])|(?=\{{)|(?P<angle>>)[ \t]*(?=\r?\n|\#|//|/\*|$))
+  | \$(?P<var>[A-Za-z_][A-Za-z0-9_]*)[ \t]*[=:]
+  | (?P<angle_end><)[ \t]*(?=\r?\n|\#|//|/\*|$)
+  | (?P<section>\[)
+  | (?P<dash>-)[ \t]
+    """,
+    re.VERBOSE,
+)
+
+_NUMBER = r"""
+    -?(?:0x[0-9A-Fa-f](?:_?[0-9A-Fa-f])*|0o[0-7](?:_?[0-7])*|0b[01](?:_?[01])*
+         |(?:0|[1-9](?:_?[0-9])*)(?:\.[0-9](?:_?[0-9])*)?(?:[eE][+-]?[0-9]+)?)
+"""
+
+TOKEN_RE = re.compile(
+    rf"""
+    (?P<nl>\r?\n)
+  | (?P<ws>[ \t\f\v]+)
+  | (?P<comment>\#[^\n]*|//[^\n]*|/\*(?:[^*]|\*(?!/))*\*/)
+  | (?P<string3>\"\"\"(?:[^"\\]|\\[\s\S]|"(?!""))*\"\"\")
+  | (?P<dstring>"(?:[^"\\]|\\[\s\S])*")
+  | (?P<sstring>'(?:[^'\\]|\\[\s\S])*')
+  | (?P<range>[0-9]+-[0-9]+)(?![\w.])
+  | (?P<number>{_NUMBER})(?![\w.])
+  | \$(?P<variable>[A-Za-z_][A-Za-z0-9_]*)
+  | @(?P<directive>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?P<call>\()?
+  | (?P<name>{NAME})
+  | (?P<op>\|\||&&|==|!=|<=|>=|[<>!+?:,()\[\]{{}}])
+    """,
+    re.VERBOSE,
+)
+
+SECTION_RE = re.compile(rf"\[[ \t]*(?P<path>{_KEYPATH})[ \t]*\]")
+KEYPART_RE = re.compile(rf"[ \t]*(?P<part>{_KEYPART})[ \t]*\.?")
+
+KEYWORDS = {"true": "TRUE", "false": "FALSE", "null": "NULL"}
+OP_TYPES = {
+    "||": "BINOP",
+    "&&": "BINOP",
+    "==": "BINOP",
+    "!=": "BINOP",
+    "<=": "BINOP",
+    ">=": "BINOP",
+    "<": "BINOP",
+    ">": "BINOP",
+    "+": "BINOP",
+    "!": "BANG",
+    "?": "QUESTION",
+    ":": "COLON",
+    ",": "COMMA",
+    "(": "LPAR",
+    ")": "RPAR",
+    "[": "LSQB",
+    "]": "RSQB",
+    "{": "LBRACE",
+    "}": "RBRACE",
+}
+# Tokens after which a newline ends the member (a value is complete).
+VALUE_END = frozenset(
+    {
+        "STRING",
+        "NUMBER",
+        "RANGE",
+        "TRUE",
+        "FALSE",
+        "NULL",
+        "VARIABLE",
+        "DIRECTIVE",
+        "RPAR",
+        "RSQB",
+        "RBRACE",
+        "ANGLE",
+        "ANGLE_END",
+        "SECTION",
+        "NAME",
+    }
+)
+CLOSERS = {")": "(", "]": "[", "}": "{"}
+OPENER_NAMES = {"(": "`(`", "[": "`[`", "{": "`{`", ">": "angle block `>`", "@(": "`(`"}
+
+
+class Tok:
+    """The parser needs only ``type``; ``value`` carries the node or text, offsets the position."""
+
+    __slots__ = ("end", "start", "type", "value")
+
+    def __init__(self, type: str, value: Any, start: int, end: int) -> None:
+        self.type = type
+        self.value = value
+        self.start = start
+        self.end = end
+
+    def __repr__(self) -> str:
+        return f"Tok({self.type}, {self.value!r}, {self.start})"
+
+
+def tokenize(source: SourceFile) -> tuple[list[Tok], list[nodes.Comment]]:
+    """Split ``source`` into tokens; raise TuskError on a lexical or layout problem."""
+    return _Lexer(source).run()
+
+
+class _Lexer:
+    def __init__(self, source: SourceFile) -> None:
+        self.source = source
+        self.text = source.text
+        self.tokens: list[Tok] = []
+        self.comments: list[nodes.Comment] = []
+        self.stack: list[tuple[str, int]] = []  # open brackets: (char, offset)
+        self.problems: list[Diagnostic] = []
+
+    def span(self, start: int, end: int) -> Span:
+        return Span(self.source, start, end)
+
+    def fail(self, code: str, message: str, start: int, end: int, hint: str | None = None, **kw: Any) -> None:
+        raise TuskError([Diagnostic(code, message, self.span(start, end), hint=hint, **kw)])
+
+    def run(self) -> tuple[list[Tok], list[nodes.Comment]]:
+        text = self.text
+        n = len(text)
+        pos = 0
+        tokens = self.tokens
+        append = tokens.append
+        stack = self.stack
+        source = self.source
+        token_match = TOKEN_RE.match
+        member_match = MEMBER_RE.match
+        member_start = True
+        last_type = ""
+
+        while pos < n:
+            # Inside (...) or [...] there are no members; elsewhere a member may start here.
+            in_object = not stack or stack[-1][0] in "{>"
+            if member_start and in_object:
+                m = member_match(text, pos)
+                if m is not None:
+                    count = len(tokens)
+                    pos = self.member_token(m, pos)
+                    if len(tokens) == count:  # an unsupported construct was reported and skipped
+                        member_start = True
+                        continue
+                    last_type = tokens[-1].type
+                    member_start = last_type in ("ANGLE", "SECTION", "ANGLE_END")
+                    continue
+            m = token_match(text, pos)
+            if m is None:
+                self.unexpected_character(pos)
+            kind = m.lastgroup
+            if kind == "call":
+                kind = "directive"
+            end = m.end()
+            if kind == "ws":
+                pos = end
+                continue
+            if kind == "nl":
+                if in_object and last_type in VALUE_END:
+                    member_start = True
+                elif in_object and (last_type == "KEY" or last_type == "VARDEF"):
+                    self.value_missing(end)
+                pos = end
+                continue
+            if kind == "comment":
+                self.comments.append(nodes.Comment(m.group(), Span(source, pos, end)))
+                pos = end
+                continue
+            # A new member on the same line as a finished value needs a comma.
+            if in_object and last_type in VALUE_END and not member_start and kind in ("name", "dstring", "sstring"):
+                k = member_match(text, pos)
+                if k is not None and k.group("key") and (k.group("sep") or text.startswith("{", k.end())):
+                    self.fail(
+                        "TSK104",
+                        "expected a newline or `,` before the next member",
+                        pos,
+                        pos + len(k.group("key")),
+                        hint="put each member on its own line, or separate them with `,`",
+                    )
+            member_start = False
+            if kind == "op":
+                op = m.group()
+                ttype = OP_TYPES[op]
+                if op in "([{":
+                    stack.append((op, pos))
+                    if op == "{":
+                        member_start = True
+                elif op in ")]}":
+                    self.close(op, pos)
+                elif op == "," and (not stack or stack[-1][0] in "{>"):
+                    member_start = True
+                append(Tok(ttype, op, pos, end))
+            elif kind == "dstring" or kind == "sstring" or kind == "string3":
+                if end - pos == 2 and text.startswith('"', end):  # `""` + `"`: an unclosed `"""`
+                    self.fail("TSK105", "unterminated string", pos, pos + 3, hint='close it with """')
+                append(Tok("STRING", decode_string(m.group(), source, pos, kind), pos, end))
+            elif kind == "number":
+                append(Tok("NUMBER", nodes.Number(self.number(m.group(), pos, end), Span(source, pos, end)), pos, end))
+            elif kind == "name":
+                word = m.group()
+                kw = KEYWORDS.get(word)
+                if kw is None:
+                    append(Tok("NAME", word, pos, end))
+                elif kw == "NULL":
+                    append(Tok(kw, nodes.Null(Span(source, pos, end)), pos, end))
+                else:
+                    append(Tok(kw, nodes.Bool(kw == "TRUE", Span(source, pos, end)), pos, end))
+            elif kind == "variable":
+                append(Tok("VARIABLE", nodes.VarRef(m.group("variable"), Span(source, pos, end)), pos, end))
+            elif kind == "range":
+                low, _, high = m.group().partition("-")
+                append(Tok("RANGE", nodes.Range(int(low), int(high), Span(source, pos, end)), pos, end))
+            elif kind == "directive":
+                name = m.group("directive")
+                name_span = Span(source, pos, pos + 1 + len(name))
+                if m.group("call"):
+                    stack.append(("(", end - 1))
+                    append(Tok("DIRECTIVE_CALL", (name, name_span), pos, end))
+                else:
+                    append(Tok("DIRECTIVE", (name, name_span), pos, end))
+            else:  # pragma: no cover - every group is handled above
+                raise AssertionError(kind)
+            last_type = tokens[-1].type
+            pos = end
+
+        if stack:
+            char, where = stack[-1]
+            if char == ">":
+                self.fail(
+                    "TSK103",
+                    "unclosed angle block: `<` expected",
+                    where,
+                    where + 1,
+                    hint="close the block with `<` alone on its own line",
+                )
+            closer = {"(": ")", "[": "]", "{": "}"}[char]
+            line, col = self.source.position(where)
+            self.fail(
+                "TSK103",
+                f"unclosed `{char}` opened at {line}:{col}",
+                where,
+                where + 1,
+                hint=f"add the missing `{closer}`",
+            )
+        if self.problems:
+            raise TuskError(self.problems)
+        return tokens, self.comments
+
+    def member_token(self, m: re.Match[str], pos: int) -> int:
+        source = self.source
+        end = m.end()
+        if m.group("key") is not None:
+            key_text = m.group("key")
+            key = self.key(key_text, pos)
+            if m.group("angle"):
+                self.stack.append((">", pos))
+                self.tokens.append(Tok("ANGLE", key, pos, end))
+                return end
+            sep = m.group("sep")
+            if sep == ":" and self.yaml_nesting(key, end):
+                return self.skip_indented_block(pos)
+            self.tokens.append(Tok("KEY", key, pos, end))
+            return end
+        if m.group("var") is not None:
+            name = m.group("var")
+            self.tokens.append(Tok("VARDEF", (name, Span(source, pos, pos + 1 + len(name))), pos, end))
+            return end
+        if m.group("angle_end") is not None:
+            if not self.stack or self.stack[-1][0] != ">":
+                self.fail("TSK102", "unexpected `<`: no angle block is open", pos, pos + 1)
+            self.stack.pop()
+            self.tokens.append(Tok("ANGLE_END", "<", pos, pos + 1))
+            return pos + 1
+        if m.group("section") is not None:
+            s = SECTION_RE.match(self.text, pos)
+            if s is None or self.stack:
+                if self.stack:
+                    # `[` at the start of a member inside an object: not a header.
+                    self.fail(
+                        "TSK101",
+                        "a `[section]` header is only allowed at the top level",
+                        pos,
+                        pos + 1,
+                        hint="write the nested object as `name = { ... }`",
+                    )
+                self.fail("TSK101", "malformed `[section]` header", pos, pos + 1, hint="write `[name]` or `[a.b]`")
+            key = self.key(s.group("path"), s.start("path"))
+            self.tokens.append(Tok("SECTION", key, pos, s.end()))
+            return s.end()
+        # `- item`: a YAML list.
+        line_end = self.text.find("\n", pos)
+        line_end = len(self.text) if line_end == -1 else line_end
+        self.problems.append(
+            Diagnostic(
+                "TSK110",
+                "YAML-style `- item` lists are not TuskLang",
+                self.span(pos, line_end),
+                hint='write the list as an array: `items = ["a", "b"]`',
+            )
+        )
+        return line_end
+
+    def value_missing(self, pos: int) -> None:
+        """`key =` then a newline: fine if the value follows, an error if a new member does."""
+        text = self.text
+        while True:
+            m = TOKEN_RE.match(text, pos)
+            if m is None or m.lastgroup not in ("ws", "nl", "comment"):
+                break
+            pos = m.end()
+        k = MEMBER_RE.match(text, pos)
+        if pos >= len(text) or text[pos] == "}" or (k is not None and k.group("sep")):
+            tok = self.tokens[-1]
+            sep = text[tok.start : tok.end].rstrip()[-1]
+            self.fail(
+                "TSK100",
+                f"expected a value after `{sep}`",
+                tok.end - 1,
+                tok.end,
+                hint='e.g. `name = "text"`, `count = 3`, `enabled = true`, `items = [...]` or `block = { ... }`',
+            )
+
+    def yaml_nesting(self, key: nodes.Key, end: int) -> bool:
+        """`name:` alone on its line with more-indented lines below: indentation nesting."""
+        text = self.text
+        i = end
+        while i < len(text) and text[i] in " \t":
+            i += 1
+        if i < len(text) and text[i] not in "\r\n#/":
+            return False
+        if text.startswith("/*", i):
+            return False
+        nl = text.find("\n", i)
+        if nl == -1:
+            return False
+        line_start = text.rfind("\n", 0, key.span.start) + 1
+        indent = len(text[line_start:key.span.start])
+        j = nl + 1
+        while j < len(text):
+            line_end = text.find("\n", j)
+            line_end = len(text) if line_end == -1 else line_end
+            line = text[j:line_end]
+            stripped = line.strip()
+            if stripped and not stripped.startswith(("#", "//")):
+                return len(line) - len(line.lstrip(" \t")) > indent
+            j = line_end + 1
+        return False
+
+    def skip_indented_block(self, pos: int) -> int:
+        text = self.text
+        line_start = text.rfind("\n", 0, pos) + 1
+        indent = pos - line_start
+        key_end = text.find("\n", pos)
+        self.problems.append(
+            Diagnostic(
+                "TSK110",
+                "indentation nesting (YAML style) is not supported",
+                self.span(pos, key_end),
+                hint=f"use braces: `{text[pos:key_end].strip().rstrip(':').strip()} {{ ... }}`",
+            )
+        )
+        j = key_end + 1
+        while j < len(text):
+            line_end = text.find("\n", j)
+            line_end = len(text) if line_end == -1 else line_end
+            line = text[j:line_end]
+            stripped = line.strip()
+            if stripped and len(line) - len(line.lstrip(" \t")) <= indent:
+                return j
+            j = line_end + 1
+        return len(text)
+
+    def key(self, key_text: str, pos: int) -> nodes.Key:
+        source = self.source
+        if key_text[0] not in "\"'" and "." not in key_text:
+            span = Span(source, pos, pos + len(key_text))
+            return nodes.Key((key_text,), (span,), span)
+        parts: list[str] = []
+        spans: list[Span] = []
+        i = 0
+        while i < len(key_text):
+            m = KEYPART_RE.match(key_text, i)
+            if m is None:  # pragma: no cover - the key pattern guarantees a match
+                break
+            part = m.group("part")
+            start = pos + m.start("part")
+            if part[0] in "\"'":
+                parts.append(decode_string(part, source, start, "dstring" if part[0] == '"' else "sstring", interpolate=False).value)
+            else:
+                parts.append(part)
+            spans.append(Span(source, start, start + len(part)))
+            i = m.end()
+        return nodes.Key(tuple(parts), tuple(spans), Span(source, pos, pos + len(key_text)))
+
+    def number(self, text: str, start: int, end: int) -> int | float:
+        clean = text.replace("_", "")
+        sign = -1 if clean.startswith("-") else 1
+        body = clean.lstrip("+-")
+        if body[:2] in ("0x", "0o", "0b"):
+            return sign * int(body, 0)
+        if any(c in body for c in ".eE"):
+            value = float(clean)
+            if value in (float("inf"), float("-inf")):
+                self.fail("TSK106", f"number `{text}` is too large", start, end)
+            return value
+        return int(clean)
+
+    def close(self, op: str, pos: int) -> None:
+        stack = self.stack
+        want = CLOSERS[op]
+        if not stack:
+            self.fail("TSK102", f"unexpected `{op}`: nothing is open here", pos, pos + 1, hint="remove it")
+        char, where = stack[-1]
+        if char != want:
+            line, col = self.source.position(where)
+            expected = {"(": ")", "[": "]", "{": "}", ">": "<"}[char]
+            self.fail(
+                "TSK102",
+                f"expected `{expected}` to close `{char}` opened at {line}:{col}, found `{op}`",
+                pos,
+                pos + 1,
+                related=(Related(self.span(where, where + 1), f"`{char}` opened here"),),
+            )
+        stack.pop()
+
+    def unexpected_character(self, pos: int) -> None:
+        text = self.text
+        ch = text[pos]
+        if ch == '"' or ch == "'":
+            self.fail(
+                "TSK105",
+                "unterminated string",
+                pos,
+                pos + 1,
+                hint='close it with """' if text.startswith('"""', pos) else f"close the string with {ch}",
+            )
+        if text.startswith("/*", pos):
+            self.fail("TSK105", "unterminated comment `/*`", pos, pos + 2, hint="close it with `*/`")
+        if ch == "=":
+            self.fail(
+                "TSK107",
+                "unexpected `=`: a key must come first",
+                pos,
+                pos + 1,
+                hint="write `name = value`; keys are letters, digits, `_` and `-`, or a quoted string",
+            )
+        if ch == "@":
+            self.fail("TSK107", "`@` must be followed by a directive name, e.g. `@env(NAME)`", pos, pos + 1)
+        if ch == "$":
+            self.fail("TSK107", "`$` must be followed by a variable name, e.g. `$port`", pos, pos + 1)
+        if ch.isdigit() or ch == ".":
+            m = re.compile(r"[\w.+-]+").match(text, pos)
+            end = m.end() if m else pos + 1
+            self.fail("TSK106", f"malformed number `{text[pos:end]}`", pos, end)
+        if ch == "-":
+            self.fail(
+                "TSK107",
+                "unexpected `-`",
+                pos,
+                pos + 1,
+                hint="TuskLang has no subtraction; a range is written without spaces: `8000-9000`",
+            )
+        shown = repr(ch) if not ch.isprintable() or ch.isspace() else f"`{ch}`"
+        self.fail("TSK107", f"unexpected character {shown}", pos, pos + 1)

@@ -1,0 +1,175 @@
+"""AST nodes: small immutable tuples, each with the span of source it came from.
+
+Nodes are NamedTuples rather than frozen dataclasses because the parser builds one per value and a
+tuple is the cheapest immutable object CPython makes (about a third of a frozen dataclass's cost).
+Directives, variable references and expressions stay nodes: parsing never executes anything.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, TypeAlias
+
+from ..diagnostics import Span
+from ..source import SourceFile
+
+
+class Key(NamedTuple):
+    """A key path: `a`, `a.b.c`, `"a b".c`. ``spans`` holds one span per part."""
+
+    parts: tuple[str, ...]
+    spans: tuple[Span, ...]
+    span: Span
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.parts)
+
+
+class String(NamedTuple):
+    value: str
+    span: Span
+
+
+class Template(NamedTuple):
+    """A double-quoted string with `${name}` interpolations: parts are text or VarRef."""
+
+    parts: tuple[str | VarRef, ...]
+    span: Span
+
+
+class Number(NamedTuple):
+    value: int | float
+    span: Span
+
+
+class Bool(NamedTuple):
+    value: bool
+    span: Span
+
+
+class Null(NamedTuple):
+    span: Span
+
+    @property
+    def value(self) -> None:
+        return None
+
+
+class Range(NamedTuple):
+    """`8000-9000`: a range value, not a subtraction."""
+
+    low: int
+    high: int
+    span: Span
+
+
+class VarRef(NamedTuple):
+    name: str
+    span: Span
+
+
+class Bare(NamedTuple):
+    """A bare identifier, legal only as a directive argument: `@env(REDIS_URL)`."""
+
+    name: str
+    span: Span
+
+
+class Directive(NamedTuple):
+    """`@name(args)` or `@name.sub(args)`; ``args`` is None when written without parentheses."""
+
+    name: str
+    args: tuple[Value | Bare, ...] | None
+    name_span: Span
+    span: Span
+
+
+class Unary(NamedTuple):
+    op: str
+    operand: Value
+    span: Span
+
+
+class Binary(NamedTuple):
+    op: str
+    left: Value
+    right: Value
+    op_span: Span
+    span: Span
+
+
+class Ternary(NamedTuple):
+    condition: Value
+    then: Value
+    otherwise: Value
+    span: Span
+
+
+class Array(NamedTuple):
+    items: tuple[Value, ...]
+    span: Span
+
+
+class Object(NamedTuple):
+    """`{ ... }` (style "brace") or `key > ... <` (style "angle")."""
+
+    members: tuple[Member | VarDef, ...]
+    span: Span
+    style: str = "brace"
+
+
+class Member(NamedTuple):
+    key: Key
+    value: Value
+    span: Span
+
+
+class VarDef(NamedTuple):
+    """`$name = value`: defines a variable; not part of the data."""
+
+    name: str
+    value: Value
+    name_span: Span
+    span: Span
+
+
+class Section(NamedTuple):
+    """`[a.b]` and the members under it, up to the next header."""
+
+    key: Key
+    members: tuple[Member | VarDef, ...]
+    span: Span
+
+
+class Comment(NamedTuple):
+    text: str
+    span: Span
+
+
+class Document(NamedTuple):
+    members: tuple[Member | VarDef, ...]
+    sections: tuple[Section, ...]
+    comments: tuple[Comment, ...]
+    source: SourceFile
+
+    @property
+    def span(self) -> Span:
+        return Span(self.source, 0, len(self.source.text))
+
+
+Scalar: TypeAlias = String | Template | Number | Bool | Null | Range
+Value: TypeAlias = (
+    String
+    | Template
+    | Number
+    | Bool
+    | Null
+    | Range
+    | VarRef
+    | Directive
+    | Unary
+    | Binary
+    | Ternary
+    | Array
+    | Object
+)

@@ -1,0 +1,373 @@
+"""Source text to AST: our lexer's tokens through Lark's LALR(1) tables for grammar/tusk.lark.
+
+The grammar is compiled by Lark once per process. We feed tokens to Lark's parser state directly
+and give it one callback per grammar rule, so a reduction builds its AST node in a single call
+(no parse tree, no wrapper chain); positions come from the tokens, which carry offsets.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lark import Lark
+from lark.exceptions import UnexpectedToken
+from lark.lexer import Lexer
+from lark.parsers.lalr_parser_state import ParseConf, ParserState
+
+from ..diagnostics import Diagnostic, Related, Span, TuskError
+from ..source import SourceFile
+from . import nodes
+from .checks import check_document
+from .lexer import Tok, tokenize
+from .precedence import fold_operators
+
+
+def grammar_text() -> str:
+    """The grammar shipped in the wheel, or grammar/ beside the package in a checkout."""
+    packaged = resources.files("tusklang").joinpath("_grammar/tusk.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[2] / "grammar" / "tusk.lark").read_text(encoding="utf-8")
+
+
+class _NoLexer(Lexer):
+    """Lark insists on a lexer; ours runs outside Lark, so this one is never used."""
+
+    def __init__(self, conf: Any) -> None:
+        pass
+
+    def lex(self, lexer_state: Any, parser_state: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+
+@functools.cache
+def _tables() -> tuple[ParseConf, Lark]:
+    lark = Lark(grammar_text(), parser="lalr", lexer=_NoLexer, keep_all_tokens=True, strict=True)
+    frontend = lark.parser.parser.parser  # the LALR parser: its parse table and rules
+    callbacks: dict[Any, Callable[[list[Any]], Any]] = {}
+    for rule in lark.rules:
+        shape = (rule.origin.name, tuple(sym.name for sym in rule.expansion))
+        callbacks[rule] = _callback(shape)
+    return ParseConf(frontend.parse_table, callbacks, "start"), lark
+
+
+def parse(text: str, path: str | None = None) -> nodes.Document:
+    """Parse TuskLang text into a Document; raise TuskError with every diagnostic found."""
+    source = SourceFile(text, path)
+    tokens, comments = tokenize(source)
+    conf, _ = _tables()
+    state = ParserState(conf, None)
+    feed = state.feed_token
+    _CURRENT.source = source
+    tok: Tok | None = None
+    try:
+        for tok in tokens:
+            feed(tok)
+        end = len(text)
+        result = feed(Tok("$END", "", end, end), True)
+    except UnexpectedToken as exc:
+        raise TuskError([_syntax_error(exc, source, tokens)]) from None
+    members, sections = result
+    document = nodes.Document(members, sections, tuple(comments), source)
+    problems = check_document(document)
+    if problems:
+        raise TuskError(problems)
+    return document
+
+
+class _Current:
+    """The source being parsed, read by the callbacks (parsing is single-threaded per call)."""
+
+    source: SourceFile
+
+
+_CURRENT = _Current()
+
+
+def _sp(start: int, end: int) -> Span:
+    return Span(_CURRENT.source, start, end)
+
+
+def _start(node: Any) -> int:
+    return node.start if isinstance(node, Tok) else node.span.start
+
+
+def _end(node: Any) -> int:
+    return node.end if isinstance(node, Tok) else node.span.end
+
+
+def _callback(shape: tuple[str, tuple[str, ...]]) -> Callable[[list[Any]], Any]:
+    origin, expansion = shape
+    if origin.startswith("__") and ("_star_" in origin or "_plus_" in origin):
+        if len(expansion) == 1:
+            return lambda c: [c[0]]
+
+        def extend(c: list[Any]) -> list[Any]:
+            c[0].append(c[1])
+            return c[0]
+
+        return extend
+    if origin == "operand" and expansion[0] == "LBRACE":
+        return _object
+    if origin == "operand" and expansion[0] == "DIRECTIVE_CALL":
+        return _directive_call
+    handler = _HANDLERS.get(shape) or _HANDLERS.get((origin, None))
+    if handler is None:  # pragma: no cover - a grammar edit without a handler
+        raise RuntimeError(f"no AST builder for rule {origin}: {' '.join(expansion)}")
+    return handler
+
+
+def _start_rule(c: list[Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    members: list[Any] = []
+    sections: list[Any] = []
+    for child in c:
+        if child and isinstance(child[0], nodes.Section):
+            sections = child
+        else:
+            members = child
+    return tuple(members), tuple(sections)
+
+
+def _section(c: list[Any]) -> nodes.Section:
+    tok = c[0]
+    members = tuple(c[1]) if len(c) > 1 else ()
+    end = members[-1].span.end if members else tok.end
+    return nodes.Section(tok.value, members, _sp(tok.start, end))
+
+
+def _member_key(c: list[Any]) -> nodes.Member:
+    key = c[0].value
+    value = c[1]
+    return nodes.Member(key, value, Span(_CURRENT.source, c[0].start, value.span.end))
+
+
+def _member_angle(c: list[Any]) -> nodes.Member:
+    tok = c[0]
+    members = tuple(c[1]) if len(c) == 3 else ()
+    end = c[-1].end
+    obj = nodes.Object(members, _sp(tok.start, end), "angle")
+    return nodes.Member(tok.value, obj, _sp(tok.start, end))
+
+
+def _vardef(c: list[Any]) -> nodes.VarDef:
+    name, name_span = c[0].value
+    value = c[1]
+    return nodes.VarDef(name, value, name_span, _sp(c[0].start, value.span.end))
+
+
+def _value(c: list[Any]) -> Any:
+    if len(c) == 1:
+        return c[0]
+    if len(c) == 2:
+        return fold_operators(c[0], c[1], _CURRENT.source)
+    if len(c) == 5:
+        condition = c[0]
+    else:
+        condition = fold_operators(c[0], c[1], _CURRENT.source)
+    then, otherwise = c[-3], c[-1]
+    return nodes.Ternary(condition, then, otherwise, _sp(condition.span.start, otherwise.span.end))
+
+
+def _binop_first(c: list[Any]) -> list[Any]:
+    return [c[0], c[1]]
+
+
+def _binop_more(c: list[Any]) -> list[Any]:
+    c[0].append(c[1])
+    c[0].append(c[2])
+    return c[0]
+
+
+def _token_value(c: list[Any]) -> Any:
+    return c[0].value
+
+
+def _not(c: list[Any]) -> nodes.Unary:
+    return nodes.Unary("!", c[1], _sp(c[0].start, c[1].span.end))
+
+
+def _paren(c: list[Any]) -> Any:
+    return c[1]
+
+
+def _array(c: list[Any]) -> nodes.Array:
+    items = tuple(c[1]) if len(c) > 2 else ()
+    return nodes.Array(items, _sp(c[0].start, c[-1].end))
+
+
+def _object(c: list[Any]) -> nodes.Object:
+    members = tuple(c[1]) if len(c) == 3 else ()
+    return nodes.Object(members, _sp(c[0].start, c[-1].end))
+
+
+def _directive_bare(c: list[Any]) -> nodes.Directive:
+    name, name_span = c[0].value
+    return nodes.Directive(name, None, name_span, _sp(c[0].start, c[0].end))
+
+
+def _directive_call(c: list[Any]) -> nodes.Directive:
+    name, name_span = c[0].value
+    args = tuple(c[1]) if len(c) > 2 else ()
+    return nodes.Directive(name, args, name_span, _sp(c[0].start, c[-1].end))
+
+
+def _list_first(c: list[Any]) -> list[Any]:
+    return [c[0]]
+
+
+def _list_more(c: list[Any]) -> list[Any]:
+    c[0].append(c[2])
+    return c[0]
+
+
+def _bare(c: list[Any]) -> nodes.Bare:
+    return nodes.Bare(c[0].value, _sp(c[0].start, c[0].end))
+
+
+def _identity(c: list[Any]) -> Any:
+    return c[0]
+
+
+_HANDLERS: dict[tuple[str, Any], Callable[[list[Any]], Any]] = {
+    ("start", None): _start_rule,
+    ("section", None): _section,
+    ("member", ("KEY", "value")): _member_key,
+    ("member", ("KEY", "value", "COMMA")): _member_key,
+    ("member", ("VARDEF", "value")): _vardef,
+    ("member", ("VARDEF", "value", "COMMA")): _vardef,
+    ("member", None): _member_angle,
+    ("value", None): _value,
+    ("_binop_tail", ("BINOP", "operand")): _binop_first,
+    ("_binop_tail", ("_binop_tail", "BINOP", "operand")): _binop_more,
+    ("operand", ("BANG", "operand")): _not,
+    ("operand", ("LPAR", "value", "RPAR")): _paren,
+    ("operand", ("LSQB", "RSQB")): _array,
+    ("operand", ("LSQB", "_items", "RSQB")): _array,
+    ("operand", ("LSQB", "_items", "COMMA", "RSQB")): _array,
+    ("operand", ("LBRACE", "RBRACE")): _object,
+    ("operand", ("DIRECTIVE",)): _directive_bare,
+    ("operand", None): _token_value,
+    ("_items", ("value",)): _list_first,
+    ("_items", ("_items", "COMMA", "value")): _list_more,
+    ("_args", ("_arg",)): _list_first,
+    ("_args", ("_args", "COMMA", "_arg")): _list_more,
+    ("_arg", ("NAME",)): _bare,
+    ("_arg", ("value",)): _identity,
+}
+
+
+# --- syntax errors in plain words ------------------------------------------------------------
+
+_DESCRIBE = {
+    "KEY": "a key",
+    "ANGLE": "a key",
+    "VARDEF": "a variable definition",
+    "SECTION": "a `[section]` header",
+    "ANGLE_END": "`<`",
+    "STRING": "a string",
+    "NUMBER": "a number",
+    "RANGE": "a range",
+    "TRUE": "`true`",
+    "FALSE": "`false`",
+    "NULL": "`null`",
+    "VARIABLE": "a variable",
+    "NAME": "a name",
+    "DIRECTIVE": "a directive",
+    "DIRECTIVE_CALL": "a directive",
+    "BINOP": "an operator",
+    "BANG": "`!`",
+    "QUESTION": "`?`",
+    "COLON": "`:`",
+    "COMMA": "`,`",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "$END": "the end of the file",
+}
+_VALUE_STARTS = {"STRING", "NUMBER", "LSQB", "LBRACE", "DIRECTIVE_CALL", "VARIABLE", "TRUE"}
+
+
+def _found(tok: Tok) -> str:
+    if tok.type == "$END":
+        return "the end of the file"
+    if tok.type in ("KEY", "ANGLE"):
+        return f"key `{tok.value.dotted}`"
+    if tok.type == "NAME":
+        return f"`{tok.value}`"
+    if tok.type in ("BINOP",) or tok.type in _DESCRIBE and _DESCRIBE[tok.type].startswith("`"):
+        return f"`{tok.value}`" if isinstance(tok.value, str) else _DESCRIBE[tok.type]
+    return _DESCRIBE.get(tok.type, tok.type)
+
+
+def _innermost_open(tokens: list[Tok], index: int) -> str | None:
+    """The type of the innermost bracket still open before ``tokens[index]``."""
+    depth = 0
+    for i in range(index - 1, -1, -1):
+        t = tokens[i].type
+        if t in ("RPAR", "RSQB", "RBRACE", "ANGLE_END"):
+            depth += 1
+        elif t in ("LPAR", "LSQB", "LBRACE", "DIRECTIVE_CALL", "ANGLE"):
+            if depth == 0:
+                return t
+            depth -= 1
+    return None
+
+
+def _syntax_error(exc: UnexpectedToken, source: SourceFile, tokens: list[Tok]) -> Diagnostic:
+    tok: Tok = exc.token
+    expected = set(exc.expected)
+    index = next((i for i, t in enumerate(tokens) if t is tok), len(tokens))
+    prev = tokens[index - 1] if index > 0 else None
+    start, end = tok.start, max(tok.end, tok.start + 1)
+    if tok.type == "$END":
+        # Point just after the last token rather than at an empty last line.
+        start = end = prev.end if prev is not None else len(source.text)
+    span = Span(source, start, end)
+    opener = _innermost_open(tokens, index)
+    found = _found(tok)
+    related: tuple[Related, ...] = ()
+    hint = None
+    if _VALUE_STARTS <= expected and prev is not None and prev.type in ("KEY", "VARDEF"):
+        sep = source.text[prev.start : prev.end].rstrip()[-1:]
+        message = f"expected a value after `{sep}`, found {found}"
+        hint = 'e.g. `name = "text"`, `count = 3`, `enabled = true`, `items = [...]` or `block = { ... }`'
+        if tok.type in ("KEY", "RBRACE", "$END", "ANGLE_END"):
+            span = Span(source, prev.end - 1, prev.end)
+        if tok.type == "NAME":
+            hint = f'a bare word is not a value; quote it: `"{tok.value}"`'
+    elif _VALUE_STARTS <= expected:
+        after = f" after `{source.text[prev.start:prev.end]}`" if prev is not None else ""
+        message = f"expected a value{after}, found {found}"
+    elif opener == "LSQB" and "RSQB" in expected:
+        message = f"expected `,` or `]` in the array, found {found}"
+        hint = "separate array items with `,`"
+    elif opener == "DIRECTIVE_CALL" and "RPAR" in expected and "COMMA" in expected:
+        message = f"expected `,` or `)` in the directive's arguments, found {found}"
+    elif opener == "LPAR" and "RPAR" in expected:
+        message = f"expected `)`, found {found}"
+    elif tok.type == "NAME" and "KEY" in expected:
+        message = f"expected `=` or `:` after the key `{tok.value}`"
+        nxt = tokens[index + 1] if index + 1 < len(tokens) else None
+        shown = source.text[nxt.start : nxt.end] if nxt is not None else "value"
+        hint = f"write `{tok.value} = {shown}`"
+    elif "COLON" in expected and expected <= {"COLON", "BINOP", "QUESTION"}:
+        message = f"expected `:` in the conditional `? :`, found {found}"
+    elif "RBRACE" in expected or "KEY" in expected:
+        if tok.type in _VALUE_STARTS or tok.type in ("NAME", "NUMBER", "STRING", "FALSE", "NULL", "RANGE"):
+            message = f"expected a key, found {found}"
+            hint = "a member is written `key = value`"
+        else:
+            message = f"unexpected {found}; expected a member (`key = value`)"
+    else:
+        names = sorted({_DESCRIBE.get(e, e) for e in expected})
+        message = f"unexpected {found}; expected " + (
+            ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+        )
+    return Diagnostic("TSK100", message, span, hint=hint, related=related)

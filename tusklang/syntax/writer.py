@@ -1,0 +1,94 @@
+"""Data to canonical TuskLang text: `key = value`, one member per line, 4-space indentation.
+
+The output parses back to the same data (`loads(dumps(x)) == x`). Objects nested in arrays are
+written inline (`{ a = 1, b = 2 }`), since an array holds values, not members.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from ..diagnostics import Diagnostic, TuskError
+from ..values import DirectiveCall, Expression, Identifier
+from .strings import quote
+
+_BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
+_KEYWORDS = {"true", "false", "null"}
+INDENT = "    "
+
+
+def dumps(data: dict[str, Any]) -> str:
+    if not isinstance(data, dict):
+        _fail(f"the top level must be a dict (an object), not {type(data).__name__}")
+    lines: list[str] = []
+    _members(data, 0, lines)
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _members(data: dict[str, Any], depth: int, lines: list[str]) -> None:
+    pad = INDENT * depth
+    for key, value in data.items():
+        name = format_key(key)
+        if isinstance(value, dict) and not _is_range(value):
+            if not value:
+                lines.append(f"{pad}{name} = {{}}")
+                continue
+            lines.append(f"{pad}{name} = {{")
+            _members(value, depth + 1, lines)
+            lines.append(f"{pad}}}")
+        else:
+            lines.append(f"{pad}{name} = {format_value(value)}")
+
+
+def format_key(key: Any) -> str:
+    if not isinstance(key, str):
+        _fail(f"keys must be strings, not {type(key).__name__} ({key!r})")
+    if _BARE_KEY.match(key) and key not in _KEYWORDS:
+        return key
+    return quote(key)
+
+
+def _is_range(value: dict[str, Any]) -> bool:
+    # {"min": a, "max": b} is written as an object, never as `a-b`, so it reads back the same
+    # whatever the numbers; ranges are only a way to write, not a type of their own.
+    return False
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            _fail(f"{value} cannot be written in TuskLang")
+        text = repr(value)
+        return text if any(c in text for c in ".e") else text + ".0"
+    if isinstance(value, str):
+        return quote(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{format_key(k)} = {format_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, DirectiveCall):
+        if value.args is None:
+            return f"@{value.name}"
+        return f"@{value.name}(" + ", ".join(format_value(a) for a in value.args) + ")"
+    if isinstance(value, Identifier):
+        return value.name
+    if isinstance(value, Expression):
+        return f"({value.text})"
+    _fail(f"cannot write a {type(value).__name__} value in TuskLang: {value!r}")
+    raise AssertionError  # pragma: no cover
+
+
+def _fail(message: str) -> None:
+    raise TuskError([Diagnostic("TSK130", message)])
