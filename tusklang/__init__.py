@@ -12,6 +12,7 @@ Every problem a user can cause raises ``TuskError`` carrying ``Diagnostic`` obje
 
 from __future__ import annotations
 
+import gc
 from typing import IO, Any
 
 from .diagnostics import Diagnostic, Severity, Span, TuskError
@@ -46,7 +47,13 @@ def loads(text: str, path: str | None = None) -> dict[str, Any]:
     """Parse TuskLang text into plain data. Directives stay inert ``DirectiveCall`` values."""
     document = parse(text, path)
     interpreter = Interpreter(document)
-    data = interpreter.run()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # as in parse: many small acyclic objects, no cycles to collect
+    try:
+        data = interpreter.run()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     if any(d.is_error for d in interpreter.diagnostics):
         raise TuskError(interpreter.diagnostics)
     return data

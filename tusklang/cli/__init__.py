@@ -18,7 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tusk",
         description="Feature flags as code: parse, check and compile TuskLang flag configs.",
-        epilog="example:\n  tusk compile fixtures/seed/project.tsk --db sqlite:///fixtures/db/seed.db -o flags.json",
+        epilog=(
+            "example:\n"
+            "  tusk compile fixtures/seed/project.tsk --db sqlite:///fixtures/db/seed.db -o flags.json"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -49,7 +49,19 @@ def check_document(document: nodes.Document) -> list[Diagnostic]:
     return problems
 
 
-def _check_members(members: tuple[nodes.Member | nodes.VarDef, ...], scope: _Slot, problems: list[Diagnostic]) -> None:
+def _check_members(
+    members: tuple[nodes.Member | nodes.VarDef, ...], scope: _Slot, problems: list[Diagnostic]
+) -> None:
+    if not scope.children and _simple_and_unique(members):
+        # Fast path for the usual object: plain keys, each once. Only nested values need a look.
+        for member in members:
+            value = member.value
+            kind = type(value)
+            if kind is nodes.Object:
+                _check_members(value.members, _Slot(member.key.span, True, True), problems)
+            elif kind is not nodes.String and kind is not nodes.Number and kind is not nodes.Bool:
+                _check_value(value, problems)
+        return
     variables: dict[str, Span] = {}
     for member in members:
         if isinstance(member, nodes.VarDef):
@@ -71,7 +83,9 @@ def _check_members(members: tuple[nodes.Member | nodes.VarDef, ...], scope: _Slo
         key = member.key
         parent = scope
         if len(key.parts) > 1:
-            parent = _walk(scope, nodes.Key(key.parts[:-1], key.spans[:-1], key.span), problems, implicit_leaf=True)
+            parent = _walk(
+                scope, nodes.Key(key.parts[:-1], key.spans[:-1], key.span), problems, implicit_leaf=True
+            )
             if parent is None:
                 _check_value(member.value, problems)
                 continue
@@ -153,3 +167,12 @@ def _duplicate(key: nodes.Key, first: Span) -> Diagnostic:
         related=(Related(first, "first defined here"),),
         hint="each key may appear once per object; remove or rename one of them",
     )
+
+
+def _simple_and_unique(members: tuple[nodes.Member | nodes.VarDef, ...]) -> bool:
+    names = set()
+    for member in members:
+        if type(member) is not nodes.Member or len(member.key.parts) != 1:
+            return False
+        names.add(member.key.parts[0])
+    return len(names) == len(members)

@@ -64,6 +64,7 @@ TOKEN_RE = re.compile(
 SECTION_RE = re.compile(rf"\[[ \t]*(?P<path>{_KEYPATH})[ \t]*\]")
 KEYPART_RE = re.compile(rf"[ \t]*(?P<part>{_KEYPART})[ \t]*\.?")
 
+VALUE_EXAMPLES = 'e.g. `name = "text"`, `count = 3`, `enabled = true`, `items = [...]` or `block = { ... }`'
 KEYWORDS = {"true": "TRUE", "false": "FALSE", "null": "NULL"}
 OP_TYPES = {
     "||": "BINOP",
@@ -164,6 +165,21 @@ class _Lexer:
             if member_start and in_object:
                 m = member_match(text, pos)
                 if m is not None:
+                    key_text = m.group("key")
+                    if (
+                        key_text is not None
+                        and m.group("sep") is not None
+                        and key_text[0] not in "\"'"
+                        and "." not in key_text
+                        and (m.group("sep") == "=" or not self.yaml_nesting_at(pos, m.end()))
+                    ):
+                        # The common case, inlined: `name = ` / `name:`.
+                        span = Span(source, pos, pos + len(key_text))
+                        pos = m.end()
+                        append(Tok("KEY", nodes.Key((key_text,), (span,), span), span.start, pos))
+                        last_type = "KEY"
+                        member_start = False
+                        continue
                     count = len(tokens)
                     pos = self.member_token(m, pos)
                     if len(tokens) == count:  # an unsupported construct was reported and skipped
@@ -194,7 +210,12 @@ class _Lexer:
                 pos = end
                 continue
             # A new member on the same line as a finished value needs a comma.
-            if in_object and last_type in VALUE_END and not member_start and kind in ("name", "dstring", "sstring"):
+            if (
+                in_object
+                and last_type in VALUE_END
+                and not member_start
+                and kind in ("name", "dstring", "sstring")
+            ):
                 k = member_match(text, pos)
                 if k is not None and k.group("key") and (k.group("sep") or text.startswith("{", k.end())):
                     self.fail(
@@ -217,12 +238,21 @@ class _Lexer:
                 elif op == "," and (not stack or stack[-1][0] in "{>"):
                     member_start = True
                 append(Tok(ttype, op, pos, end))
+            elif kind == "dstring" and "\\" not in (raw := m.group()) and "${" not in raw and end - pos > 2:
+                append(Tok("STRING", nodes.String(raw[1:-1], Span(source, pos, end)), pos, end))
             elif kind == "dstring" or kind == "sstring" or kind == "string3":
                 if end - pos == 2 and text.startswith('"', end):  # `""` + `"`: an unclosed `"""`
                     self.fail("TSK105", "unterminated string", pos, pos + 3, hint='close it with """')
                 append(Tok("STRING", decode_string(m.group(), source, pos, kind), pos, end))
             elif kind == "number":
-                append(Tok("NUMBER", nodes.Number(self.number(m.group(), pos, end), Span(source, pos, end)), pos, end))
+                append(
+                    Tok(
+                        "NUMBER",
+                        nodes.Number(self.number(m.group(), pos, end), Span(source, pos, end)),
+                        pos,
+                        end,
+                    )
+                )
             elif kind == "name":
                 word = m.group()
                 kw = KEYWORDS.get(word)
@@ -310,7 +340,9 @@ class _Lexer:
                         pos + 1,
                         hint="write the nested object as `name = { ... }`",
                     )
-                self.fail("TSK101", "malformed `[section]` header", pos, pos + 1, hint="write `[name]` or `[a.b]`")
+                self.fail(
+                    "TSK101", "malformed `[section]` header", pos, pos + 1, hint="write `[name]` or `[a.b]`"
+                )
             key = self.key(s.group("path"), s.start("path"))
             self.tokens.append(Tok("SECTION", key, pos, s.end()))
             return s.end()
@@ -344,8 +376,17 @@ class _Lexer:
                 f"expected a value after `{sep}`",
                 tok.end - 1,
                 tok.end,
-                hint='e.g. `name = "text"`, `count = 3`, `enabled = true`, `items = [...]` or `block = { ... }`',
+                hint=VALUE_EXAMPLES,
             )
+
+    def yaml_nesting_at(self, start: int, end: int) -> bool:
+        text = self.text
+        i = end
+        while i < len(text) and text[i] in " \t":
+            i += 1
+        if i < len(text) and text[i] not in "\r\n#/":
+            return False  # a value follows on the same line: the usual case, decided cheaply
+        return self.yaml_nesting(self.key(text[start:end].rstrip(" \t:"), start), end)
 
     def yaml_nesting(self, key: nodes.Key, end: int) -> bool:
         """`name:` alone on its line with more-indented lines below: indentation nesting."""
@@ -361,7 +402,7 @@ class _Lexer:
         if nl == -1:
             return False
         line_start = text.rfind("\n", 0, key.span.start) + 1
-        indent = len(text[line_start:key.span.start])
+        indent = len(text[line_start : key.span.start])
         j = nl + 1
         while j < len(text):
             line_end = text.find("\n", j)
@@ -412,7 +453,11 @@ class _Lexer:
             part = m.group("part")
             start = pos + m.start("part")
             if part[0] in "\"'":
-                parts.append(decode_string(part, source, start, "dstring" if part[0] == '"' else "sstring", interpolate=False).value)
+                parts.append(
+                    decode_string(
+                        part, source, start, "dstring" if part[0] == '"' else "sstring", interpolate=False
+                    ).value
+                )
             else:
                 parts.append(part)
             spans.append(Span(source, start, start + len(part)))

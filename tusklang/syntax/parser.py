@@ -8,21 +8,21 @@ and give it one callback per grammar rule, so a reduction builds its AST node in
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from lark import Lark
-from lark.exceptions import UnexpectedToken
 from lark.lexer import Lexer
-from lark.parsers.lalr_parser_state import ParseConf, ParserState
+from lark.parsers.lalr_analysis import Shift
 
 from ..diagnostics import Diagnostic, Related, Span, TuskError
 from ..source import SourceFile
 from . import nodes
 from .checks import check_document
-from .lexer import Tok, tokenize
+from .lexer import VALUE_EXAMPLES, Tok, tokenize
 from .precedence import fold_operators
 
 
@@ -44,34 +44,56 @@ class _NoLexer(Lexer):
         raise NotImplementedError
 
 
+class _Tables:
+    """Lark's LALR tables for grammar/tusk.lark, keyed by plain strings, with our callbacks."""
+
+    def __init__(self) -> None:
+        lark = Lark(grammar_text(), parser="lalr", lexer=_NoLexer, keep_all_tokens=True, strict=True)
+        table = lark.parser.parser.parser.parse_table
+        # Lark keys its tables by its own Token class, whose Python-level __eq__ would run on every
+        # lookup with our plain-str token types; plain str keys make each lookup a C compare.
+        self.states = {
+            state: {str(symbol): action for symbol, action in actions.items()}
+            for state, actions in table.states.items()
+        }
+        self.start_state = table.start_states["start"]
+        self.end_state = table.end_states["start"]
+        self.shift = Shift
+        self.rules: dict[Any, tuple[int, Callable[[list[Any]], Any] | None, str]] = {}
+        for rule in lark.rules:
+            shape = (rule.origin.name, tuple(sym.name for sym in rule.expansion))
+            callback: Callable[[list[Any]], Any] | None = _callback(shape)
+            if callback is _identity or (shape[0] == "value" and len(shape[1]) == 1):
+                callback = None  # pass the single child through without a call
+            self.rules[rule] = (len(rule.expansion), callback, str(rule.origin.name))
+
+
 @functools.cache
-def _tables() -> tuple[ParseConf, Lark]:
-    lark = Lark(grammar_text(), parser="lalr", lexer=_NoLexer, keep_all_tokens=True, strict=True)
-    frontend = lark.parser.parser.parser  # the LALR parser: its parse table and rules
-    callbacks: dict[Any, Callable[[list[Any]], Any]] = {}
-    for rule in lark.rules:
-        shape = (rule.origin.name, tuple(sym.name for sym in rule.expansion))
-        callbacks[rule] = _callback(shape)
-    return ParseConf(frontend.parse_table, callbacks, "start"), lark
+def _tables() -> _Tables:
+    return _Tables()
 
 
 def parse(text: str, path: str | None = None) -> nodes.Document:
     """Parse TuskLang text into a Document; raise TuskError with every diagnostic found."""
     source = SourceFile(text, path)
-    tokens, comments = tokenize(source)
-    conf, _ = _tables()
-    state = ParserState(conf, None)
-    feed = state.feed_token
-    _CURRENT.source = source
-    tok: Tok | None = None
+    # Parsing allocates hundreds of thousands of small acyclic tuples; the cyclic garbage
+    # collector's passes over them cost more than the parse itself (2-3x on 5,000 flags), and
+    # nothing here can form a cycle, so it is paused for the duration.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        for tok in tokens:
-            feed(tok)
+        tokens, comments = tokenize(source)
         end = len(text)
-        result = feed(Tok("$END", "", end, end), True)
-    except UnexpectedToken as exc:
-        raise TuskError([_syntax_error(exc, source, tokens)]) from None
-    members, sections = result
+        tokens.append(Tok("$END", "", end, end))
+        _CURRENT.source = source
+        error = _run_lalr(tokens, _tables())
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    if error is not None:
+        tokens.pop()
+        raise TuskError([_syntax_error(error[0], error[1], source, tokens)])
+    members, sections = _CURRENT.result
     document = nodes.Document(members, sections, tuple(comments), source)
     problems = check_document(document)
     if problems:
@@ -79,10 +101,56 @@ def parse(text: str, path: str | None = None) -> nodes.Document:
     return document
 
 
+def _run_lalr(tokens: list[Tok], tables: _Tables) -> tuple[Tok, set[str]] | None:
+    """Lark's LALR(1) algorithm (lark/parsers/lalr_parser_state.py) over Lark's tables.
+
+    The loop is Lark's own feed_token, kept in one frame for the whole file instead of one call
+    per token, and with single-child pass-through rules (a plain value inside `value`) reduced
+    without a call. Returns (token, expected terminals) on a syntax error.
+    """
+    states = tables.states
+    rules = tables.rules
+    shift = tables.shift
+    state_stack = [tables.start_state]
+    value_stack: list[Any] = []
+    for tok in tokens:
+        ttype = tok.type
+        while True:
+            try:
+                action, arg = states[state_stack[-1]][ttype]
+            except KeyError:
+                expected = {s for s in states[state_stack[-1]] if s.isupper()}
+                return tok, expected
+            if action is shift:
+                state_stack.append(arg)
+                value_stack.append(tok)
+                break
+            size, callback, origin = rules[arg]
+            if size == 1:
+                value = value_stack[-1] if callback is None else callback(value_stack[-1:])
+                state_stack.pop()
+                value_stack.pop()
+            elif size:
+                children = value_stack[-size:]
+                del state_stack[-size:]
+                del value_stack[-size:]
+                value = callback(children)
+            else:
+                value = callback([])
+            _, goto = states[state_stack[-1]][origin]
+            state_stack.append(goto)
+            value_stack.append(value)
+            if ttype == "$END" and goto == tables.end_state:
+                _CURRENT.result = value
+                return None
+    raise AssertionError("the LALR loop ended without accepting")  # pragma: no cover
+
+
 class _Current:
     """The source being parsed, read by the callbacks (parsing is single-threaded per call)."""
 
     source: SourceFile
+    result: Any
 
 
 _CURRENT = _Current()
@@ -301,7 +369,7 @@ def _found(tok: Tok) -> str:
         return f"key `{tok.value.dotted}`"
     if tok.type == "NAME":
         return f"`{tok.value}`"
-    if tok.type in ("BINOP",) or tok.type in _DESCRIBE and _DESCRIBE[tok.type].startswith("`"):
+    if tok.type in ("BINOP",) or (tok.type in _DESCRIBE and _DESCRIBE[tok.type].startswith("`")):
         return f"`{tok.value}`" if isinstance(tok.value, str) else _DESCRIBE[tok.type]
     return _DESCRIBE.get(tok.type, tok.type)
 
@@ -320,9 +388,7 @@ def _innermost_open(tokens: list[Tok], index: int) -> str | None:
     return None
 
 
-def _syntax_error(exc: UnexpectedToken, source: SourceFile, tokens: list[Tok]) -> Diagnostic:
-    tok: Tok = exc.token
-    expected = set(exc.expected)
+def _syntax_error(tok: Tok, expected: set[str], source: SourceFile, tokens: list[Tok]) -> Diagnostic:
     index = next((i for i, t in enumerate(tokens) if t is tok), len(tokens))
     prev = tokens[index - 1] if index > 0 else None
     start, end = tok.start, max(tok.end, tok.start + 1)
@@ -337,13 +403,13 @@ def _syntax_error(exc: UnexpectedToken, source: SourceFile, tokens: list[Tok]) -
     if _VALUE_STARTS <= expected and prev is not None and prev.type in ("KEY", "VARDEF"):
         sep = source.text[prev.start : prev.end].rstrip()[-1:]
         message = f"expected a value after `{sep}`, found {found}"
-        hint = 'e.g. `name = "text"`, `count = 3`, `enabled = true`, `items = [...]` or `block = { ... }`'
+        hint = VALUE_EXAMPLES
         if tok.type in ("KEY", "RBRACE", "$END", "ANGLE_END"):
             span = Span(source, prev.end - 1, prev.end)
         if tok.type == "NAME":
             hint = f'a bare word is not a value; quote it: `"{tok.value}"`'
     elif _VALUE_STARTS <= expected:
-        after = f" after `{source.text[prev.start:prev.end]}`" if prev is not None else ""
+        after = f" after `{source.text[prev.start : prev.end]}`" if prev is not None else ""
         message = f"expected a value{after}, found {found}"
     elif opener == "LSQB" and "RSQB" in expected:
         message = f"expected `,` or `]` in the array, found {found}"

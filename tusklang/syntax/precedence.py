@@ -30,7 +30,11 @@ def fold_operators(first: Any, tail: list[Any], source: SourceFile) -> Any:
         if op.value in COMPARISONS and id(left) in built and left.op in COMPARISONS:
             _chained(op, source)
         node = nodes.Binary(
-            op.value, left, right, Span(source, op.start, op.end), Span(source, left.span.start, right.span.end)
+            op.value,
+            left,
+            right,
+            Span(source, op.start, op.end),
+            Span(source, left.span.start, right.span.end),
         )
         built.add(id(node))
         operands.append(node)
