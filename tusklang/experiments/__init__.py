@@ -1,0 +1,1 @@
+"""Experiment statistics and winner detection (see docs/statistics.md)."""
