@@ -76,7 +76,7 @@ def load(fp: IO[bytes] | IO[str], path: str | None = None) -> dict[str, Any]:
 def __getattr__(name: str) -> Any:
     # Heavier parts are imported on first use so `import tusklang` stays a parser import.
     if name == "resolve":
-        from .resolve import resolve
+        from .resolver import resolve
 
         return resolve
     if name == "compile":

@@ -12,6 +12,8 @@ def check_text(text: str, path: str | None = None) -> list[Diagnostic]:
         document = parse(text, path)
     except TuskError as exc:
         return exc.diagnostics
-    interpreter = Interpreter(document)
+    from .resolver import static_hook
+
+    interpreter = Interpreter(document, static_hook)
     interpreter.run()
     return interpreter.diagnostics

@@ -44,6 +44,8 @@ class Interpreter:
         # path -> span of the value (and of the key, for objects' members), for later stages.
         self.spans: dict[tuple[str | int, ...], Span] = {}
         self.key_spans: dict[tuple[str | int, ...], Span] = {}
+        # The path of the member whose value is being computed (directives record where they ran).
+        self.path: tuple[str | int, ...] = ()
 
     # --- documents and objects ---------------------------------------------------------------
 
@@ -113,6 +115,8 @@ class Interpreter:
         kind = type(node)
         if kind is nodes.String or kind is nodes.Number or kind is nodes.Bool:
             return node.value
+        if path:
+            self.path = path
         if kind is nodes.Object:
             data: dict[str, Any] = {}
             self._members(node.members, data, _Scope(scope), path)
@@ -151,16 +155,15 @@ class Interpreter:
                 out.append(self._as_text(value, part.span))
             return "".join(out)
         if kind is nodes.Directive:
+            where = self.path
             args: list[Any] = []
             for arg in node.args or ():
                 if isinstance(arg, nodes.Bare):
                     args.append(Identifier(arg.name))
                 else:
                     args.append(self.value(arg, scope, ()))
-            try:
-                return self.hook(node, args, self)
-            except _Failed:
-                raise
+            self.path = where
+            return self.hook(node, args, self)
         if kind is nodes.Object or kind is nodes.Array:
             return self.value(node, scope, ())
         if kind is nodes.Unary:

@@ -7,6 +7,7 @@ import json
 import sys
 
 from ._common import EXIT_OK, add_command, read_text, report
+from ._resolve_options import add_resolve_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,8 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="run directives (@env, @query, @file, ...) instead of showing them",
     )
-    parser.add_argument("--env-file", help="a dotenv file for @env (with --resolve)")
-    parser.add_argument("--db", help="database URL for @query (with --resolve; default $TUSK_DATABASE_URL)")
+    add_resolve_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     path = "<stdin>" if args.file == "-" else args.file
     try:
         if args.resolve:
-            from ..resolve import resolve_file_text
+            from ..resolver import resolve_file_text
             from ._resolve_options import resolve_kwargs
 
             data = resolve_file_text(text, path, **resolve_kwargs(args))

@@ -1,0 +1,99 @@
+"""`@env(NAME)`, `@env("NAME")`, `@env(NAME, default)`: read an environment variable.
+
+Type rule: the value is a string, unless the default is a number or a boolean, in which case the
+variable's text must read as one (`"8080"` -> 8080, `"true"`/`"false"` -> booleans) or it is an
+error. A missing variable without a default is an error naming it; with a default, the default.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..diagnostics import Diagnostic
+from ..syntax import nodes
+from ..values import Identifier
+from . import Directive, DirectiveFailed, ResolveContext, arg_span
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def check(node: nodes.Directive, args: list[Any]) -> list[Diagnostic]:
+    if node.args is None or not 1 <= len(args) <= 2:
+        return [
+            Diagnostic(
+                "TSK222",
+                "@env takes the variable's name and an optional default",
+                node.span,
+                hint='write `@env(NAME)` or `@env("NAME", "default")`',
+            )
+        ]
+    name = args[0]
+    name = name.name if isinstance(name, Identifier) else name
+    if not isinstance(name, str) or not _NAME.match(name):
+        return [
+            Diagnostic(
+                "TSK222",
+                "the first argument of @env must be a variable name",
+                arg_span(node, 0),
+                hint='e.g. `@env(REDIS_URL)` or `@env("APP_ENV", "development")`',
+            )
+        ]
+    return []
+
+
+def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp: Any) -> Any:
+    problems = check(node, args)
+    if problems:
+        raise DirectiveFailed(problems[0])
+    name = args[0].name if isinstance(args[0], Identifier) else args[0]
+    ctx.env_paths.add(ctx.path_prefix + interp.path)
+    raw = ctx.env.get(name)
+    if len(args) == 1:
+        if raw is None:
+            raise DirectiveFailed(
+                Diagnostic(
+                    "TSK223",
+                    f"environment variable `{name}` is not set",
+                    node.span,
+                    hint=f'set it, pass --env-file, or give a default: `@env({name}, "...")`',
+                )
+            )
+        return raw
+    default = args[1]
+    if raw is None:
+        return default
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        _wrong_type(node, name, "a boolean (true/false)", default)
+    if isinstance(default, int):
+        try:
+            return int(raw.strip().replace("_", ""), 0)
+        except ValueError:
+            _wrong_type(node, name, "an integer", default)
+    if isinstance(default, float):
+        try:
+            return float(raw.strip())
+        except ValueError:
+            _wrong_type(node, name, "a number", default)
+    return raw
+
+
+def _wrong_type(node: nodes.Directive, name: str, kind: str, default: Any) -> None:
+    # The value itself is not shown: environment variables often hold secrets.
+    raise DirectiveFailed(
+        Diagnostic(
+            "TSK224",
+            f"environment variable `{name}` must be {kind}, because the default is {kind}",
+            node.span,
+            hint=f"fix the variable's value, or make the default a string to read it as text "
+            f"(default here: {default!r})",
+        )
+    )
+
+
+DIRECTIVE = Directive("env", "read an environment variable", check, resolve)
