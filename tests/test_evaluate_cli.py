@@ -1,0 +1,86 @@
+"""`tusk eval`: output shapes and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tusklang.cli import main
+
+SUITE = Path(__file__).resolve().parent.parent / "fixtures" / "conformance"
+
+
+@pytest.fixture
+def snapshot_file(tmp_path: Path) -> Path:
+    doc = json.loads((SUITE / "time_window.json").read_text(encoding="utf-8"))["snapshots"]["s"]
+    path = tmp_path / "flags.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def test_json_output_with_explain(snapshot_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "eval",
+            str(snapshot_file),
+            "dark_ny",
+            "--context",
+            "{}",
+            "--now",
+            "2024-03-10T22:05:00Z",
+            "--format",
+            "json",
+            "--explain",
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {k: out[k] for k in ("value", "variant", "reason", "rule", "error_code")} == {
+        "value": True,
+        "variant": "on",
+        "reason": "TARGETING_MATCH",
+        "rule": "night",
+        "error_code": None,
+    }
+    assert any("ok" in line and "18:00" in line for line in out["explain"])
+
+
+def test_text_output_says_why(snapshot_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "eval",
+            str(snapshot_file),
+            "dark_ny",
+            "--context",
+            '{"timezone": "Asia/Tokyo"}',
+            "--now",
+            "2024-06-01T02:00:00Z",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "reason DEFAULT" in out and "outside 18:00-06:00" in out
+
+
+def test_unknown_flag_exits_1(snapshot_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(snapshot_file), "nope", "--format", "json"]) == 1
+    assert json.loads(capsys.readouterr().out)["error_code"] == "FLAG_NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--context", "{not json"], ["--context", "[1, 2]"], ["--now", "yesterday"]],
+)
+def test_usage_errors_exit_2(snapshot_file: Path, extra: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(snapshot_file), "dark_ny", *extra]) == 2
+    assert "tusk eval:" in capsys.readouterr().err
+
+
+def test_invalid_snapshot_exits_2_naming_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "tusklang.snapshot/1", "flags": {"f": {"key": "f"}}}))
+    assert main(["eval", str(bad), "f"]) == 2
+    assert "$.flags.f" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "missing.json"), "f"]) == 2

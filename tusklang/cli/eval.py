@@ -1,0 +1,76 @@
+"""`tusk eval`: evaluate one flag or experiment of a compiled snapshot for a context.
+
+Exit codes: 0 evaluated (any reason except an error), 1 the result carries an error code (unknown
+flag, invalid context, ...), 2 unreadable/invalid snapshot, bad JSON context or bad --now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ._common import EXIT_OK, EXIT_PROBLEMS, UsageError, add_command, add_format, print_json, read_text
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = add_command(
+        sub,
+        "eval",
+        "evaluate a flag or experiment of a JSON snapshot for a context",
+        'tusk eval flags.json new_checkout_flow --context \'{"user_id": "u1", "country": "US"}\' --explain',
+    )
+    parser.add_argument("snapshot", help="compiled snapshot JSON file ('-' for stdin)")
+    parser.add_argument("flag", help="flag or experiment key")
+    parser.add_argument("--context", default="{}", help="evaluation context as a JSON object (or @file.json)")
+    parser.add_argument("--now", default=None, help="evaluation time, ISO-8601 (default: current UTC time)")
+    parser.add_argument("--explain", action="store_true", help="show every check in evaluation order")
+    add_format(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..diagnostics import TuskError
+    from ..evaluate import Client, explain
+    from ..evaluate.client import epoch
+
+    text = read_text(args.snapshot)
+    try:
+        client = Client(text)
+    except TuskError as exc:
+        first = exc.first.message
+        more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
+        raise UsageError(f"{args.snapshot}: invalid snapshot: {first}{more}") from None
+    raw = read_text(args.context[1:]) if args.context.startswith("@") else args.context
+    try:
+        context = json.loads(raw)
+    except ValueError as exc:
+        raise UsageError(f"--context is not valid JSON: {exc}") from None
+    if not isinstance(context, dict):
+        raise UsageError("--context must be a JSON object")
+    if args.now is not None:
+        try:
+            epoch(args.now)
+        except ValueError:
+            raise UsageError(f"--now: not an ISO-8601 date-time: {args.now!r}") from None
+    result, lines = explain(client, args.flag, context, args.now)
+    if args.format == "json":
+        out = result.to_dict()
+        if args.explain:
+            out["explain"] = lines
+        print_json(out)
+    else:
+        if args.explain:
+            for line in lines:
+                print(line)
+        value = json.dumps(result.value, ensure_ascii=False)
+        print(
+            f"{result.flag} = {value}  (variant {result.variant}, reason {result.reason}"
+            + (f", rule {result.rule}" if result.rule else "")
+            + ")"
+        )
+        if result.error_code:
+            print(f"error {result.error_code}: {result.detail}", file=sys.stderr)
+        elif result.detail:
+            print(f"because: {result.detail}")
+    return EXIT_PROBLEMS if result.error_code else EXIT_OK

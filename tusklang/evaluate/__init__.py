@@ -1,0 +1,20 @@
+"""Reference evaluator of compiled snapshots. See docs/evaluation.md."""
+
+from __future__ import annotations
+
+from . import reasons
+from .bucketing import bucket, bucket_hash, cbor_text, pick_variant
+from .client import Client
+from .explain import explain
+from .result import EvaluationResult
+
+__all__ = [
+    "Client",
+    "EvaluationResult",
+    "bucket",
+    "bucket_hash",
+    "cbor_text",
+    "explain",
+    "pick_variant",
+    "reasons",
+]

@@ -1,0 +1,209 @@
+"""The reference evaluator: a snapshot in, flag values with reasons out. Never raises on bad input."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..diagnostics import TuskError
+from ..snapshot import Snapshot, load_snapshot
+from . import reasons as r
+from .compile import CompiledFlag, compile_snapshot
+from .conditions import kind, to_epoch
+from .result import EvaluationResult
+
+log = logging.getLogger("tusklang.evaluate")
+
+Now = datetime | str | float | int | None
+
+
+@dataclass(frozen=True)
+class _State:
+    """Everything one snapshot compiles to; swapped as a whole so readers never see a mix."""
+
+    snapshot: Snapshot
+    flags: dict[str, CompiledFlag]
+    experiments: dict[str, CompiledFlag]
+    # key -> evaluation closure, flags shadowing experiments (keys are distinct anyway): the hot path.
+    functions: dict[str, Any]
+
+
+def _compile(snapshot: Snapshot) -> _State:
+    flags, experiments = compile_snapshot(snapshot)
+    functions = {k: c.evaluate for k, c in experiments.items()}
+    functions.update({k: c.evaluate for k, c in flags.items()})
+    return _State(snapshot, flags, experiments, functions)
+
+
+def _error(key: Any, code: str, detail: str) -> EvaluationResult:
+    return EvaluationResult(str(key), None, None, r.ERROR, None, code, detail)
+
+
+def epoch(now: Now) -> float | None:
+    """``now`` as epoch seconds: aware/naive (UTC) datetime, ISO-8601 string or epoch number."""
+    if now is None:
+        return None
+    if isinstance(now, datetime):
+        return to_epoch(now)
+    if isinstance(now, bool):
+        raise ValueError("now must be a datetime, an ISO-8601 string or epoch seconds")
+    if isinstance(now, int | float):
+        return float(now)
+    if isinstance(now, str):
+        return to_epoch(datetime.fromisoformat(now))
+    raise ValueError("now must be a datetime, an ISO-8601 string or epoch seconds")
+
+
+class Client:
+    """Evaluate flags and experiments of one snapshot (hot-swappable with ``reload``)."""
+
+    def __init__(self, snapshot: str | bytes | dict[str, Any] | Snapshot, *, path: str | None = None) -> None:
+        self._state = _compile(load_snapshot(snapshot))
+        self._path = path
+        self._mtime: float | None = None
+        self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # --- loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], watch: bool = False, interval: float = 1.0) -> Client:
+        """Load a snapshot file; with ``watch`` a daemon thread reloads it when it changes."""
+        p = Path(path)
+        client = cls(p.read_bytes(), path=str(p))
+        client._mtime = _mtime(p)
+        if watch:
+            client.watch(interval)
+        return client
+
+    def reload(self, source: str | bytes | dict[str, Any] | None = None) -> bool:
+        """Atomically replace the snapshot (from ``source`` or the file this client was loaded from).
+
+        An unreadable, corrupt or invalid new snapshot is rejected with a logged diagnostic and the
+        last good snapshot keeps serving. Returns True when the new snapshot is live.
+        """
+        with self._lock:
+            try:
+                if source is None:
+                    if self._path is None:
+                        raise ValueError("reload() without a source needs a client made by from_file")
+                    self._mtime = _mtime(Path(self._path))
+                    source = Path(self._path).read_bytes()
+                state = _compile(load_snapshot(source))
+            except TuskError as exc:
+                log.error("snapshot rejected, keeping the last good one:\n%s", exc.render())
+                return False
+            except (OSError, ValueError) as exc:
+                log.error("snapshot rejected, keeping the last good one: %s", exc)
+                return False
+            self._state = state
+            return True
+
+    def watch(self, interval: float = 1.0) -> None:
+        if self._path is None or self._watcher is not None:
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                if self._path is not None and _mtime(Path(self._path)) != self._mtime:
+                    self.reload()
+
+        self._watcher = threading.Thread(target=loop, name="tusk-snapshot-watch", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._state.snapshot
+
+    # --- evaluation ----------------------------------------------------------------------------
+
+    def evaluate(self, flag: str, context: Mapping[str, Any] | None = None, now: Now = None) -> EvaluationResult:
+        """Evaluate a flag (or, when no flag has that key, an experiment). Never raises."""
+        if now is None and type(context) is dict:
+            # Hot path: a plain dict context at the current time goes straight to the compiled closure.
+            try:
+                fn = self._state.functions.get(flag)
+                if fn is not None:
+                    return fn(context, None)
+            except Exception:
+                pass  # unhashable key or an evaluator bug: the checked path below reports it
+        state = self._state
+        try:
+            compiled = state.flags.get(flag) or state.experiments.get(flag)
+        except TypeError:
+            compiled = None
+        if compiled is None:
+            return _error(flag, r.FLAG_NOT_FOUND, f"no flag or experiment `{flag}` in the snapshot")
+        return self._run(compiled, context, now)
+
+    def evaluate_experiment(
+        self, name: str, context: Mapping[str, Any] | None = None, now: Now = None
+    ) -> EvaluationResult:
+        try:
+            compiled = self._state.experiments.get(name)
+        except TypeError:
+            compiled = None
+        if compiled is None:
+            return _error(name, r.FLAG_NOT_FOUND, f"no experiment `{name}` in the snapshot")
+        return self._run(compiled, context, now)
+
+    def _run(self, compiled: CompiledFlag, context: Any, now: Now) -> EvaluationResult:
+        if context is None:
+            context = {}
+        elif not isinstance(context, Mapping):
+            return _error(compiled.key, r.INVALID_CONTEXT, f"context must be an object, not {kind(context)}")
+        try:
+            instant = epoch(now) if now is not None else None
+        except ValueError as exc:
+            return _error(compiled.key, r.GENERAL, f"invalid `now`: {exc}")
+        try:
+            return compiled.evaluate(context, instant)
+        except Exception as exc:  # an evaluator bug must not take the application down
+            log.exception("evaluation of %s failed", compiled.key)
+            return _error(compiled.key, r.GENERAL, f"{type(exc).__name__}: {exc}")
+
+    def evaluate_all(self, context: Mapping[str, Any] | None = None, now: Now = None) -> dict[str, EvaluationResult]:
+        state = self._state
+        out = {key: self._run(c, context, now) for key, c in state.flags.items()}
+        out.update({key: self._run(c, context, now) for key, c in state.experiments.items()})
+        return out
+
+    def is_enabled(self, flag: str, context: Mapping[str, Any] | None = None, now: Now = None) -> bool:
+        """Boolean flags: the served value is True. Other types: a rule served the unit."""
+        res = self.evaluate(flag, context, now)
+        if isinstance(res.value, bool):
+            return res.value
+        return res.reason in (r.TARGETING_MATCH, r.SPLIT)
+
+    def variant(self, flag: str, context: Mapping[str, Any] | None = None, now: Now = None) -> str | None:
+        return self.evaluate(flag, context, now).variant
+
+    def value(self, flag: str, context: Mapping[str, Any] | None = None, default: Any = None, now: Now = None) -> Any:
+        """The served value, or ``default`` on an error or when the value's type differs from it."""
+        res = self.evaluate(flag, context, now)
+        if res.error_code is not None or res.value is None:
+            return default
+        if default is not None and kind(default) != kind(res.value):
+            return default
+        return res.value
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime_ns / 1e9
+    except OSError:
+        return None

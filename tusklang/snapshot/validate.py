@@ -1,0 +1,235 @@
+"""Loading a snapshot: JSON parse, shape validation, then whole-document checks.
+
+Every problem becomes a Diagnostic whose message names the JSON path (``$.flags.x.rules[0].serve``), so
+a corrupt snapshot is reported, never half-loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zoneinfo
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..diagnostics import Diagnostic, TuskError
+from .models import (
+    FORMAT,
+    Condition,
+    Flag,
+    LogicalCondition,
+    NotCondition,
+    SegmentCondition,
+    SemverCondition,
+    Snapshot,
+    StringCondition,
+)
+
+CODE_JSON = "snapshot-json"
+CODE_INVALID = "snapshot-invalid"
+CODE_FORMAT = "snapshot-format"
+BUILTIN_SEGMENTS = frozenset({"all_users"})
+
+_SEMVER = re.compile(
+    r"^v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
+    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+)
+_TYPE_CHECKS = {
+    "boolean": lambda v: isinstance(v, bool),
+    "string": lambda v: isinstance(v, str),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "object": lambda v: v is not None,
+}
+
+
+def json_path(loc: tuple[int | str, ...]) -> str:
+    out = "$"
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def load_snapshot(source: str | bytes | dict[str, Any] | Snapshot) -> Snapshot:
+    """Parse and validate a snapshot; raise TuskError (every problem, with its JSON path) if invalid."""
+    if isinstance(source, Snapshot):
+        return source
+    if isinstance(source, str | bytes):
+        try:
+            data = json.loads(source)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TuskError([Diagnostic(CODE_JSON, f"snapshot is not valid JSON: {exc}")]) from None
+    else:
+        data = source
+    if not isinstance(data, dict):
+        raise TuskError([Diagnostic(CODE_INVALID, f"$: snapshot must be a JSON object, not {_kind(data)}")])
+    if data.get("format") != FORMAT:
+        raise TuskError(
+            [
+                Diagnostic(
+                    CODE_FORMAT,
+                    f"$.format: expected {FORMAT!r}, found {data.get('format')!r}",
+                    hint="this evaluator reads snapshot format version 1 only",
+                )
+            ]
+        )
+    try:
+        snapshot = Snapshot.model_validate(data)
+    except ValidationError as exc:
+        raise TuskError(
+            [
+                Diagnostic(CODE_INVALID, f"{json_path(tuple(err['loc']))}: {err['msg']}")
+                for err in exc.errors(include_url=False)
+            ]
+        ) from None
+    problems = list(_document_problems(snapshot))
+    if problems:
+        raise TuskError([Diagnostic(CODE_INVALID, p) for p in problems])
+    return snapshot
+
+
+def _kind(value: object) -> str:
+    kinds = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+    return kinds.get(type(value), "null")
+
+
+def _document_problems(snap: Snapshot) -> Iterator[str]:
+    known_segments = set(snap.segments) | set(snap.external_segments) | BUILTIN_SEGMENTS
+    for name, segment in snap.segments.items():
+        for i, cond in enumerate(segment.conditions):
+            yield from _condition_problems(cond, f"$.segments.{name}.conditions[{i}]", known_segments)
+    yield from _segment_cycles(snap)
+    for section, flags in (("flags", snap.flags), ("experiments", snap.experiments)):
+        for key, flag in flags.items():
+            yield from _flag_problems(flag, f"$.{section}.{key}", key, snap.scale, known_segments)
+    for key in set(snap.flags) & set(snap.experiments):
+        yield f"$.experiments.{key}: key also used by a flag; flag and experiment keys must be distinct"
+
+
+def _flag_problems(flag: Flag, path: str, key: str, scale: int, segments: set[str]) -> Iterator[str]:
+    if flag.key != key:
+        yield f"{path}.key: {flag.key!r} differs from its map key {key!r}"
+    check = _TYPE_CHECKS[flag.type]
+    for name, value in flag.variants.items():
+        if not check(value):
+            yield f"{path}.variants.{name}: value {value!r} is not of the flag type {flag.type}"
+    for field in ("off_variant", "default_variant"):
+        if getattr(flag, field) not in flag.variants:
+            yield f"{path}.{field}: unknown variant {getattr(flag, field)!r}"
+    try:
+        zoneinfo.ZoneInfo(flag.time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        yield f"{path}.time_zone: unknown IANA time zone {flag.time_zone!r}"
+    seen: set[str] = set()
+    for i, rule in enumerate(flag.rules):
+        rpath = f"{path}.rules[{i}]"
+        if rule.id in seen:
+            yield f"{rpath}.id: duplicate rule id {rule.id!r}"
+        seen.add(rule.id)
+        for j, cond in enumerate(rule.conditions):
+            yield from _condition_problems(cond, f"{rpath}.conditions[{j}]", segments)
+        if (rule.split is None) == (rule.serve is None):
+            yield f"{rpath}: exactly one of `serve` and `split` is required"
+        if rule.serve is not None and rule.serve not in flag.variants:
+            yield f"{rpath}.serve: unknown variant {rule.serve!r}"
+        if rule.split is not None:
+            total = 0
+            for k, (variant, weight) in enumerate(rule.split.weights):
+                total += weight
+                if variant not in flag.variants:
+                    yield f"{rpath}.split.weights[{k}]: unknown variant {variant!r}"
+            if total <= 0:
+                yield f"{rpath}.split.weights: total weight must be positive"
+            if total > 2**31 - 1:
+                yield f"{rpath}.split.weights: total weight exceeds 2^31-1"
+        if rule.rollout is not None:
+            yield from _rollout_problems(rule.rollout, f"{rpath}.rollout", scale)
+        if rule.rollout is not None and rule.split is not None and rule.rollout.salt == rule.split.salt:
+            # The same salt would put everyone admitted by a small rollout into the first variant.
+            yield f"{rpath}.split.salt: must differ from the rollout salt {rule.rollout.salt!r}"
+
+
+def _rollout_problems(rollout: Any, path: str, scale: int) -> Iterator[str]:
+    if (rollout.percentage is None) == (rollout.schedule is None):
+        yield f"{path}: exactly one of `percentage` and `schedule` is required"
+    if rollout.percentage is not None and rollout.percentage > scale:
+        yield f"{path}.percentage: {rollout.percentage} exceeds scale {scale}"
+    if rollout.schedule is not None:
+        if not rollout.schedule:
+            yield f"{path}.schedule: needs at least one step"
+        previous = None
+        for i, step in enumerate(rollout.schedule):
+            if step.percentage > scale:
+                yield f"{path}.schedule[{i}].percentage: {step.percentage} exceeds scale {scale}"
+            at = _ts(step.at)
+            if previous is not None and at <= previous:
+                yield f"{path}.schedule[{i}].at: steps must be in strictly increasing time order"
+            previous = at
+
+
+def _condition_problems(cond: Condition, path: str, segments: set[str]) -> Iterator[str]:
+    if isinstance(cond, LogicalCondition):
+        for i, sub in enumerate(cond.conditions):
+            yield from _condition_problems(sub, f"{path}.conditions[{i}]", segments)
+    elif isinstance(cond, NotCondition):
+        yield from _condition_problems(cond.condition, f"{path}.condition", segments)
+    elif isinstance(cond, SegmentCondition):
+        for i, name in enumerate(cond.segments):
+            if name not in segments:
+                yield (
+                    f"{path}.segments[{i}]: segment {name!r} is neither defined in $.segments "
+                    "nor listed in $.external_segments"
+                )
+    elif isinstance(cond, StringCondition) and cond.op == "matches":
+        try:
+            re.compile(cond.value)
+        except re.error as exc:
+            yield f"{path}.value: invalid regular expression {cond.value!r}: {exc}"
+    elif isinstance(cond, SemverCondition) and not _SEMVER.match(cond.value):
+        yield f"{path}.value: {cond.value!r} is not a semantic version"
+    elif getattr(cond, "op", None) == "time_window" and cond.start_minute == cond.end_minute:  # type: ignore[union-attr]
+        yield f"{path}: empty time window (start_minute == end_minute)"
+    elif getattr(cond, "op", None) == "active_between":
+        end = cond.end  # type: ignore[union-attr]
+        if end is not None and _ts(end) <= _ts(cond.start):  # type: ignore[union-attr]
+            yield f"{path}.end: must be after start"
+
+
+def _ts(value: Any) -> float:
+    from datetime import UTC
+
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+def _segment_refs(conds: list[Any]) -> Iterator[str]:
+    for cond in conds:
+        if isinstance(cond, SegmentCondition):
+            yield from cond.segments
+        elif isinstance(cond, LogicalCondition):
+            yield from _segment_refs(cond.conditions)
+        elif isinstance(cond, NotCondition):
+            yield from _segment_refs([cond.condition])
+
+
+def _segment_cycles(snap: Snapshot) -> Iterator[str]:
+    graph = {name: set(_segment_refs(seg.conditions)) & set(snap.segments) for name, seg in snap.segments.items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> str | None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return " -> ".join([*trail, node, nxt])
+            if nxt not in state:
+                found = visit(nxt, [*trail, node])
+                if found:
+                    return found
+        state[node] = 2
+        return None
+
+    for name in sorted(graph):
+        if name not in state:
+            cycle = visit(name, [])
+            if cycle:
+                yield f"$.segments.{name}: segments refer to each other in a cycle: {cycle}"
