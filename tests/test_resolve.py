@@ -283,3 +283,16 @@ def test_parse_cli_resolve(tmp_path: Path, sqlite_url: str, capsys: pytest.Captu
     assert out["m"] == "x" and out["n"][0]["n"] > 0
     assert main(["parse", "--resolve", str(path)]) == 1
     assert "TSK230" in capsys.readouterr().err
+
+
+def test_shipped_fixture_database_matches_its_sql(tmp_path: Path) -> None:
+    """fixtures/db/seed.db is committed so the README's command works from a clone; keep it current."""
+    import sqlite3
+
+    fresh = _build_module().build_sqlite(tmp_path / "fresh.db")
+
+    def dump(path: Path) -> list[str]:
+        with sqlite3.connect(path) as conn:
+            return list(conn.iterdump())
+
+    assert dump(ROOT / "fixtures" / "db" / "seed.db") == dump(fresh), "run: python fixtures/db/build.py"
