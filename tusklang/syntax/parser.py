@@ -259,7 +259,9 @@ def _not(c: list[Any]) -> nodes.Unary:
 
 
 def _paren(c: list[Any]) -> Any:
-    return c[1]
+    # The node keeps its type; its span grows to cover the parentheses, so every span (and an
+    # inert Expression's source text) includes them.
+    return c[1]._replace(span=_sp(c[0].start, c[2].end))
 
 
 def _array(c: list[Any]) -> nodes.Array:
