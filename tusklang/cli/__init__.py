@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Feature flags as code: parse, check and compile TuskLang flag configs.",
         epilog=(
             "example:\n"
-            "  tusk compile fixtures/seed/project.tsk --db sqlite:///fixtures/db/seed.db -o flags.json"
+            "  tusk compile fixtures/seed/project.tsk --db sqlite:///fixtures/db/seed.db \\\n"
+            "      --env-file fixtures/seed/seed.env -o flags.json"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

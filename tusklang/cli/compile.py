@@ -1,0 +1,87 @@
+"""`tusk compile FILE... -o OUT`: validate a project and write its JSON flag snapshot atomically."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import EXIT_OK, UsageError, add_command, add_format, read_text, report
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = add_command(
+        sub,
+        "compile",
+        "Compile TuskLang flag configs into a validated, versioned JSON snapshot (written atomically).",
+        "tusk compile fixtures/seed/project.tsk --db sqlite:///fixtures/db/seed.db -o flags.json",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help=".tsk files of one project")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="snapshot file to write")
+    parser.add_argument("--env-file", metavar="F", help="KEY=VALUE lines used by @env (instead of os.environ)")
+    parser.add_argument("--db", metavar="URL", help="database for @query (sqlite:///path or postgresql://...)")
+    parser.add_argument(
+        "--root", metavar="DIR", help="project root for provenance paths (default: first file's folder)"
+    )
+    parser.add_argument("--error", action="append", default=[], metavar="CODE", help="treat a lint code as an error")
+    parser.add_argument("--ignore", action="append", default=[], metavar="CODE", help="drop a diagnostic code")
+    parser.add_argument("--now", metavar="ISO", help="clock for age lint rules (default SOURCE_DATE_EPOCH, then now)")
+    add_format(parser)
+    parser.set_defaults(func=run)
+
+
+def parse_env_file(text: str, path: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"{path}:{number}: expected KEY=VALUE")
+        env[name.strip()] = value.strip().strip('"').strip("'")
+    return env
+
+
+def lint_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    from ..compiler import LintOptions
+
+    now = None
+    if args.now:
+        try:
+            now = datetime.fromisoformat(args.now)
+        except ValueError:
+            raise UsageError(f"--now {args.now!r}: not an ISO-8601 date-time") from None
+    return LintOptions(errors=set(args.error), ignored=set(args.ignore), now=now)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..compiler import compile_files
+    from ..compiler.emit import write_snapshot
+    from ..diagnostics import TuskError
+
+    env = parse_env_file(read_text(args.env_file), args.env_file) if args.env_file else None
+    for path in args.files:
+        read_text(path)  # one-line usage errors for missing or unreadable files
+    options = lint_options(args)
+    try:
+        result = compile_files(args.files, env=env, database=args.db, root=args.root, lint_options=options)
+    except TuskError as exc:
+        # the previous OUT stays untouched: nothing is written on failure
+        report([d for d in exc.diagnostics if d.code not in options.ignored], args.format)
+        return 1
+    diagnostics = [d for d in result.diagnostics if d.code not in options.ignored]
+    write_snapshot(args.output, result.text)
+    code = report(diagnostics, args.format) if args.format == "text" else EXIT_OK
+    if args.format == "json":
+        from ._common import print_json
+
+        print_json({"output": args.output, "diagnostics": [d.to_dict() for d in diagnostics]})
+    else:
+        print(
+            f"wrote {args.output}: {len(result.snapshot['flags'])} flags, "
+            f"{len(result.snapshot['experiments'])} experiments",
+            file=sys.stderr,
+        )
+    return code

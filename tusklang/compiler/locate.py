@@ -1,0 +1,234 @@
+"""From a pydantic error location to the .tsk span of the bad value, with "did you mean" for keys."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..diagnostics import Diagnostic, Span
+
+Path = tuple[str | int, ...]
+
+
+class Locator:
+    """Spans of every value and key, by data path; falls back to the nearest enclosing value."""
+
+    def __init__(
+        self,
+        spans: Mapping[Path, Span],
+        key_spans: Mapping[Path, Span],
+        display: Mapping[str, str] | None = None,
+    ) -> None:
+        self.spans = spans
+        self.key_spans = key_spans
+        # file name as given -> path relative to the project, for text that lands in the snapshot
+        self.display = display or {}
+
+    def origin(self, path: Path) -> str | None:
+        span = self.key(path)
+        if span is None:
+            return None
+        return f"{self.display.get(span.file, span.file)}:{span.line}"
+
+    def value(self, path: Path) -> Span | None:
+        for end in range(len(path), 0, -1):
+            span = self.spans.get(path[:end])
+            if span is not None:
+                return span
+        return None
+
+    def key(self, path: Path) -> Span | None:
+        return self.key_spans.get(path) or self.value(path)
+
+
+def data_path(data: Any, loc: Sequence[str | int]) -> Path:
+    """The loc parts that name real keys/indexes of ``data`` (union tags and validator names dropped)."""
+    path: list[str | int] = []
+    node = data
+    for index, part in enumerate(loc):
+        if isinstance(node, Mapping) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif index == len(loc) - 1 and isinstance(node, Mapping) and isinstance(part, str):
+            path.append(part)  # a missing or an unknown key
+        # anything else is a union tag or a validator name, not a place in the data
+    return tuple(path)
+
+
+def dotted(path: Path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_in(tp: Any) -> type[BaseModel] | None:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    return None
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        out: list[Any] = []
+        for arg in typing.get_args(tp):
+            out.extend(_unwrap(arg))
+        return out
+    return [tp]
+
+
+def _step(tp: Any, part: str | int) -> Any:
+    for option in _unwrap(tp):
+        model = _model_in(option)
+        if model is not None and isinstance(part, str) and part in model.model_fields:
+            return model.model_fields[part].annotation
+        origin = typing.get_origin(option)
+        if origin is dict:
+            return typing.get_args(option)[1]
+        if origin is list and isinstance(part, int):
+            return typing.get_args(option)[0]
+    return None
+
+
+def allowed_keys(root: type[BaseModel], parent: Path) -> list[str]:
+    tp: Any = root
+    for part in parent:
+        tp = _step(tp, part)
+        if tp is None:
+            return []
+    for option in _unwrap(tp):
+        model = _model_in(option)
+        if model is not None:
+            return list(model.model_fields)
+    return []
+
+
+def suggest(name: str, candidates: Sequence[str]) -> str | None:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+_RANGE = {
+    "greater_than": "greater than {gt}",
+    "greater_than_equal": "at least {ge}",
+    "less_than": "less than {lt}",
+    "less_than_equal": "at most {le}",
+    "too_short": "at least {min_length} item(s) long",
+}
+_TYPES = {
+    "bool_type": "true or false",
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "string_type": "a string",
+    "list_type": "a list [...]",
+    "dict_type": "an object { ... }",
+    "model_type": "an object { ... }",
+    "model_attributes_type": "an object { ... }",
+    "int_from_float": "a whole number",
+    "timedelta_type": 'a duration like "5 minutes"',
+}
+
+
+def _describe(value: Any) -> str:
+    from ..values import DirectiveCall
+
+    if isinstance(value, DirectiveCall):
+        return f"an unresolved @{value.name}(...)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+def validation_diagnostics(
+    exc: ValidationError,
+    data: Any,
+    locator: Locator,
+    root: type[BaseModel],
+    prefix: Path = (),
+    rename: Mapping[str, str] | None = None,
+) -> list[Diagnostic]:
+    """One TSK30x diagnostic per pydantic error, at the span of the offending value or key."""
+    diagnostics: list[Diagnostic] = []
+    paths: list[Path] = []
+    typo_fixes: set[Path] = set()
+    seen: set[tuple[Path, str]] = set()
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        local = data_path(data, loc)
+        if rename and local and isinstance(local[0], str):
+            local = (rename.get(local[0], local[0]), *local[1:])
+        path = (*prefix, *local)
+        kind = error["type"]
+        if (path, kind) in seen:
+            continue
+        seen.add((path, kind))
+        where = dotted(path)
+        hint = None
+        if kind == "extra_forbidden":
+            key = str(path[-1])
+            known = allowed_keys(root, tuple(p for p in local[:-1]))
+            close = suggest(key, known)
+            code, message = (
+                "TSK301",
+                (
+                    f"unknown key `{key}` in `{dotted(path[:-1])}`"
+                    if len(path) > 1
+                    else f"unknown top-level block `{key}`"
+                ),
+            )
+            if close:
+                hint = f"did you mean `{close}`?"
+            elif known:
+                hint = "allowed keys: " + ", ".join(f"`{k}`" for k in known)
+            span = locator.key(path)
+        elif kind == "missing":
+            code, message = "TSK305", f"`{where}` is required"
+            hint = "add it to the object"
+            span = locator.value(path[:-1])
+        elif kind in _TYPES:
+            code = "TSK302"
+            message = f"`{where}` must be {_TYPES[kind]}, not {_describe(error.get('input'))}"
+            span = locator.value(path)
+        elif kind in _RANGE:
+            code = "TSK303"
+            ctx = {k: (f"{v:g}" if isinstance(v, float) else v) for k, v in (error.get("ctx") or {}).items()}
+            bound = _RANGE[kind].format(**ctx)
+            message = f"`{where}` must be {bound}, got {_describe(error.get('input'))}"
+            span = locator.value(path)
+        elif kind == "literal_error":
+            code = "TSK304"
+            expected = (error.get("ctx") or {}).get("expected", "")
+            message = f"`{where}` is {_describe(error.get('input'))}; expected one of {expected}"
+            value = error.get("input")
+            options = [s.strip().strip("'") for s in str(expected).replace(" or ", ", ").split(",")]
+            close = suggest(str(value), options) if isinstance(value, str) else None
+            hint = f"did you mean '{close}'?" if close else None
+            span = locator.value(path)
+        else:
+            code = "TSK304"
+            text = str(error["msg"]).removeprefix("Value error, ")
+            message = f"`{where}`: {text}"
+            span = locator.value(path)
+        diagnostics.append(Diagnostic(code, message, span, hint=hint))
+        paths.append(path)
+        if kind == "extra_forbidden" and hint and hint.startswith("did you mean"):
+            typo_fixes.add((*path[:-1], str(close)))
+    # A required key reported missing because it was misspelt: the typo's diagnostic says it all.
+    return [d for d, p in zip(diagnostics, paths, strict=True) if not (d.code == "TSK305" and p in typo_fixes)]

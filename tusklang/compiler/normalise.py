@@ -1,0 +1,579 @@
+"""Validated config -> snapshot data, in the one general form evaluators read (docs/config.md).
+
+Every rewrite an evaluator would otherwise have to guess happens here, once: weights and percentages
+become integers on the snapshot's scale, schedules become absolute steps, criteria become typed
+predicates, clock times become minute offsets, structured fallbacks become the default variant, and
+every reference to a segment or environment is resolved (or reported).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from ..diagnostics import Diagnostic, Related, Severity, Span
+from ..schema._weights import WeightedVariant, weight_of
+from ..schema.ab_testing import ExperimentConfig
+from ..schema.criteria import CriterionError, parse_criterion
+from ..schema.durations import parse_duration
+from ..schema.feature_flags import FlagConfig, FlagTargeting, StructuredFallback
+from ..schema.project import ProjectConfig
+from ..schema.timeofday import check_time_zone, minute_of_day
+from ..snapshot.models import DEFAULT_SCALE, FORMAT
+from .locate import Locator, Path, dotted, suggest
+
+BUILTIN_SEGMENTS = ("all_users",)
+# targeting list -> the context attribute it is matched against (docs/config.md, "Targeting").
+ATTRIBUTE_LISTS = {
+    "environments": "environment",
+    "regions": "region",
+    "account_tiers": "account_tier",
+    "device_types": "device_type",
+    "platforms": "platform",
+    "plans": "plan",
+}
+_DAY_KEY = re.compile(r"day_(\d+)")
+_USAGE_KEY = re.compile(r"(min|max)_([a-z][a-z0-9_]*)")
+
+
+@dataclass
+class FlagSource:
+    """A flag definition and where it came from (a .tsk path, or a query row)."""
+
+    key: str
+    config: FlagConfig
+    path: Path
+    origin: str
+    # row flags use database columns: the .tsk-path for `targeting` lives under `targeting_rules`
+    rename: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SegmentSource:
+    name: str
+    criteria: Mapping[str, Any]
+    match: str
+    description: str | None
+    path: Path
+    criteria_path: Path
+
+
+class Normaliser:
+    def __init__(self, locator: Locator, secret_paths: Iterable[Path] = (), scale: int = DEFAULT_SCALE):
+        self.locator = locator
+        self.secret_paths = set(secret_paths)
+        self.scale = scale
+        self.diagnostics: list[Diagnostic] = []
+        self.segment_names: set[str] = set()
+        self.external: dict[str, Path] = {}
+        self.environments: set[str] = set()
+
+    # --- reporting ---------------------------------------------------------------------------
+
+    def error(self, code: str, message: str, path: Path, hint: str | None = None, key: bool = False) -> None:
+        span = self.locator.key(path) if key else self.locator.value(path)
+        self.diagnostics.append(Diagnostic(code, message, span, hint=hint))
+
+    def warn(self, code: str, message: str, path: Path, hint: str | None = None) -> None:
+        span = self.locator.value(path)
+        self.diagnostics.append(Diagnostic(code, message, span, Severity.WARNING, hint))
+
+    def span(self, path: Path) -> Span | None:
+        return self.locator.value(path)
+
+    # --- numbers -----------------------------------------------------------------------------
+
+    def percent(self, value: float, path: Path) -> int:
+        """A percentage (0..100, sub-percent allowed) on the integer scale; finer steps are an error."""
+        exact = value * self.scale / 100
+        rounded = round(exact)
+        if not math.isclose(exact, rounded, abs_tol=1e-6):
+            self.error(
+                "TSK311",
+                f"`{dotted(path)}` = {value:g}% is finer than the snapshot's resolution ({100 / self.scale:g}%)",
+                path,
+                f"round it to {rounded * 100 / self.scale:g}",
+            )
+        return rounded
+
+    def weights(self, owner: str, variants: Mapping[str, float | WeightedVariant], path: Path) -> list[list[Any]]:
+        """Fractions (sum 1), percents (sum 100) or weight objects -> integers summing to the scale."""
+        raw = {name: weight_of(v) for name, v in variants.items()}
+        total = sum(raw.values())
+        if math.isclose(total, 1.0, abs_tol=1e-9):
+            unit = 1.0
+        elif math.isclose(total, 100.0, abs_tol=1e-7):
+            unit = 100.0
+        else:
+            self.error(
+                "TSK310",
+                f"variant weights of `{owner}` sum to {total:g}; they must sum to 1 (fractions) or 100 (percents)",
+                path,
+                "e.g. " + ", ".join(f"{n} = {1 / len(raw):.4g}" for n in raw),
+            )
+            return [[name, 0] for name in raw]
+        exact = {name: w * self.scale / unit for name, w in raw.items()}
+        floors = {name: math.floor(v) for name, v in exact.items()}
+        # largest remainder keeps the total exactly equal to the scale
+        remaining = self.scale - sum(floors.values())
+        for name in sorted(exact, key=lambda n: (floors[n] - exact[n], list(raw).index(n)))[:remaining]:
+            floors[name] += 1
+        return [[name, floors[name]] for name in raw]
+
+    def instant(self, value: Any, path: Path) -> datetime | None:
+        if isinstance(value, datetime):
+            parsed = value
+        elif isinstance(value, date):
+            parsed = datetime(value.year, value.month, value.day)
+        elif isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                self.error(
+                    "TSK321",
+                    f"`{dotted(path)}` = {value!r} is not an ISO-8601 date or date-time",
+                    path,
+                    'write "2024-01-15" or "2024-01-15T09:00:00Z"',
+                )
+                return None
+        else:
+            self.error("TSK321", f"`{dotted(path)}` must be an ISO-8601 date string", path)
+            return None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+    # --- references ----------------------------------------------------------------------------
+
+    def segment_refs(self, names: list[str], path: Path) -> list[str]:
+        for index, name in enumerate(names):
+            if name in self.segment_names or name in BUILTIN_SEGMENTS:
+                continue
+            close = suggest(name, sorted(self.segment_names | set(BUILTIN_SEGMENTS)))
+            if close is not None:
+                self.error(
+                    "TSK316",
+                    f"unknown segment `{name}`",
+                    (*path, index),
+                    f"did you mean `{close}`?",
+                )
+            else:
+                self.external.setdefault(name, (*path, index))
+        return names
+
+    def environment_refs(self, names: list[str], path: Path) -> None:
+        if not self.environments:
+            return
+        for index, name in enumerate(names):
+            if name not in self.environments:
+                close = suggest(name, sorted(self.environments))
+                self.error(
+                    "TSK317",
+                    f"unknown environment `{name}`",
+                    (*path, index),
+                    f"did you mean `{close}`?"
+                    if close
+                    else "defined environments: " + ", ".join(sorted(self.environments)),
+                )
+
+    # --- segments ------------------------------------------------------------------------------
+
+    def segments(self, sources: list[SegmentSource]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        seen: dict[str, SegmentSource] = {}
+        for source in sources:
+            previous = seen.get(source.name)
+            if previous is not None:
+                if dict(previous.criteria) != dict(source.criteria):
+                    self._duplicate("segment", source.name, previous.path, source.path)
+                continue
+            seen[source.name] = source
+            conditions = []
+            for attribute, value in source.criteria.items():
+                try:
+                    conditions.append(parse_criterion(attribute, value).to_condition())
+                except CriterionError as exc:
+                    self.error("TSK314", str(exc), (*source.criteria_path, attribute), exc.hint)
+            segment: dict[str, Any] = {"conditions": conditions, "match": source.match}
+            if source.description:
+                segment["description"] = source.description
+            out[source.name] = segment
+        return out
+
+    def _duplicate(self, what: str, name: str, first: Path, second: Path) -> None:
+        first_span = self.locator.value(first)
+        related = (Related(first_span, f"`{name}` is first defined here"),) if first_span else ()
+        self.diagnostics.append(
+            Diagnostic(
+                "TSK318",
+                f"{what} `{name}` is defined twice",
+                self.locator.value(second),
+                hint="rename one of them or remove the duplicate",
+                related=related,
+            )
+        )
+
+    # --- flags -----------------------------------------------------------------------------------
+
+    def targeting(self, targeting: FlagTargeting | Any, path: Path) -> tuple[list[dict[str, Any]], str | None]:
+        """Conditions of a targeting block, and the time zone of its time window if any."""
+        conditions: list[dict[str, Any]] = []
+        zone = None
+        for key, attribute in ATTRIBUTE_LISTS.items():
+            values = getattr(targeting, key, None)
+            if values is not None:
+                if key == "environments":
+                    self.environment_refs(values, (*path, key))
+                conditions.append({"op": "in", "attribute": attribute, "values": list(values)})
+        segments = getattr(targeting, "user_segments", None)
+        if segments:
+            self.segment_refs(segments, (*path, "user_segments"))
+            conditions.append({"op": "segment", "segments": list(segments)})
+        preferences = getattr(targeting, "user_preferences", None)
+        if preferences is not None:
+            conditions.append({"op": "contains_all", "attribute": "user_preferences", "values": preferences})
+        usage = getattr(targeting, "feature_usage", None)
+        for key, minimum in (usage or {}).items():
+            match = _USAGE_KEY.fullmatch(key)
+            if match is None:
+                self.error(
+                    "TSK333",
+                    f"`{key}` in feature_usage must be min_<attribute> or max_<attribute>",
+                    (*path, "feature_usage", key),
+                    "e.g. min_sessions = 10 means the context's `sessions` >= 10",
+                    key=True,
+                )
+                continue
+            op = ">=" if match.group(1) == "min" else "<="
+            value: int | float = int(minimum) if float(minimum).is_integer() else minimum
+            conditions.append({"op": op, "attribute": match.group(2), "value": value})
+        if getattr(targeting, "beta_testers", None) is not None:
+            conditions.append({"op": "==", "attribute": "beta_tester", "value": targeting.beta_testers})
+        window = getattr(targeting, "time_of_day", None)
+        if window is not None:
+            wpath = (*path, "time_of_day")
+            condition: dict[str, Any] = {"op": "time_window"}
+            for end in ("start", "end"):
+                try:
+                    condition[f"{end}_minute"] = minute_of_day(getattr(window, end))
+                except ValueError as exc:
+                    self.error("TSK315", str(exc), (*wpath, end))
+            if condition.get("start_minute") is not None and condition.get("start_minute") == condition.get(
+                "end_minute"
+            ):
+                self.error("TSK315", "the time window is empty (start == end)", wpath, "use distinct times")
+            if window.days:
+                condition["days"] = list(window.days)
+            try:
+                zone = check_time_zone(window.time_zone)
+            except ValueError as exc:
+                self.error("TSK315", str(exc), (*wpath, "time_zone"))
+            conditions.append(condition)
+        for key in ATTRIBUTE_LISTS:
+            if getattr(targeting, key, None) == []:
+                pass  # reported by lint (TSK406): an empty list matches nobody
+        return conditions, zone
+
+    def flag(self, source: FlagSource, global_enabled: bool) -> dict[str, Any] | None:
+        cfg, key, path = source.config, source.key, source.path
+
+        def at(*parts: str | int) -> Path:
+            if parts and isinstance(parts[0], str):
+                parts = (source.rename.get(parts[0], parts[0]), *parts[1:])
+            return (*path, *parts)
+
+        fallback = cfg.fallback.value if isinstance(cfg.fallback, StructuredFallback) else cfg.fallback
+        if fallback is None:
+            self.error("TSK319", f"flag `{key}` has a null fallback", at("fallback"), "give a value")
+            return None
+        ab = cfg.a_b_testing if cfg.a_b_testing is not None and cfg.a_b_testing.enabled else None
+        variants: dict[str, Any]
+        if ab is not None:
+            fallback_name = "fallback"
+            if fallback_name in ab.variants:
+                self.error("TSK319", f"flag `{key}` has a variant named `fallback`", at("a_b_testing", "variants"))
+            if isinstance(fallback, bool):
+                # a boolean fallback of a split flag means "not in the test": serve the control-less off value
+                variants = {name: name for name in ab.variants}
+                variants[fallback_name] = fallback
+                flag_type = "object"
+            else:
+                variants = {name: name for name in ab.variants}
+                variants[fallback_name] = fallback
+                flag_type = "string" if isinstance(fallback, str) else "object"
+            off = fallback_name
+        elif isinstance(fallback, bool):
+            variants = {"on": True, "off": fallback}
+            flag_type, off = "boolean", "off"
+        else:
+            variants = {"on": True, "fallback": fallback}
+            flag_type, off = "object", "fallback"
+
+        conditions, zone = self.targeting(cfg.targeting, at("targeting"))
+        strategy = cfg.rollout_strategy
+        rules: list[dict[str, Any]] = []
+        overrides = cfg.targeting.overrides
+        if overrides:
+            if not cfg.targeting.manual_override:
+                self.error(
+                    "TSK319",
+                    f"flag `{key}` lists overrides but targeting.manual_override is not true",
+                    at("targeting", "overrides"),
+                    "set manual_override = true to allow per-unit overrides",
+                )
+            for variant, units in overrides.items():
+                target = "on" if variant in ("on", "true") and "on" in variants else variant
+                if target not in variants:
+                    close = suggest(variant, list(variants))
+                    self.error(
+                        "TSK319",
+                        f"override names unknown variant `{variant}` of flag `{key}`",
+                        at("targeting", "overrides", variant),
+                        f"did you mean `{close}`?" if close else "variants: " + ", ".join(variants),
+                        key=True,
+                    )
+                    continue
+                rules.append(
+                    {
+                        "id": f"override/{variant}",
+                        "conditions": [{"op": "in", "attribute": cfg.bucket_by, "values": list(units)}],
+                        "serve": target,
+                    }
+                )
+        if strategy == "user_preference" and not cfg.targeting.user_preferences:
+            self.error(
+                "TSK320",
+                f'flag `{key}` uses rollout_strategy "user_preference" without targeting.user_preferences',
+                at("rollout_strategy"),
+                'add user_preferences = ["..."] to targeting',
+            )
+        if strategy == "invite_only" and cfg.targeting.beta_testers is None and not cfg.targeting.user_segments:
+            self.error(
+                "TSK320",
+                f"flag `{key}` is invite_only but targets neither beta_testers nor user_segments",
+                at("rollout_strategy"),
+                "add beta_testers = true or user_segments = [...] to targeting",
+            )
+        if cfg.rollout_schedule is not None and strategy != "gradual":
+            self.error(
+                "TSK320",
+                f'flag `{key}` has a rollout_schedule but rollout_strategy is "{strategy}"',
+                at("rollout_schedule"),
+                'set rollout_strategy = "gradual" or remove rollout_schedule',
+                key=True,
+            )
+        rollout: dict[str, Any] | None = {"salt": f"{key}/rollout"}
+        assert rollout is not None
+        if strategy == "gradual" and source.rename:
+            # A database row states the step it is at now; the schedule is advanced by whoever writes it.
+            rollout["percentage"] = self.percent(cfg.rollout_percentage or 0, at("rollout_percentage"))
+        elif strategy == "gradual":
+            if cfg.rollout_schedule is None:
+                self.error(
+                    "TSK320",
+                    f"flag `{key}` is gradual but has no rollout_schedule",
+                    at("rollout_strategy"),
+                    "add rollout_schedule = { day_1 = 5, day_7 = 50, day_14 = 100 }",
+                )
+                return None
+            rollout["schedule"] = self.schedule(key, cfg, at)
+        elif strategy in ("all", "user_preference", "invite_only") and cfg.rollout_percentage is None:
+            rollout = None
+        elif strategy == "none":
+            rollout = None
+        else:
+            if cfg.rollout_percentage is None:
+                self.error(
+                    "TSK320",
+                    f'flag `{key}` uses rollout_strategy "{strategy}" without rollout_percentage',
+                    at("rollout_strategy"),
+                    "add rollout_percentage = <0..100>",
+                )
+                return None
+            rollout["percentage"] = self.percent(cfg.rollout_percentage, at("rollout_percentage"))
+        if strategy != "none":
+            rule: dict[str, Any] = {"id": "rollout", "conditions": conditions}
+            if rollout is not None:
+                rule["rollout"] = rollout
+            if ab is not None:
+                rule["split"] = {
+                    "salt": f"{key}/split",
+                    "weights": self.weights(key, ab.variants, at("a_b_testing", "variants")),
+                }
+            else:
+                rule["serve"] = "on"
+            rules.append(rule)
+        metadata = self.metadata(cfg.metadata, at("metadata"))
+        metadata["rollout_strategy"] = strategy
+        metadata["source"] = source.origin
+        if ab is not None and ab.metrics:
+            metadata["a_b_metrics"] = list(ab.metrics)
+        out: dict[str, Any] = {
+            "key": key,
+            "type": flag_type,
+            "enabled": cfg.enabled and global_enabled,
+            "variants": variants,
+            "off_variant": off,
+            "default_variant": off,
+            "bucket_by": cfg.bucket_by,
+            "rules": rules,
+            "metadata": metadata,
+        }
+        if zone is not None:
+            out["time_zone"] = zone
+        return out
+
+    def metadata(self, metadata: Mapping[str, Any], path: Path) -> dict[str, Any]:
+        out = {}
+        for name, value in metadata.items():
+            if (*path, name) in self.secret_paths:
+                self.warn("TSK334", f"metadata `{name}` comes from @env and is left out of the snapshot", (*path, name))
+                continue
+            out[name] = value
+        return out
+
+    def schedule(self, key: str, cfg: FlagConfig, at: Any) -> list[dict[str, Any]]:
+        raw = dict(cfg.rollout_schedule or {})
+        start_value = raw.pop("start", None)
+        start_path = at("rollout_schedule", "start")
+        if start_value is None and "created_at" in cfg.metadata:
+            start_value, start_path = cfg.metadata["created_at"], at("metadata", "created_at")
+        if start_value is None:
+            self.error(
+                "TSK313",
+                f"gradual rollout of `{key}` has no start: day_N cannot be turned into a date",
+                at("rollout_schedule"),
+                'add start = "2024-01-15" to rollout_schedule, or metadata.created_at',
+                key=True,
+            )
+            return []
+        start = self.instant(start_value, start_path)
+        steps: list[tuple[int, float, Path]] = []
+        for name, percent in raw.items():
+            spath = at("rollout_schedule", name)
+            match = _DAY_KEY.fullmatch(name)
+            if match is None:
+                close = suggest(name, ["start", "day_1"])
+                self.error(
+                    "TSK312",
+                    f"`{name}` in rollout_schedule is neither `start` nor day_<N>",
+                    spath,
+                    f"did you mean `{close}`?" if close else "write day_<N> = <percent>",
+                    key=True,
+                )
+                continue
+            if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100:
+                self.error("TSK312", f"`rollout_schedule.{name}` must be a percentage 0..100", spath)
+                continue
+            steps.append((int(match.group(1)), float(percent), spath))
+        if not steps:
+            if raw or start_value is not None:
+                self.error("TSK312", f"rollout_schedule of `{key}` has no day_<N> step", at("rollout_schedule"))
+            return []
+        previous: tuple[int, float, Path] | None = None
+        for step in steps:
+            if previous is not None and not (step[0] > previous[0] and step[1] > previous[1]):
+                self.error(
+                    "TSK312",
+                    f"rollout_schedule of `{key}`: day_{step[0]} = {step[1]:g} must come after "
+                    f"day_{previous[0]} = {previous[1]:g} with a later day and a higher percentage",
+                    step[2],
+                    "list the steps in increasing day and percentage",
+                    key=True,
+                )
+            previous = step
+        if start is None:
+            return []
+        return [
+            {"at": _iso(start + timedelta(days=day)), "percentage": self.percent(percent, spath)}
+            for day, percent, spath in steps
+        ]
+
+    # --- experiments -------------------------------------------------------------------------
+
+    def experiment(self, key: str, cfg: ExperimentConfig, path: Path, defaults: dict[str, Any]) -> dict[str, Any]:
+        variants = {name: name for name in cfg.variants}
+        if cfg.control not in variants:
+            close = suggest(cfg.control, list(variants))
+            self.error(
+                "TSK319",
+                f"experiment `{key}` has no control variant `{cfg.control}`",
+                (*path, "variants") if cfg.control == "control" else (*path, "control"),
+                f"did you mean `{close}`?" if close else 'name one variant `control`, or set control = "<variant>"',
+            )
+        tpath = (*path, "targeting")
+        conditions, _ = self.targeting(cfg.targeting, tpath)
+        targeting = cfg.targeting
+        if targeting.duration is not None:
+            try:
+                length = parse_duration(targeting.duration)
+            except ValueError as exc:
+                self.error("TSK304", f"`{dotted((*tpath, 'duration'))}`: {exc}", (*tpath, "duration"))
+                length = None
+            if targeting.start is None:
+                self.error(
+                    "TSK313",
+                    f"experiment `{key}` has a duration but no start",
+                    (*tpath, "duration"),
+                    'add start = "2024-02-01" next to duration',
+                )
+            elif length is not None:
+                begin = self.instant(targeting.start, (*tpath, "start"))
+                if begin is not None:
+                    conditions.append({"op": "active_between", "start": _iso(begin), "end": _iso(begin + length)})
+        elif targeting.start is not None:
+            begin = self.instant(targeting.start, (*tpath, "start"))
+            if begin is not None:
+                conditions.append({"op": "active_between", "start": _iso(begin), "end": None})
+        rule = {
+            "id": "experiment",
+            "conditions": conditions,
+            "rollout": {
+                "salt": f"{key}/traffic",
+                "percentage": self.percent(targeting.traffic_percentage, (*tpath, "traffic_percentage")),
+            },
+            "split": {"salt": f"{key}/split", "weights": self.weights(key, cfg.variants, (*path, "variants"))},
+        }
+        descriptions = {
+            name: v.description for name, v in cfg.variants.items() if isinstance(v, WeightedVariant) and v.description
+        }
+        out: dict[str, Any] = {
+            "key": key,
+            "type": "string",
+            "enabled": cfg.enabled,
+            "variants": variants,
+            "off_variant": cfg.control if cfg.control in variants else next(iter(variants)),
+            "default_variant": cfg.control if cfg.control in variants else next(iter(variants)),
+            "bucket_by": cfg.bucket_by,
+            "rules": [rule],
+            "metadata": {"variant_descriptions": descriptions} if descriptions else {},
+        }
+        if cfg.metrics is not None:
+            out["metrics"] = cfg.metrics.model_dump()
+        analysis = dict(defaults)
+        if cfg.analysis is not None:
+            analysis.update(cfg.analysis.model_dump())
+        if analysis:
+            out["analysis"] = analysis
+        return out
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def analysis_defaults(config: ProjectConfig) -> dict[str, Any]:
+    ab = config.ab_testing_config
+    if ab is None or ab.analysis is None:
+        return {}
+    out: dict[str, Any] = {}
+    if ab.analysis.bayesian_analysis is not None:
+        out["bayesian"] = ab.analysis.bayesian_analysis.model_dump()
+    if ab.analysis.frequentist_analysis is not None:
+        out["frequentist"] = ab.analysis.frequentist_analysis.model_dump()
+    return out
+
+
+__all__ = ["FORMAT", "FlagSource", "Normaliser", "SegmentSource", "analysis_defaults"]
