@@ -1,0 +1,63 @@
+"""`tusk serve`: answer OpenFeature Remote Evaluation Protocol (OFREP) requests from a snapshot file.
+
+The file is watched and hot-reloaded; a bad replacement is rejected and the last good snapshot keeps
+serving. Access logs go to stderr as JSON lines (context attribute names, never their values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ._common import EXIT_OK, UsageError, add_command
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = add_command(
+        sub,
+        "serve",
+        "serve a JSON snapshot over HTTP with the OpenFeature Remote Evaluation Protocol (OFREP)",
+        "tusk serve flags.json --host 127.0.0.1 --port 8016",
+    )
+    parser.add_argument("snapshot", help="compiled snapshot JSON file (watched and reloaded on change)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8016, help="TCP port (default: 8016)")
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=64 * 1024, help="larger request bodies get 413 (default: 65536)"
+    )
+    parser.add_argument(
+        "--watch-interval", type=float, default=1.0, help="seconds between snapshot file checks (default: 1)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no access log")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..diagnostics import TuskError
+    from ..serve import ACCESS_LOGGER, create_app
+
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, not {args.port}")
+    if args.max_body_bytes <= 0 or args.watch_interval <= 0:
+        raise UsageError("--max-body-bytes and --watch-interval must be positive")
+    try:
+        app = create_app(args.snapshot, max_body_bytes=args.max_body_bytes, watch_interval=args.watch_interval)
+    except TuskError as exc:
+        more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
+        raise UsageError(f"{args.snapshot}: invalid snapshot: {exc.first.message}{more}") from None
+    except OSError as exc:
+        raise UsageError(f"{args.snapshot}: {exc.strerror or exc}") from None
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for name in (ACCESS_LOGGER, "tusklang.evaluate"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING if args.quiet and name == ACCESS_LOGGER else logging.INFO)
+        logger.propagate = False
+    print(f"tusk serve: OFREP on http://{args.host}:{args.port}/ofrep/v1/ ({args.snapshot})", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return EXIT_OK

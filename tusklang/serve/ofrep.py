@@ -1,0 +1,293 @@
+"""An OpenFeature Remote Evaluation Protocol (OFREP) server over the reference evaluator.
+
+Endpoints: ``POST /ofrep/v1/evaluate/flags/{key}``, ``POST /ofrep/v1/evaluate/flags`` (bulk, with an
+ETag), ``GET /ofrep/v1/configuration`` and ``GET /health``. Evaluation is delegated to
+``tusklang.evaluate.Client`` unchanged, so a remote answer equals a local one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..evaluate import Client
+from ..evaluate import reasons as r
+from ..evaluate.result import EvaluationResult
+from ..snapshot import Snapshot
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+ACCESS_LOGGER = "tusklang.serve.access"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Key under which handlers leave loggable (never context-valued) facts for the access log.
+_ACCESS_FIELDS = "tusk.access"
+
+
+class _RequestProblem(Exception):
+    """A request the server cannot evaluate: rendered as an OFREP error body."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_json_bytes(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def _scalar_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    # OFREP/OpenFeature flag metadata is a flat map of booleans, numbers and strings.
+    return {k: v for k, v in metadata.items() if isinstance(v, bool | int | float | str)}
+
+
+def _definition(snapshot: Snapshot, key: str) -> Any:
+    return snapshot.flags.get(key) or snapshot.experiments.get(key)
+
+
+def _with_targeting_key(definition: Any, context: dict[str, Any]) -> dict[str, Any]:
+    """OpenFeature's ``targetingKey`` stands in for the flag's ``bucket_by`` attribute when that is absent."""
+    if definition is None or "targetingKey" not in context:
+        return context
+    attribute = definition.bucket_by
+    if context.get(attribute) is not None:
+        return context
+    return {**context, attribute: context["targetingKey"]}
+
+
+def _success(result: EvaluationResult, definition: Any) -> dict[str, Any]:
+    metadata = _scalar_metadata(definition.metadata) if definition is not None else {}
+    if result.rule is not None:
+        metadata.setdefault("rule", result.rule)
+    return {
+        "key": result.flag,
+        "value": result.value,
+        "reason": result.reason,
+        "variant": result.variant,
+        "metadata": metadata,
+    }
+
+
+def _failure(key: str, code: str, detail: str) -> dict[str, Any]:
+    return {"key": key, "errorCode": code, "errorDetails": detail}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _RequestProblem(413, r.GENERAL, f"request body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # a chunked body has no Content-Length: count while reading
+            raise _RequestProblem(413, r.GENERAL, f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _read_context(request: Request, limit: int) -> dict[str, Any]:
+    raw = await _read_body(request, limit)
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _RequestProblem(400, r.PARSE_ERROR, f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _RequestProblem(400, r.PARSE_ERROR, "request body must be a JSON object")
+    context = body.get("context", {})
+    if context is None:
+        return {}
+    if not isinstance(context, dict):
+        raise _RequestProblem(400, r.INVALID_CONTEXT, "`context` must be a JSON object")
+    request.scope[_ACCESS_FIELDS]["context_keys"] = sorted(context)
+    return context
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if header is None:
+        return False
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == etag:
+            return True
+    return False
+
+
+class _SnapshotDigest:
+    """sha256 of the live snapshot, recomputed only when a reload swapped it."""
+
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+        self._digest = ""
+
+    def of(self, snapshot: Snapshot) -> str:
+        if snapshot is not self._snapshot:
+            self._digest = hashlib.sha256(snapshot.model_dump_json().encode("utf-8")).hexdigest()
+            self._snapshot = snapshot
+        return self._digest
+
+
+class _AccessLog:
+    """One JSON line per request: method, path, status, latency and what handlers chose to add."""
+
+    def __init__(self, app: ASGIApp, logger: logging.Logger) -> None:
+        self.app = app
+        self.logger = logger
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        fields: dict[str, Any] = {}
+        scope[_ACCESS_FIELDS] = fields
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            if self.logger.isEnabledFor(logging.INFO):
+                line = {
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                    **fields,
+                }
+                self.logger.info(json.dumps(line, ensure_ascii=False, default=str))
+
+
+def create_app(
+    client_or_path: Client | str | os.PathLike[str],
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    watch_interval: float = 1.0,
+    logger: logging.Logger | None = None,
+) -> Starlette:
+    """The OFREP ASGI app for a ``Client`` or a snapshot file (watched and hot-reloaded).
+
+    A path is loaded now (raising ``TuskError``/``OSError`` on a bad file) and watched every
+    ``watch_interval`` seconds; a bad replacement is rejected and the last good snapshot keeps serving.
+    """
+    owned = not isinstance(client_or_path, Client)
+    client = (
+        client_or_path
+        if isinstance(client_or_path, Client)
+        else Client.from_file(client_or_path, watch=True, interval=watch_interval)
+    )
+    access_logger = logger or logging.getLogger(ACCESS_LOGGER)
+    digest = _SnapshotDigest()
+
+    async def evaluate_flag(request: Request) -> Response:
+        key = request.path_params["key"]
+        request.scope[_ACCESS_FIELDS]["flag"] = key
+        try:
+            context = await _read_context(request, max_body_bytes)
+        except _RequestProblem as problem:
+            return _json(_failure(key, problem.code, problem.detail), problem.status)
+        definition = _definition(client.snapshot, key)
+        result = client.evaluate(key, _with_targeting_key(definition, context))
+        request.scope[_ACCESS_FIELDS]["reason"] = result.reason
+        if result.error_code is None:
+            return _json(_success(result, definition))
+        request.scope[_ACCESS_FIELDS]["error_code"] = result.error_code
+        status = {r.FLAG_NOT_FOUND: 404, r.GENERAL: 500}.get(result.error_code, 400)
+        return _json(_failure(key, result.error_code, result.detail or result.error_code), status)
+
+    async def evaluate_bulk(request: Request) -> Response:
+        try:
+            context = await _read_context(request, max_body_bytes)
+        except _RequestProblem as problem:
+            return _json({"errorCode": problem.code, "errorDetails": problem.detail}, problem.status)
+        snapshot = client.snapshot
+        flags: list[dict[str, Any]] = []
+        for key in [*snapshot.flags, *snapshot.experiments]:
+            definition = _definition(snapshot, key)
+            result = client.evaluate(key, _with_targeting_key(definition, context))
+            if result.error_code is None:
+                flags.append(_success(result, definition))
+            else:
+                flags.append(_failure(key, result.error_code, result.detail or result.error_code))
+        body = _json_bytes({"flags": flags})
+        # The ETag hashes the answer itself, so it changes exactly when a reload or the clock changes it.
+        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+        request.scope[_ACCESS_FIELDS]["flags"] = len(flags)
+        if _etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers={"ETag": etag})
+        return Response(body, media_type="application/json", headers={"ETag": etag})
+
+    async def configuration(request: Request) -> Response:
+        return _json(
+            {
+                "name": "tusklang",
+                "capabilities": {
+                    "cacheInvalidation": {
+                        "polling": {"enabled": True, "minPollingIntervalMs": max(1, int(watch_interval * 1000))}
+                    },
+                    "flagEvaluation": {"supportedTypes": ["boolean", "string", "integer", "float", "object"]},
+                },
+            }
+        )
+
+    async def health(request: Request) -> Response:
+        snapshot = client.snapshot
+        return _json(
+            {
+                "status": "ok",
+                "format": snapshot.format,
+                "flags": len(snapshot.flags),
+                "experiments": len(snapshot.experiments),
+                "snapshot_sha256": digest.of(snapshot),
+                "provenance": snapshot.provenance,
+            }
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owned:
+                client.close()
+
+    app = Starlette(
+        routes=[
+            Route("/ofrep/v1/evaluate/flags/{key:path}", evaluate_flag, methods=["POST"]),
+            Route("/ofrep/v1/evaluate/flags", evaluate_bulk, methods=["POST"]),
+            Route("/ofrep/v1/configuration", configuration, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(_AccessLog, logger=access_logger)
+    app.state.client = client
+    return app
