@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..diagnostics import TuskError
 from ..snapshot import Snapshot, load_snapshot
@@ -21,6 +21,17 @@ from .result import EvaluationResult
 log = logging.getLogger("tusklang.evaluate")
 
 Now = datetime | str | float | int | None
+
+
+class Tracker(Protocol):
+    """What a ``Client`` reports to when built with ``tracker=`` (see ``tusklang.events``).
+
+    Both calls must return quickly and never raise: the tracker queues, it does not write.
+    """
+
+    def evaluation(self, context: Mapping[str, Any], result: EvaluationResult) -> None: ...
+
+    def conversion(self, event: str, context: Mapping[str, Any], value: float | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,8 +74,18 @@ def epoch(now: Now) -> float | None:
 class Client:
     """Evaluate flags and experiments of one snapshot (hot-swappable with ``reload``)."""
 
-    def __init__(self, snapshot: str | bytes | dict[str, Any] | Snapshot, *, path: str | None = None) -> None:
+    def __init__(
+        self,
+        snapshot: str | bytes | dict[str, Any] | Snapshot,
+        *,
+        path: str | None = None,
+        tracker: Tracker | None = None,
+    ) -> None:
         self._state = _compile(load_snapshot(snapshot))
+        self._tracker = tracker
+        if tracker is not None:
+            # An instance attribute shadows the method, so an untracked client pays nothing for tracking.
+            self.evaluate = self._evaluate_tracked  # type: ignore[method-assign]
         self._path = path
         self._mtime: float | None = None
         self._lock = threading.Lock()
@@ -150,6 +171,19 @@ class Client:
             return _error(flag, r.FLAG_NOT_FOUND, f"no flag or experiment `{flag}` in the snapshot")
         return self._run(compiled, context, now)
 
+    def _evaluate_tracked(
+        self, flag: str, context: Mapping[str, Any] | None = None, now: Now = None
+    ) -> EvaluationResult:
+        result = Client.evaluate(self, flag, context, now)
+        if self._tracker is not None and isinstance(context, Mapping):
+            self._tracker.evaluation(context, result)
+        return result
+
+    def track(self, event: str, context: Mapping[str, Any] | None = None, value: float | None = None) -> None:
+        """Record a conversion event for the unit in ``context`` (no-op without a tracker)."""
+        if self._tracker is not None and isinstance(context, Mapping):
+            self._tracker.conversion(event, context, value)
+
     def evaluate_experiment(
         self, name: str, context: Mapping[str, Any] | None = None, now: Now = None
     ) -> EvaluationResult:
@@ -180,6 +214,9 @@ class Client:
         state = self._state
         out = {key: self._run(c, context, now) for key, c in state.flags.items()}
         out.update({key: self._run(c, context, now) for key, c in state.experiments.items()})
+        if self._tracker is not None and isinstance(context, Mapping):
+            for result in out.values():
+                self._tracker.evaluation(context, result)
         return out
 
     def is_enabled(self, flag: str, context: Mapping[str, Any] | None = None, now: Now = None) -> bool:
