@@ -30,9 +30,19 @@ def test_parse_tusk_format_round_trips(capsys: pytest.CaptureFixture[str]) -> No
     assert tusklang.loads(text) == tusklang.loads((SEED / "ab_testing_config.tsk").read_text())
 
 
-def test_check_clean_files_exit_zero(capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_clean_project_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    project = ROOT / "fixtures" / "seed"
+    assert main(["check", str(project / "project.tsk")]) == 0
+
+
+def test_check_of_the_unmodified_seed_names_what_it_leaves_undefined(capsys: pytest.CaptureFixture[str]) -> None:
     files = [str(p) for p in sorted(SEED.glob("*.tsk"))]
-    assert main(["check", *files]) == 0
+    assert main(["check", *files, "--format", "json"]) == 1
+    errors = [d for d in json.loads(capsys.readouterr().out)["diagnostics"] if d["severity"] == "error"]
+    assert sorted(d["message"] for d in errors) == [
+        "experiment `checkout_optimization` has a duration but no start",
+        "gradual rollout of `ai_recommendations` has no start: day_N cannot be turned into a date",
+    ]
 
 
 def test_check_reports_every_problem_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,7 +33,7 @@ def seed_db(tmp_path: Path) -> str:
 
 def compile_seed(db: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
-    result = compile_files([str(SEED / "project.tsk")], env={"REDIS_URL": SECRET_URL}, database=db)
+    result = compile_files([str(SEED / "project.tsk")], env={"REDIS_URL": SECRET_URL}, database=db, verify=True)
     return result.text
 
 
@@ -69,7 +69,7 @@ def test_no_compile_time_without_source_date_epoch(tmp_path: Path, monkeypatch: 
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     project = tmp_path / "p.tsk"
     project.write_text("feature_flags = {\n flags = {\n  a = { rollout_percentage = 5 }\n }\n}\n")
-    snapshot = compile_files([str(project)]).snapshot
+    snapshot = compile_files([str(project)], verify=True).snapshot
     assert "compiled_at" not in snapshot["provenance"]
 
 
@@ -92,7 +92,7 @@ def test_static_and_query_flags_merge(tmp_path: Path) -> None:
         '  { flag_name = "b", enabled = 1, rollout_strategy = "all", rollout_percentage = 100,'
         ' fallback_value = "legacy" }\n ]\n}\n'
     )
-    flags = compile_files([str(project)]).snapshot["flags"]
+    flags = compile_files([str(project)], verify=True).snapshot["flags"]
     assert sorted(flags) == ["a", "b"]
     assert flags["b"]["enabled"] is True  # a database 1 is a boolean true
     assert flags["b"]["variants"] == {"on": True, "fallback": "legacy"}

@@ -24,7 +24,7 @@ GOLDEN = ROOT / "fixtures" / "seed" / "snapshot.json"
 def compile_text(tmp_path: Path, text: str) -> dict[str, Any]:
     path = tmp_path / "p.tsk"
     path.write_text(text, encoding="utf-8")
-    return compile_files([str(path)], static=True).snapshot
+    return compile_files([str(path)], static=True, verify=True).snapshot
 
 
 def flag_block(body: str) -> str:
@@ -177,7 +177,7 @@ def test_segment_criteria_are_typed_predicates() -> None:
 def test_undefined_segments_are_application_computed_with_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "p.tsk"
     path.write_text(flag_block('rollout_percentage = 100\ntargeting = { user_segments = ["vip", "all_users"] }'))
-    result = compile_files([str(path)], static=True)
+    result = compile_files([str(path)], static=True, verify=True)
     assert result.snapshot["external_segments"] == ["vip"]
     warnings = [d for d in result.diagnostics if d.code == "TSK330"]
     assert len(warnings) == 1 and warnings[0].severity is Severity.WARNING and "`vip`" in warnings[0].message

@@ -15,7 +15,7 @@ def snapshot(tmp_path: Path, name: str, flags: str) -> Path:
     src = tmp_path / f"{name}.tsk"
     src.write_text("feature_flags = {\n flags = {\n" + flags + "\n }\n}\n")
     out = tmp_path / f"{name}.json"
-    out.write_text(compile_files([str(src)], static=True).text)
+    out.write_text(compile_files([str(src)], static=True, verify=True).text)
     return out
 
 

@@ -12,9 +12,9 @@ Every problem a user can cause raises ``TuskError`` carrying ``Diagnostic`` obje
 
 from __future__ import annotations
 
-import gc
 from typing import IO, Any
 
+from ._gc import gc_paused
 from .diagnostics import Diagnostic, Severity, Span, TuskError
 from .interpret import Interpreter
 from .syntax.nodes import Document
@@ -47,13 +47,8 @@ def loads(text: str, path: str | None = None) -> dict[str, Any]:
     """Parse TuskLang text into plain data. Directives stay inert ``DirectiveCall`` values."""
     document = parse(text, path)
     interpreter = Interpreter(document)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # as in parse: many small acyclic objects, no cycles to collect
-    try:
+    with gc_paused():  # as in parse: many small acyclic objects, no cycles to collect
         data = interpreter.run()
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     if any(d.is_error for d in interpreter.diagnostics):
         raise TuskError(interpreter.diagnostics)
     return data
@@ -67,9 +62,7 @@ def load(fp: IO[bytes] | IO[str], path: str | None = None) -> dict[str, Any]:
         try:
             raw = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise TuskError(
-                [Diagnostic("TSK001", f"not UTF-8 text (invalid byte at offset {exc.start})")]
-            ) from None
+            raise TuskError([Diagnostic("TSK001", f"not UTF-8 text (invalid byte at offset {exc.start})")]) from None
     return loads(raw, name if isinstance(name, str) else None)
 
 

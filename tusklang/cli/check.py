@@ -4,25 +4,58 @@ from __future__ import annotations
 
 import argparse
 
+from ..diagnostics import Diagnostic, TuskError
 from ._common import add_command, add_format, read_text, report
+from ._lint_options import add_lint_options, lint_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(
         sub,
         "check",
-        "Check TuskLang files: syntax, duplicate keys, variables, expressions (nothing is executed).",
-        "tusk check fixtures/valid/seed/*.tsk --format json",
+        "Check TuskLang files: syntax, duplicate keys, variables, expressions, and for flag configs the "
+        "schema and lint rules (docs/lint.md). Nothing is executed: @env, @query, ... are not run.",
+        "tusk check fixtures/seed/project.tsk --error TSK401 --ignore TSK403 --format json",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help=".tsk files to check")
-    add_format(parser)
+    parser.add_argument("files", nargs="+", metavar="FILE", help=".tsk files (one project) to check")
+    add_lint_options(parser)
     parser.set_defaults(func=run)
+    add_format(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..check import check_text
 
-    diagnostics = []
+    options = lint_options(args)
+    diagnostics: list[Diagnostic] = []
     for path in args.files:
         diagnostics.extend(check_text(read_text(path), path))
-    return report(diagnostics, args.format)
+    if not any(d.is_error for d in diagnostics):
+        diagnostics.extend(_project_diagnostics(args.files, options, diagnostics))
+    return report([d for d in diagnostics if d.code not in options.ignored], args.format)
+
+
+def _project_diagnostics(paths: list[str], options: object, seen: list[Diagnostic]) -> list[Diagnostic]:
+    """Schema and lint findings when the files are a flag project (they define one of its blocks).
+
+    A TuskLang file that defines none of the flag blocks is general configuration: it is checked
+    for syntax and semantics only, never against the flag schema.
+    """
+    import tusklang
+    from ..compiler import compile_files
+    from ..schema.project import ProjectConfig
+
+    blocks = set(ProjectConfig.model_fields)
+    project = [p for p in paths if blocks & set(tusklang.loads(read_text(p), p))]
+    if not project:
+        return []
+    try:
+        found = compile_files(project, static=True, lint_options=options).diagnostics  # type: ignore[arg-type]
+    except TuskError as exc:
+        found = exc.diagnostics
+    known = {_identity(d) for d in seen}
+    return [d for d in found if _identity(d) not in known]
+
+
+def _identity(d: Diagnostic) -> tuple[str, str, str, int]:
+    return (d.code, d.message, d.span.file if d.span else "", d.span.start if d.span else -1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -115,6 +116,13 @@ def allowed_keys(root: type[BaseModel], parent: Path) -> list[str]:
 
 
 def suggest(name: str, candidates: Sequence[str]) -> str | None:
+    return _suggest(name, tuple(candidates))
+
+
+@functools.lru_cache(maxsize=4096)
+def _suggest(name: str, candidates: tuple[str, ...]) -> str | None:
+    # Cached: thousands of flags name the same few application-computed segments, and each miss
+    # would otherwise rerun difflib over every defined name.
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
     return close[0] if close else None
 

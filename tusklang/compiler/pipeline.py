@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .. import __version__
+from .._gc import gc_paused
 from ..diagnostics import Diagnostic, Related, Severity, Span, TuskError
 from ..schema.feature_flags import FlagConfig
 from ..schema.project import ProjectConfig
@@ -136,13 +137,20 @@ def _merge(sources: Sequence[_Source]) -> tuple[dict[str, Any], Locator, set[Pat
                 continue
             owner[key] = source
             data[key] = value
-        for path, span in source.spans.items():
-            if path and owner.get(str(path[0])) is source:
-                spans[path] = span
-        for path, span in source.key_spans.items():
-            if path and owner.get(str(path[0])) is source:
-                key_spans[path] = span
+        if all(owner.get(str(key)) is source for key in source.data):
+            # The usual case (no block defined twice): take the span tables whole, not entry by entry.
+            spans.update(source.spans)
+            key_spans.update(source.key_spans)
+        else:
+            for path, span in source.spans.items():
+                if path and owner.get(str(path[0])) is source:
+                    spans[path] = span
+            for path, span in source.key_spans.items():
+                if path and owner.get(str(path[0])) is source:
+                    key_spans[path] = span
         secrets |= source.secret_paths
+    spans.pop((), None)  # the whole document is no block's position
+    key_spans.pop((), None)
     display = {s.path: s.display for s in sources}
     return data, Locator(spans, key_spans, display), secrets, diagnostics
 
@@ -304,8 +312,28 @@ def compile_files(
     root: str | None = None,
     lint_options: LintOptions | None = None,
     static: bool = False,
+    verify: bool = False,
 ) -> CompileResult:
-    """Compile a project; raises TuskError (with every diagnostic, warnings included) on any error."""
+    """Compile a project; raises TuskError (with every diagnostic, warnings included) on any error.
+
+    ``verify`` re-reads the finished snapshot through the evaluator's own loader (``load_snapshot``)
+    before it is returned. The normaliser builds snapshots from validated models, so this is a
+    belt-and-braces check (``tusk compile --verify``; the test suite runs it on every compile it
+    makes) rather than the default: it costs as much as validating the config again.
+    """
+    with gc_paused():  # see tusklang._gc: validation alone ran 3-4x slower with the collector on
+        return _compile_files(paths, env, database, root, lint_options, static, verify)
+
+
+def _compile_files(
+    paths: Sequence[str],
+    env: Mapping[str, str] | None,
+    database: Any,
+    root: str | None,
+    lint_options: LintOptions | None,
+    static: bool,
+    verify: bool,
+) -> CompileResult:
     timings = {"parse": 0.0, "resolve": 0.0, "validate": 0.0, "emit": 0.0}
     project_root = FsPath(root) if root else FsPath(paths[0]).resolve().parent
     sources: list[_Source] = []
@@ -320,7 +348,7 @@ def compile_files(
     for source in sources:
         diagnostics.extend(_resolve(source, env, database, static))
     timings["resolve"] = time.perf_counter() - started
-    return _finish(sources, diagnostics, timings, lint_options, static)
+    return _finish(sources, diagnostics, timings, lint_options, static, verify)
 
 
 def _finish(
@@ -329,6 +357,7 @@ def _finish(
     timings: dict[str, float],
     lint_options: LintOptions | None,
     static: bool,
+    verify: bool = False,
 ) -> CompileResult:
     started = time.perf_counter()
     data, locator, secrets, merge_diagnostics = _merge(sources)
@@ -349,9 +378,10 @@ def _finish(
         raise TuskError(diagnostics)
     started = time.perf_counter()
     snapshot["provenance"] = _provenance(sources)
-    from ..snapshot import load_snapshot
+    if verify:
+        from ..snapshot import load_snapshot
 
-    load_snapshot(snapshot)  # the contract: never write what an evaluator would refuse
+        load_snapshot(snapshot)  # the contract: never write what an evaluator would refuse
     text = canonical_json(snapshot)
     timings["emit"] = time.perf_counter() - started
     return CompileResult(snapshot, text, diagnostics, timings)

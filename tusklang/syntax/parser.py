@@ -8,7 +8,6 @@ and give it one callback per grammar rule, so a reduction builds its AST node in
 from __future__ import annotations
 
 import functools
-import gc
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -18,6 +17,7 @@ from lark import Lark
 from lark.lexer import Lexer
 from lark.parsers.lalr_analysis import Shift
 
+from .._gc import gc_paused
 from ..diagnostics import Diagnostic, Related, Span, TuskError
 from ..source import SourceFile
 from . import nodes
@@ -76,24 +76,17 @@ def _tables() -> _Tables:
 def parse(text: str, path: str | None = None) -> nodes.Document:
     """Parse TuskLang text into a Document; raise TuskError with every diagnostic found."""
     source = SourceFile(text, path)
-    # Parsing allocates hundreds of thousands of small acyclic tuples; the cyclic garbage
-    # collector's passes over them cost more than the parse itself (2-3x on 5,000 flags), and
-    # nothing here can form a cycle, so it is paused for the duration.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():  # hundreds of thousands of small acyclic tuples: see tusklang._gc
         tokens, comments = tokenize(source)
         end = len(text)
         tokens.append(Tok("$END", "", end, end))
         _CURRENT.source = source
         error = _run_lalr(tokens, _tables())
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     if error is not None:
         tokens.pop()
         raise TuskError([_syntax_error(error[0], error[1], source, tokens)])
     members, sections = _CURRENT.result
+    _CURRENT.result = None  # the module must not keep the last document alive
     document = nodes.Document(members, sections, tuple(comments), source)
     problems = check_document(document)
     if problems:
