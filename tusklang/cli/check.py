@@ -42,6 +42,7 @@ def _project_diagnostics(paths: list[str], options: object, seen: list[Diagnosti
     for syntax and semantics only, never against the flag schema.
     """
     import tusklang
+
     from ..compiler import compile_files
     from ..schema.project import ProjectConfig
 
