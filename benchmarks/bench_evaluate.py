@@ -355,6 +355,55 @@ def timed(fn: Callable[[int], Any], n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
+SEED_SNAPSHOT = ROOT / "fixtures" / "seed" / "snapshot.json"
+
+
+def seed_contexts(n: int) -> list[dict[str, Any]]:
+    """Contexts that exercise the seed flags' targeting: tiers, regions, devices, segments, usage."""
+    tiers = ["free", "premium", "enterprise"]
+    regions = ["us-east", "us-west", "eu-west", "ap-south"]
+    devices = ["mobile", "desktop", "tablet"]
+    return [
+        {
+            "user_id": f"user-{i}",
+            "environment": ["staging", "production"][i % 2],
+            "account_tier": tiers[i % 3],
+            "region": regions[i % 4],
+            "device_type": devices[i % 3],
+            "plan": ["enterprise", "free"][i % 2],
+            "platform": ["web", "android", "ios"][i % 3],
+            "segments": ["premium_users"] if i % 5 == 0 else [],
+            "sessions": i % 20,
+            "purchases": i % 4,
+            "beta_tester": i % 7 == 0,
+            "user_preferences": ["dark_mode"] if i % 2 else [],
+            "time_zone": "America/New_York",
+        }
+        for i in range(n)
+    ]
+
+
+def evaluate_all_rates(n: int, rounds: int) -> tuple[float, float, int]:
+    """Flags per second on the seed snapshot: evaluate_all() against one evaluate() call per flag."""
+    client = Client.from_file(SEED_SNAPSHOT)
+    keys = [*client.snapshot.flags, *client.snapshot.experiments]
+    ctxs = seed_contexts(n)
+    evaluate, evaluate_all = client.evaluate, client.evaluate_all
+    assert evaluate_all(ctxs[0]) == {k: evaluate(k, ctxs[0]) for k in keys}
+    all_rates, one_rates = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for ctx in ctxs:
+            evaluate_all(ctx)
+        all_rates.append(n * len(keys) / (time.perf_counter() - start))
+        start = time.perf_counter()
+        for ctx in ctxs:
+            for key in keys:
+                evaluate(key, ctx)
+        one_rates.append(n * len(keys) / (time.perf_counter() - start))
+    return statistics.median(all_rates), statistics.median(one_rates), len(keys)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="distinct contexts per round")
@@ -401,6 +450,11 @@ def main() -> None:
                 f"\nvs fastest peer: bool {ours['bool'] / fastest_b[1]['bool']:.1f}x ({fastest_b[0]}), "
                 f"split {ours['split'] / fastest_s[1]['split']:.1f}x ({fastest_s[0]})"
             )
+    all_rate, one_rate, count = evaluate_all_rates(max(1, args.n // 10), args.rounds)
+    print(
+        f"\nevaluate_all() on the seed snapshot ({count} flags and experiments, {max(1, args.n // 10):,} contexts): "
+        f"{all_rate:,.0f} flags/s; evaluate() per flag: {one_rate:,.0f} flags/s; ratio {all_rate / one_rate:.2f}x"
+    )
 
 
 if __name__ == "__main__":

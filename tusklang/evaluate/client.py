@@ -43,13 +43,16 @@ class _State:
     experiments: dict[str, CompiledFlag]
     # key -> evaluation closure, flags shadowing experiments (keys are distinct anyway): the hot path.
     functions: dict[str, Any]
+    # (key, closure) for evaluate_all: flags first, then experiments, as the checked path orders them.
+    all_functions: tuple[tuple[str, Any], ...]
 
 
 def _compile(snapshot: Snapshot) -> _State:
     flags, experiments = compile_snapshot(snapshot)
     functions = {k: c.evaluate for k, c in experiments.items()}
     functions.update({k: c.evaluate for k, c in flags.items()})
-    return _State(snapshot, flags, experiments, functions)
+    ordered = [(k, c.evaluate) for k, c in flags.items()] + [(k, c.evaluate) for k, c in experiments.items()]
+    return _State(snapshot, flags, experiments, functions, tuple(ordered))
 
 
 def _error(key: Any, code: str, detail: str) -> EvaluationResult:
@@ -80,8 +83,13 @@ class Client:
         *,
         path: str | None = None,
         tracker: Tracker | None = None,
+        overrides: Any = None,
     ) -> None:
-        self._state = _compile(load_snapshot(snapshot))
+        """``overrides``: a Redis URL, a ``tusklang.overrides.RedisOverrides``, or a mapping of override
+        records, layered on top of the snapshot (docs/overrides.md)."""
+        self._base = load_snapshot(snapshot)
+        self._override_records: Mapping[str, Any] = {}
+        self._state = _compile(self._base)
         self._tracker = tracker
         if tracker is not None:
             # An instance attribute shadows the method, so an untracked client pays nothing for tracking.
@@ -91,14 +99,21 @@ class Client:
         self._lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
+        self._overrides: Any = None
+        if overrides is not None:
+            from ..overrides import attach
+
+            self._overrides = attach(overrides, self.apply_overrides, self._base)
 
     # --- loading -------------------------------------------------------------------------------
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], watch: bool = False, interval: float = 1.0) -> Client:
+    def from_file(
+        cls, path: str | os.PathLike[str], watch: bool = False, interval: float = 1.0, *, overrides: Any = None
+    ) -> Client:
         """Load a snapshot file; with ``watch`` a daemon thread reloads it when it changes."""
         p = Path(path)
-        client = cls(p.read_bytes(), path=str(p))
+        client = cls(p.read_bytes(), path=str(p), overrides=overrides)
         client._mtime = _mtime(p)
         if watch:
             client.watch(interval)
@@ -117,15 +132,45 @@ class Client:
                         raise ValueError("reload() without a source needs a client made by from_file")
                     self._mtime = _mtime(Path(self._path))
                     source = Path(self._path).read_bytes()
-                state = _compile(load_snapshot(source))
+                base = load_snapshot(source)
+                state = _compile(self._overlaid(base, self._override_records))
             except TuskError as exc:
                 log.error("snapshot rejected, keeping the last good one:\n%s", exc.render())
                 return False
             except (OSError, ValueError) as exc:
                 log.error("snapshot rejected, keeping the last good one: %s", exc)
                 return False
+            self._base = base
             self._state = state
             return True
+
+    @staticmethod
+    def _overlaid(base: Snapshot, records: Mapping[str, Any]) -> Snapshot:
+        if not records:
+            return base
+        from ..overrides import apply_overrides
+
+        return apply_overrides(base, records)
+
+    def apply_overrides(self, records: Mapping[str, Any]) -> bool:
+        """Atomically serve the snapshot with ``records`` layered on top (replacing earlier overrides).
+
+        Called by the overrides watcher; parts that do not fit the snapshot are skipped with a log line.
+        """
+        with self._lock:
+            try:
+                state = _compile(self._overlaid(self._base, records))
+            except Exception:  # the last good state keeps serving whatever the watcher delivers
+                log.exception("overrides rejected, keeping the last good state")
+                return False
+            self._override_records = dict(records)
+            self._state = state
+            return True
+
+    @property
+    def overrides(self) -> Any:
+        """The override source (``status()`` for health), or None."""
+        return self._overrides
 
     def watch(self, interval: float = 1.0) -> None:
         if self._path is None or self._watcher is not None:
@@ -145,6 +190,8 @@ class Client:
         if self._watcher is not None:
             self._watcher.join(timeout=5)
             self._watcher = None
+        if self._overrides is not None:
+            self._overrides.close()
 
     @property
     def snapshot(self) -> Snapshot:
@@ -211,9 +258,17 @@ class Client:
             return _error(compiled.key, r.GENERAL, f"{type(exc).__name__}: {exc}")
 
     def evaluate_all(self, context: Mapping[str, Any] | None = None, now: Now = None) -> dict[str, EvaluationResult]:
+        """Every flag, then every experiment, for one context. Never raises."""
         state = self._state
-        out = {key: self._run(c, context, now) for key, c in state.flags.items()}
-        out.update({key: self._run(c, context, now) for key, c in state.experiments.items()})
+        out: dict[str, EvaluationResult] | None = None
+        if now is None and type(context) is dict:
+            try:  # the hot path, as in evaluate(): a plain dict at the current time
+                out = {key: fn(context, None) for key, fn in state.all_functions}
+            except Exception:
+                out = None  # an evaluator bug: the checked path below reports it per flag
+        if out is None:
+            out = {key: self._run(c, context, now) for key, c in state.flags.items()}
+            out.update({key: self._run(c, context, now) for key, c in state.experiments.items()})
         if self._tracker is not None and isinstance(context, Mapping):
             for result in out.values():
                 self._tracker.evaluation(context, result)

@@ -21,6 +21,7 @@ from ..snapshot import models as m
 from . import reasons as r
 from .bucketing import make_hasher
 from .conditions import Check, SegmentTable, compile_condition, to_epoch
+from .fused import fuse_single_rule
 from .result import EvaluationResult
 
 FlagFn = Callable[[Mapping[str, Any], float | None], EvaluationResult]
@@ -41,6 +42,7 @@ class CompiledRule:
     percentage_at: Callable[[float | None], int] | None = None
     gate_hasher: Callable[[str], int] | None = None
     split_hasher: Callable[[str], int] | None = None
+    excluded: Callable[[int], str] = str
 
 
 @dataclass
@@ -96,23 +98,32 @@ def compile_flag(flag: m.Flag, scale: int, segments: SegmentTable) -> CompiledFl
         return found
 
     if len(compiled) == 1:
-        only = compiled[0].run
-        only_id = compiled[0].model.id
+        only = compiled[0]
+        only_id = only.model.id
 
         by_detail: dict[str, EvaluationResult] = {}
 
-        def evaluate_one(ctx: Mapping[str, Any], now: float | None) -> EvaluationResult:
-            outcome = only(ctx, now)
-            if outcome.__class__ is str:
-                found = by_detail.get(outcome)  # type: ignore[call-overload]
-                if found is None:
-                    found = default(only_id, outcome)  # type: ignore[arg-type]
-                    if len(by_detail) < 4096:
-                        by_detail[outcome] = found  # type: ignore[index]
-                return found
-            return outcome  # type: ignore[return-value]
+        def fail(detail: str) -> EvaluationResult:
+            found = by_detail.get(detail)
+            if found is None:
+                found = default(only_id, detail)
+                if len(by_detail) < 4096:
+                    by_detail[detail] = found
+            return found
 
-        return CompiledFlag(key, flag, scale, evaluate_one, compiled)
+        fused = fuse_single_rule(
+            flag,
+            only.model,
+            only.checks,
+            scale,
+            result,
+            fail,
+            only.percentage_at,
+            only.gate_hasher,
+            only.split_hasher,
+            only.excluded,
+        )
+        return CompiledFlag(key, flag, scale, fused, compiled)
 
     runs = [(c.run, c.model.id) for c in compiled]
 
@@ -170,13 +181,13 @@ def _compile_rule(
 
     if rollout is None and split is None:
         if conditions is None:
-            return CompiledRule(rule, checks, lambda ctx, now: matched)  # type: ignore[arg-type, return-value]
+            return CompiledRule(rule, checks, lambda ctx, now: matched, excluded=excluded)  # type: ignore[arg-type, return-value]
 
         def run_plain(ctx: Mapping[str, Any], now: float | None) -> RuleOutcome:
             failed = conditions(ctx, now)
             return matched if failed is None else failed  # type: ignore[return-value]
 
-        return CompiledRule(rule, checks, run_plain)
+        return CompiledRule(rule, checks, run_plain, excluded=excluded)
 
     def run(ctx: Mapping[str, Any], now: float | None) -> RuleOutcome:
         if conditions is not None:
@@ -201,7 +212,7 @@ def _compile_rule(
             return split_results[bisect.bisect_right(cumulative, b)]
         return served  # type: ignore[return-value]
 
-    return CompiledRule(rule, checks, run, percentage_at, gate_hasher, split_hasher)
+    return CompiledRule(rule, checks, run, percentage_at, gate_hasher, split_hasher, excluded)
 
 
 def _all_of(checks: list[Check]) -> Check | None:
