@@ -31,7 +31,7 @@ def test_wheel_installs_and_checks_a_fixture(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
-    fixture = ROOT / "fixtures" / "valid" / "seed" / "feature_flags.tsk"
+    fixture = ROOT / "fixtures" / "seed" / "project.tsk"
     probe = (
         "import tusklang, sys; from importlib import resources; "
         "print(tusklang.__file__); print(resources.files('tusklang').joinpath('_grammar/tusk.lark').is_file())"

@@ -61,6 +61,13 @@ TOKEN_RE = re.compile(
     re.VERBOSE,
 )
 
+# A one-line array of plain double-quoted strings (no escapes, no `${`), the commonest list in flag
+# configs (`regions = ["us-east", "eu-west"]`), becomes one ARRAY token carrying the finished Array
+# node: the same node the grammar would build, without a parser step per bracket, string and comma.
+_PLAIN = r'"[^"\\\n$]*"'
+STRING_ARRAY_RE = re.compile(rf"\[[ \t]*{_PLAIN}(?:[ \t]*,[ \t]*{_PLAIN})*[ \t]*,?[ \t]*\]")
+PLAIN_STRING_RE = re.compile(_PLAIN)
+
 SECTION_RE = re.compile(rf"\[[ \t]*(?P<path>{_KEYPATH})[ \t]*\]")
 KEYPART_RE = re.compile(rf"[ \t]*(?P<part>{_KEYPART})[ \t]*\.?")
 
@@ -101,6 +108,7 @@ VALUE_END = frozenset(
         "RPAR",
         "RSQB",
         "RBRACE",
+        "ARRAY",
         "ANGLE",
         "ANGLE_END",
         "SECTION",
@@ -210,12 +218,7 @@ class _Lexer:
                 pos = end
                 continue
             # A new member on the same line as a finished value needs a comma.
-            if (
-                in_object
-                and last_type in VALUE_END
-                and not member_start
-                and kind in ("name", "dstring", "sstring")
-            ):
+            if in_object and last_type in VALUE_END and not member_start and kind in ("name", "dstring", "sstring"):
                 k = member_match(text, pos)
                 if k is not None and k.group("key") and (k.group("sep") or text.startswith("{", k.end())):
                     self.fail(
@@ -228,6 +231,16 @@ class _Lexer:
             member_start = False
             if kind == "op":
                 op = m.group()
+                if op == "[" and (whole := STRING_ARRAY_RE.match(text, pos)) is not None:
+                    end = whole.end()
+                    items = tuple(
+                        nodes.String(item.group()[1:-1], Span(source, item.start(), item.end()))
+                        for item in PLAIN_STRING_RE.finditer(text, pos, end)
+                    )
+                    append(Tok("ARRAY", nodes.Array(items, Span(source, pos, end)), pos, end))
+                    last_type = "ARRAY"
+                    pos = end
+                    continue
                 ttype = OP_TYPES[op]
                 if op in "([{":
                     stack.append((op, pos))
@@ -340,9 +353,7 @@ class _Lexer:
                         pos + 1,
                         hint="write the nested object as `name = { ... }`",
                     )
-                self.fail(
-                    "TSK101", "malformed `[section]` header", pos, pos + 1, hint="write `[name]` or `[a.b]`"
-                )
+                self.fail("TSK101", "malformed `[section]` header", pos, pos + 1, hint="write `[name]` or `[a.b]`")
             key = self.key(s.group("path"), s.start("path"))
             self.tokens.append(Tok("SECTION", key, pos, s.end()))
             return s.end()

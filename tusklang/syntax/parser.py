@@ -332,6 +332,7 @@ _DESCRIBE = {
     "SECTION": "a `[section]` header",
     "ANGLE_END": "`<`",
     "STRING": "a string",
+    "ARRAY": "an array",
     "NUMBER": "a number",
     "RANGE": "a range",
     "TRUE": "`true`",
@@ -354,7 +355,7 @@ _DESCRIBE = {
     "RBRACE": "`}`",
     "$END": "the end of the file",
 }
-_VALUE_STARTS = {"STRING", "NUMBER", "LSQB", "LBRACE", "DIRECTIVE_CALL", "VARIABLE", "TRUE"}
+_VALUE_STARTS = {"STRING", "ARRAY", "NUMBER", "LSQB", "LBRACE", "DIRECTIVE_CALL", "VARIABLE", "TRUE"}
 
 
 def _found(tok: Tok) -> str:
