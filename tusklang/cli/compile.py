@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ._common import EXIT_OK, UsageError, add_command, add_format, read_text, report
+from ._lint_options import add_lint_options, lint_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,9 +23,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--root", metavar="DIR", help="project root for provenance paths (default: first file's folder)"
     )
-    parser.add_argument("--error", action="append", default=[], metavar="CODE", help="treat a lint code as an error")
-    parser.add_argument("--ignore", action="append", default=[], metavar="CODE", help="drop a diagnostic code")
-    parser.add_argument("--now", metavar="ISO", help="clock for age lint rules (default SOURCE_DATE_EPOCH, then now)")
+    add_lint_options(parser)
+    parser.add_argument(
+        "--verify", action="store_true", help="re-read the snapshot through the evaluator's loader before writing"
+    )
+    parser.add_argument(
+        "--target",
+        choices=("snapshot", "flagd"),
+        default="snapshot",
+        help="what to write: the tusklang snapshot, or a flagd flag-definition document (docs/flagd.md)",
+    )
     add_format(parser)
     parser.set_defaults(func=run)
 
@@ -42,20 +50,6 @@ def parse_env_file(text: str, path: str) -> dict[str, str]:
     return env
 
 
-def lint_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from datetime import datetime
-
-    from ..compiler import LintOptions
-
-    now = None
-    if args.now:
-        try:
-            now = datetime.fromisoformat(args.now)
-        except ValueError:
-            raise UsageError(f"--now {args.now!r}: not an ISO-8601 date-time") from None
-    return LintOptions(errors=set(args.error), ignored=set(args.ignore), now=now)
-
-
 def run(args: argparse.Namespace) -> int:
     from ..compiler import compile_files
     from ..compiler.emit import write_snapshot
@@ -66,13 +60,26 @@ def run(args: argparse.Namespace) -> int:
         read_text(path)  # one-line usage errors for missing or unreadable files
     options = lint_options(args)
     try:
-        result = compile_files(args.files, env=env, database=args.db, root=args.root, lint_options=options)
+        result = compile_files(
+            args.files, env=env, database=args.db, root=args.root, lint_options=options, verify=args.verify
+        )
     except TuskError as exc:
         # the previous OUT stays untouched: nothing is written on failure
         report([d for d in exc.diagnostics if d.code not in options.ignored], args.format)
         return 1
     diagnostics = [d for d in result.diagnostics if d.code not in options.ignored]
-    write_snapshot(args.output, result.text)
+    text = result.text
+    if args.target == "flagd":
+        from ..export import dumps_flagd, to_flagd
+
+        document, exported = to_flagd(result.snapshot)
+        diagnostics += [d for d in exported if d.code not in options.ignored]
+        if any(d.is_error for d in exported):
+            # a flag flagd cannot express would change meaning: write nothing, the old OUT stays
+            report(diagnostics, args.format)
+            return 1
+        text = dumps_flagd(document)
+    write_snapshot(args.output, text)
     code = report(diagnostics, args.format) if args.format == "text" else EXIT_OK
     if args.format == "json":
         from ._common import print_json
