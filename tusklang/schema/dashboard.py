@@ -11,6 +11,11 @@ class Widget(ConfigModel):
     type: Literal["counter", "gauge", "line_chart", "bar_chart", "pie_chart", "list", "table"]
     query: str
     time_range: Duration | None = None
+    # Values bound, in order, to the query's `?` placeholders (`tusk dashboard --param` overrides them).
+    params: list[str | int | float | bool | None] = []
+    # Scale of a gauge (docs/reports.md); the value is clamped to it for the dial, shown as is.
+    min: float = 0
+    max: float = 100
 
 
 class DashboardPanel(ConfigModel):

@@ -1,0 +1,103 @@
+"""`tusk dashboard`: render `real_time_feature_dashboard` to one HTML file, or serve it live (docs/reports.md).
+
+Exit codes: 0 every widget rendered, 1 a problem in the config or a widget's query failed (the page is
+still written, the failed widget shows its error), 2 usage, unreadable file or unreachable database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import EXIT_OK, EXIT_PROBLEMS, UsageError, add_command, read_text, report, write_atomic
+from ._resolve_options import add_resolve_options, resolve_kwargs
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = add_command(
+        sub,
+        "dashboard",
+        "render the widgets of `real_time_feature_dashboard` from their SQL queries (HTML, inline SVG charts)",
+        "tusk dashboard fixtures/dashboard/dashboard.tsk --db sqlite:///fixtures/db/seed.db -o dashboard.html",
+    )
+    parser.add_argument("config", help="TuskLang file with a `real_time_feature_dashboard` block")
+    add_resolve_options(parser)
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="WIDGET=VALUE",
+        help="bind a value to a widget's `?` (repeat for several, in order); replaces the widget's `params`. "
+        "WIDGET is its name or PANEL.WIDGET",
+    )
+    parser.add_argument("-o", "--output", help="write the page here (atomically); default: stdout")
+    parser.add_argument("--serve", action="store_true", help="serve the live dashboard on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=8050, help="port for --serve (default 8050)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..db import QueryError, connect, database_from_env, redact_url
+    from ..diagnostics import TuskError
+    from ..reports import dashboard
+
+    options = resolve_kwargs(args)
+    if args.serve and args.output:
+        raise UsageError("--serve and -o are exclusive: serve the live page, or write one file")
+    if args.serve and not 0 < args.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, not {args.port}")
+    if options["query_timeout"] <= 0 or options["max_rows"] < 1:
+        raise UsageError("--query-timeout and --max-rows must be positive")
+    text = read_text(args.config)
+    try:
+        if args.db:
+            db = connect(args.db, timeout=options["query_timeout"], max_rows=options["max_rows"])
+        else:
+            db = database_from_env(timeout=options["query_timeout"], max_rows=options["max_rows"])
+    except ValueError as exc:
+        raise UsageError(f"--db: {exc}") from None
+    except QueryError as exc:
+        raise UsageError(f"{redact_url(args.db or '')}: {exc.message}") from None
+    if db is None:
+        raise UsageError("--db: no database given (pass --db URL or set TUSK_DATABASE_URL)")
+    with db:
+        try:
+            spec = dashboard.load(
+                args.config,
+                text,
+                database=db,
+                env=options["env"],
+                allow_outside_root=options["allow_outside_root"],
+            )
+        except TuskError as exc:
+            return report(exc.diagnostics, "text")
+        try:
+            spec = dashboard.override_params(spec, args.param)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        report(spec.diagnostics, "text")
+        if args.serve:
+            return _serve(db, spec, args.port)
+        panels = dashboard.run_all(db, spec)
+    page = dashboard.render_page(spec, panels)
+    if args.output:
+        write_atomic(args.output, page)
+    else:
+        sys.stdout.write(page)
+    failed = dashboard.failures(panels)
+    report(failed, "text")
+    widgets = sum(len(p.widgets) for p in panels)
+    if args.output:
+        print(f"wrote {args.output}: {widgets - len(failed)} of {widgets} widgets rendered", file=sys.stderr)
+    return EXIT_PROBLEMS if failed else EXIT_OK
+
+
+def _serve(db: object, spec: object, port: int) -> int:
+    import uvicorn
+
+    from ..reports.server import create_app
+
+    app = create_app(db, spec)  # type: ignore[arg-type]
+    print(f"serving the dashboard on http://127.0.0.1:{port}/ (Ctrl-C stops)", file=sys.stderr, flush=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    return EXIT_OK

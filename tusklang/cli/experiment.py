@@ -1,0 +1,124 @@
+"""`tusk experiment report`: an experiment's results from the event store (docs/reports.md).
+
+Exit codes: 0 report written, 1 the data shows a problem (sample ratio mismatch) or cannot be analysed
+(no exposures, unknown experiment), 2 usage, unreadable snapshot or database error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ._common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError, add_command, add_format, read_text, write_atomic
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = add_command(
+        sub,
+        "experiment",
+        "experiment results from the recorded events",
+        "tusk experiment report checkout_optimization --db sqlite:///events.db --snapshot flags.json",
+    )
+    nested = parser.add_subparsers(dest="experiment_command", metavar="SUBCOMMAND")
+    parser.set_defaults(func=lambda args: _missing_subcommand(parser))
+
+    report = add_command(
+        nested,
+        "report",
+        "units, conversions, uplift with its interval, P(best), expected loss, adjusted p-values, SRM and the "
+        "decision for one experiment",
+        "tusk experiment report checkout_optimization --db sqlite:///events.db --snapshot flags.json "
+        "--metric purchase --format html -o report.html",
+    )
+    report.add_argument("name", help="experiment key (the `flag` of its exposure events)")
+    report.add_argument(
+        "--db", help="event store URL: sqlite:///events.db or postgresql://... (default: $TUSK_DATABASE_URL)"
+    )
+    report.add_argument(
+        "--snapshot",
+        help="compiled snapshot: gives the control, the configured weights (for the SRM check), the analysis "
+        "settings and the default metric",
+    )
+    report.add_argument(
+        "--metric",
+        metavar="EVENT",
+        help="conversion event name (default: the experiment's first primary metric, else the only event recorded)",
+    )
+    report.add_argument("--control", help="control variant when there is no --snapshot (default: control)")
+    report.add_argument("--correction", choices=("holm", "bonferroni", "bh"), help="p-value correction (default holm)")
+    report.add_argument("--query-timeout", type=float, default=30.0, help="seconds per query (default 30)")
+    add_format(report, "text", "json", "html")
+    report.add_argument("-o", "--output", help="write the report to this file (atomically) instead of stdout")
+    report.set_defaults(func=_run_report)
+
+
+def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from ..db import QueryError, connect, redact_url
+    from ..diagnostics import TuskError
+    from ..experiments.stats import StatsInputError
+    from ..reports import report as rep
+
+    url = args.db or os.environ.get("TUSK_DATABASE_URL", "").strip()
+    if not url:
+        raise UsageError("--db: no event store given (pass --db URL or set TUSK_DATABASE_URL)")
+    if args.query_timeout <= 0:
+        raise UsageError("--query-timeout must be positive")
+    try:
+        if args.snapshot:
+            from ..snapshot.validate import load_snapshot
+
+            try:
+                snapshot = load_snapshot(read_text(args.snapshot))
+            except TuskError as exc:
+                raise UsageError(f"{args.snapshot}: invalid snapshot: {exc.first.message}") from None
+            spec = rep.spec_from_snapshot(snapshot, args.name)
+            if args.control and args.control != spec.control:
+                raise UsageError(f"--control {args.control!r} differs from the snapshot's control {spec.control!r}")
+        else:
+            spec = rep.ExperimentSpec(args.name, args.control or "control")
+        if args.correction:
+            spec = dataclasses.replace(spec, config=dataclasses.replace(spec.config, correction=args.correction))
+        try:
+            db = connect(url, timeout=args.query_timeout, max_rows=10_000)
+        except ValueError as exc:
+            raise UsageError(f"--db: {exc}") from None
+        with db:
+            metric = args.metric or spec.primary_metric
+            if metric is None:
+                events = rep.conversion_events(db)
+                if len(events) != 1:
+                    found = ", ".join(events) if events else "none recorded"
+                    raise UsageError(f"--metric: name the conversion event (events in the store: {found})")
+                metric = events[0]
+            counts = rep.count(db, args.name, metric)
+        result = rep.analyse(spec, metric, counts)
+    except QueryError as exc:
+        hint = " (create the tables with `tusk db init`)" if exc.kind == "missing_table" else ""
+        raise UsageError(f"{redact_url(url)}: {exc.kind.replace('_', ' ')}: {exc.message}{hint}") from None
+    except rep.ReportError as exc:
+        print(f"tusk experiment report: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except StatsInputError as exc:
+        # e.g. an `analysis` setting that no statistic accepts; rendered with its code
+        print(exc.render(), file=sys.stderr)
+        return EXIT_PROBLEMS
+
+    render = {"text": rep.render_text, "json": rep.render_json, "html": rep.render_html}[args.format]
+    text = render(result)
+    if args.output:
+        write_atomic(args.output, text)
+        print(f"wrote {args.output}: {result['decision']['status']}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    for warning in result["warnings"]:
+        if args.output or args.format != "text":
+            print(f"warning: {warning}", file=sys.stderr)
+    return EXIT_PROBLEMS if result["decision"]["status"] == "problem" else EXIT_OK
