@@ -239,3 +239,18 @@ def test_evaluation_never_raises(ctx: Any, key: str) -> None:
 
 
 _CLIENT = Client(SNAP)
+
+
+def test_typed_evaluation_reports_type_mismatch_with_the_callers_default() -> None:
+    client = Client.from_file(Path(__file__).resolve().parent.parent / "fixtures" / "seed" / "snapshot.json")
+    served = client.evaluate("ai_recommendations", {"user_id": "u1"})
+    assert isinstance(served.value, str)
+    wrong = client.evaluate_typed("ai_recommendations", "boolean", {"user_id": "u1"}, default=False)
+    assert (wrong.value, wrong.reason, wrong.error_code) == (False, "ERROR", "TYPE_MISMATCH")
+    assert "serves a string" in (wrong.detail or "")
+    right = client.evaluate_typed("ai_recommendations", "string", {"user_id": "u1"}, default="x")
+    assert right == served
+    missing = client.evaluate_typed("no_such_flag", "boolean", {}, default=True)
+    assert (missing.value, missing.error_code) == (True, "FLAG_NOT_FOUND")
+    assert client.value("ai_recommendations", {"user_id": "u1"}, default=0) == 0
+    assert client.value("ai_recommendations", {"user_id": "u1"}, default="x") == served.value

@@ -25,6 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--context", default="{}", help="evaluation context as a JSON object (or @file.json)")
     parser.add_argument("--now", default=None, help="evaluation time, ISO-8601 (default: current UTC time)")
     parser.add_argument("--explain", action="store_true", help="show every check in evaluation order")
+    parser.add_argument(
+        "--type",
+        choices=("boolean", "string", "number", "object"),
+        help="the type the caller needs: another type gives --default with error TYPE_MISMATCH",
+    )
+    parser.add_argument("--default", default="null", help="JSON value returned on an error (with --type)")
     add_format(parser)
     parser.set_defaults(func=run)
 
@@ -54,6 +60,12 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             raise UsageError(f"--now: not an ISO-8601 date-time: {args.now!r}") from None
     result, lines = explain(client, args.flag, context, args.now)
+    if args.type is not None:
+        try:
+            default = json.loads(args.default)
+        except ValueError as exc:
+            raise UsageError(f"--default is not valid JSON: {exc}") from None
+        result = client.evaluate_typed(args.flag, args.type, context, default, args.now)
     if args.format == "json":
         out = result.to_dict()
         if args.explain:

@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +21,7 @@ from .result import EvaluationResult
 log = logging.getLogger("tusklang.evaluate")
 
 Now = datetime | str | float | int | None
+_TYPES = ("boolean", "string", "number", "object")
 
 
 class Tracker(Protocol):
@@ -286,12 +287,38 @@ class Client:
 
     def value(self, flag: str, context: Mapping[str, Any] | None = None, default: Any = None, now: Now = None) -> Any:
         """The served value, or ``default`` on an error or when the value's type differs from it."""
+        if default is None:
+            res = self.evaluate(flag, context, now)
+            return None if res.error_code is not None else res.value
+        return self.evaluate_typed(flag, kind(default), context, default, now).value
+
+    def evaluate_typed(
+        self,
+        flag: str,
+        expected: str,
+        context: Mapping[str, Any] | None = None,
+        default: Any = None,
+        now: Now = None,
+    ) -> EvaluationResult:
+        """``evaluate`` for a caller that needs a value of one type (OpenFeature's typed getters).
+
+        ``expected`` is "boolean", "string", "number" or "object" ("list" is an object too). A served
+        value of another type gives ``default`` with reason ERROR and error code TYPE_MISMATCH; any
+        other error gives ``default`` with that error's code. Never raises.
+        """
         res = self.evaluate(flag, context, now)
-        if res.error_code is not None or res.value is None:
-            return default
-        if default is not None and kind(default) != kind(res.value):
-            return default
-        return res.value
+        if res.error_code is not None:
+            return replace(res, value=default)
+        got = kind(res.value)
+        if got == "list":
+            got = "object"
+        want = "object" if expected == "list" else expected
+        if want not in _TYPES:
+            return EvaluationResult(res.flag, default, None, r.ERROR, None, r.GENERAL, f"unknown type `{expected}`")
+        if got != want:
+            detail = f"`{res.flag}` serves a {got} ({res.variant}), the caller asked for a {want}"
+            return EvaluationResult(res.flag, default, None, r.ERROR, res.rule, r.TYPE_MISMATCH, detail)
+        return res
 
 
 def _mtime(path: Path) -> float | None:
