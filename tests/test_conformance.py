@@ -108,3 +108,20 @@ def test_bucketing_vectors() -> None:
         b = (h * v["total"]) >> 32
         assert b == v["bucket"]
         assert pick_variant(b, [tuple(w) for w in v["weights"]]) == v["variant"]
+
+
+@pytest.mark.parametrize("text", ["1.2.3\n", "1.2.3-01", "01.2.3", "1.2.3-", "1.2.3+"])
+def test_semver_rejects_what_semver_2_rejects(text: str) -> None:
+    from tusklang.evaluate.conditions import semver_key
+
+    assert semver_key(text) is None
+
+
+def test_semver_orders_prerelease_identifiers_as_the_spec_does() -> None:
+    from tusklang.evaluate.conditions import semver_key
+
+    ordered = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11"]
+    ordered += ["1.0.0-rc.1", "1.0.0"]
+    keys = [semver_key(v) for v in ordered]
+    assert all(k is not None for k in keys)
+    assert keys == sorted(keys)  # type: ignore[type-var]

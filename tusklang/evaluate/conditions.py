@@ -74,15 +74,18 @@ def parse_instant(value: object) -> float | None:
     return None
 
 
+# SemVer 2.0: a pre-release identifier is numeric without leading zeros, or alphanumeric; `fullmatch`
+# (not `$`, which also matches before a final newline) so "1.2.3\n" is not a version.
+_PRE_ID = r"(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
 _SEMVER = re.compile(
-    r"^v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
-    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+    r"v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
+    rf"(?:-({_PRE_ID}(?:\.{_PRE_ID})*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
 )
 
 
 def semver_key(text: str) -> tuple[Any, ...] | None:
     """SemVer 2.0 precedence key; build metadata ignored; missing minor/patch count as 0."""
-    match = _SEMVER.match(text)
+    match = _SEMVER.fullmatch(text)
     if not match:
         return None
     major, minor, patch, pre = match.groups()

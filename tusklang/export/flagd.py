@@ -242,14 +242,12 @@ class _Exporter:
         if op == "matches":
             return _literal_regex(cond.value, x)
         if op.startswith("semver_"):
-            # flagd strips `V` too and would read numbers as versions; our pattern's `$` accepts one
-            # trailing newline, which the semver library rejects, so it is cut off first.
-            version = {"if": [{"ends_with": [x, "\n"]}, {"substr": [x, 0, -1]}, x]}
+            # flagd strips `V` too and would read numbers as versions.
             return {
                 "and": [
                     is_str(x),
                     {"!": {"starts_with": [x, "V"]}},
-                    {"sem_ver": [version, _SEMVER_OPS[op[7:]], cond.value]},
+                    {"sem_ver": [x, _SEMVER_OPS[op[7:]], cond.value]},
                 ]
             }
         if op in ("before", "after"):
