@@ -254,3 +254,35 @@ def test_typed_evaluation_reports_type_mismatch_with_the_callers_default() -> No
     assert (missing.value, missing.error_code) == (True, "FLAG_NOT_FOUND")
     assert client.value("ai_recommendations", {"user_id": "u1"}, default=0) == 0
     assert client.value("ai_recommendations", {"user_id": "u1"}, default="x") == served.value
+
+
+class RecordingTracker:
+    """The Tracker protocol, recording calls (the event store itself is tested in test_events.py)."""
+
+    def __init__(self) -> None:
+        self.evaluations: list[tuple[str, str | None]] = []
+        self.snapshots = 0
+
+    def evaluation(self, context: Any, result: Any) -> None:
+        self.evaluations.append((result.flag, result.variant))
+
+    def conversion(self, event: str, context: Any, value: float | None) -> None:
+        self.evaluations.append((f"conversion:{event}", None))
+
+    def use_snapshot(self, snapshot: Any) -> None:
+        self.snapshots += 1
+
+
+def test_tracker_sees_every_evaluation_path_and_every_new_snapshot() -> None:
+    path = Path(__file__).resolve().parent.parent / "fixtures" / "seed" / "snapshot.json"
+    tracker = RecordingTracker()
+    client = Client(path.read_text(encoding="utf-8"), tracker=tracker)
+    ctx = {"user_id": "u1"}
+    client.evaluate("dark_mode", ctx)
+    client.evaluate_experiment("checkout_optimization", ctx, now="2024-02-10T00:00:00Z")
+    client.track("purchase", ctx, 12.5)
+    assert [flag for flag, _ in tracker.evaluations] == ["dark_mode", "checkout_optimization", "conversion:purchase"]
+    assert client.reload(path.read_text(encoding="utf-8"))
+    assert tracker.snapshots == 1
+    untracked = Client(path.read_text(encoding="utf-8"))
+    assert "evaluate" not in vars(untracked)  # no per-call tracking cost without a tracker

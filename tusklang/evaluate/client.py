@@ -142,7 +142,7 @@ class Client:
                 log.error("snapshot rejected, keeping the last good one: %s", exc)
                 return False
             self._base = base
-            self._state = state
+            self._swap(state)
             return True
 
     @staticmethod
@@ -165,7 +165,7 @@ class Client:
                 log.exception("overrides rejected, keeping the last good state")
                 return False
             self._override_records = dict(records)
-            self._state = state
+            self._swap(state)
             return True
 
     @property
@@ -232,9 +232,22 @@ class Client:
         if self._tracker is not None and isinstance(context, Mapping):
             self._tracker.conversion(event, context, value)
 
+    def _swap(self, state: _State) -> None:
+        self._state = state
+        # A tracker that maps flags to their bucketing attribute must see the snapshot now served.
+        use_snapshot = getattr(self._tracker, "use_snapshot", None)
+        if use_snapshot is not None:
+            use_snapshot(state.snapshot)
+
     def evaluate_experiment(
         self, name: str, context: Mapping[str, Any] | None = None, now: Now = None
     ) -> EvaluationResult:
+        result = self._evaluate_experiment(name, context, now)
+        if self._tracker is not None and isinstance(context, Mapping):
+            self._tracker.evaluation(context, result)
+        return result
+
+    def _evaluate_experiment(self, name: str, context: Mapping[str, Any] | None, now: Now) -> EvaluationResult:
         try:
             compiled = self._state.experiments.get(name)
         except TypeError:
