@@ -30,6 +30,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--watch-interval", type=float, default=1.0, help="seconds between snapshot file checks (default: 1)"
     )
     parser.add_argument("--quiet", action="store_true", help="no access log")
+    parser.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help="layer runtime overrides from this Redis (`tusk flags ...`; docs/overrides.md); default: none",
+    )
+    parser.add_argument(
+        "--prefix", default=None, help="override key prefix (default: the snapshot's storage key_prefix)"
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=None,
+        help="seconds between override polls besides pub/sub (default: the snapshot's storage ttl, else 300)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -43,8 +58,23 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--port must be between 1 and 65535, not {args.port}")
     if args.max_body_bytes <= 0 or args.watch_interval <= 0:
         raise UsageError("--max-body-bytes and --watch-interval must be positive")
+    if args.poll_interval is not None and args.poll_interval <= 0:
+        raise UsageError("--poll-interval must be positive")
+    overrides = None
+    if args.redis:
+        from ..overrides import RedisOverrides
+
+        try:
+            overrides = RedisOverrides(args.redis, prefix=args.prefix, poll_interval=args.poll_interval)
+        except ValueError as exc:
+            raise UsageError(f"--redis: {exc}") from None
     try:
-        app = create_app(args.snapshot, max_body_bytes=args.max_body_bytes, watch_interval=args.watch_interval)
+        app = create_app(
+            args.snapshot,
+            max_body_bytes=args.max_body_bytes,
+            watch_interval=args.watch_interval,
+            overrides=overrides,
+        )
     except TuskError as exc:
         more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
         raise UsageError(f"{args.snapshot}: invalid snapshot: {exc.first.message}{more}") from None
@@ -53,11 +83,15 @@ def run(args: argparse.Namespace) -> int:
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    for name in (ACCESS_LOGGER, "tusklang.evaluate"):
+    for name in (ACCESS_LOGGER, "tusklang.evaluate", "tusklang.overrides"):
         logger = logging.getLogger(name)
         logger.addHandler(handler)
         logger.setLevel(logging.WARNING if args.quiet and name == ACCESS_LOGGER else logging.INFO)
         logger.propagate = False
     print(f"tusk serve: OFREP on http://{args.host}:{args.port}/ofrep/v1/ ({args.snapshot})", file=sys.stderr)
+    if overrides is not None:
+        # The prefix, never the URL: a connection string may carry a password.
+        state = overrides.status()
+        print(f"tusk serve: overrides under {state['prefix']!r} ({state['status']})", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return EXIT_OK

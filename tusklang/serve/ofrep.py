@@ -192,17 +192,20 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     watch_interval: float = 1.0,
     logger: logging.Logger | None = None,
+    overrides: Any = None,
 ) -> Starlette:
     """The OFREP ASGI app for a ``Client`` or a snapshot file (watched and hot-reloaded).
 
     A path is loaded now (raising ``TuskError``/``OSError`` on a bad file) and watched every
     ``watch_interval`` seconds; a bad replacement is rejected and the last good snapshot keeps serving.
+    ``overrides`` (a path only; a ``Client`` brings its own) layers runtime overrides on top, see
+    docs/overrides.md.
     """
     owned = not isinstance(client_or_path, Client)
     client = (
         client_or_path
         if isinstance(client_or_path, Client)
-        else Client.from_file(client_or_path, watch=True, interval=watch_interval)
+        else Client.from_file(client_or_path, watch=True, interval=watch_interval, overrides=overrides)
     )
     access_logger = logger or logging.getLogger(ACCESS_LOGGER)
     digest = _SnapshotDigest()
@@ -260,16 +263,22 @@ def create_app(
 
     async def health(request: Request) -> Response:
         snapshot = client.snapshot
-        return _json(
-            {
-                "status": "ok",
-                "format": snapshot.format,
-                "flags": len(snapshot.flags),
-                "experiments": len(snapshot.experiments),
-                "snapshot_sha256": digest.of(snapshot),
-                "provenance": snapshot.provenance,
-            }
-        )
+        body: dict[str, Any] = {
+            "status": "ok",
+            "format": snapshot.format,
+            "flags": len(snapshot.flags),
+            "experiments": len(snapshot.experiments),
+            "snapshot_sha256": digest.of(snapshot),
+            "provenance": snapshot.provenance,
+        }
+        source = getattr(client, "overrides", None)
+        if source is not None:
+            # Still 200 when degraded: the server answers from the snapshot plus the last overrides it
+            # saw, and a 503 would make a load balancer drop every replica during a Redis outage.
+            body["overrides"] = source.status()
+            if body["overrides"].get("status") != "ok":
+                body["status"] = "degraded"
+        return _json(body)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

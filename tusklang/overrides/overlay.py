@@ -1,0 +1,381 @@
+"""Apply runtime overrides to a snapshot, and check a proposed override against one.
+
+An override record (one per flag, JSON in Redis) holds only what an operator changed:
+
+    {"version": 12, "enabled": false,
+     "rollout": {"<rule id>": 40},                       # percent 0..100
+     "weights": {"<rule id>": [["control", 50], ["variant_a", 50]]},   # percents summing to 100
+     "updated_at": "...", "updated_by": "alice", "reason": "..."}
+
+Percentages are kept as the operator wrote them and converted to the snapshot's ``scale`` here, so one
+record means the same thing whatever the scale. A rollout override keeps the rule's salt (or, on a rule
+without a rollout, the salt the compiler would have used), so raising a percentage keeps every unit
+that was already in: bucketing is a monotone gate on the same hash.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..diagnostics import Diagnostic, Span, TuskError
+from ..snapshot import Snapshot, load_snapshot
+from ..snapshot.models import Flag
+from ..source import SourceFile
+
+log = logging.getLogger("tusklang.overrides")
+
+DEFAULT_PREFIX = "feature_flags:"
+DEFAULT_TTL = 300
+
+# Diagnostic codes of refused overrides (docs/overrides.md).
+UNKNOWN_FLAG = "TSK700"
+BAD_PERCENT = "TSK701"
+NO_RULE = "TSK702"
+UNKNOWN_RULE = "TSK703"
+NO_SPLIT = "TSK704"
+UNKNOWN_VARIANT = "TSK705"
+BAD_WEIGHTS = "TSK706"
+BAD_ARGUMENT = "TSK707"
+INVALID_RESULT = "TSK708"
+
+_WEIGHT_TOLERANCE = 1e-6
+
+
+def storage_settings(snapshot: Snapshot) -> tuple[str | None, int | None]:
+    """``(key_prefix, ttl)`` from the snapshot's ``provenance.storage`` when the compiler recorded it."""
+    storage = snapshot.provenance.get("storage")
+    if not isinstance(storage, dict):
+        return None, None
+    prefix = storage.get("key_prefix")
+    ttl = storage.get("ttl")
+    return (
+        prefix if isinstance(prefix, str) and prefix else None,
+        ttl if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0 else None,
+    )
+
+
+def _definition(snapshot: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    found = snapshot.get("flags", {}).get(key)
+    if found is None:
+        found = snapshot.get("experiments", {}).get(key)
+    return found
+
+
+def _default_salt(key: str, is_experiment: bool) -> str:
+    # The salts the compiler gives rollouts (normalise.py), so an override gates on the same buckets.
+    return f"{key}/traffic" if is_experiment else f"{key}/rollout"
+
+
+def percent_units(percent: float, scale: int) -> int:
+    return max(0, min(scale, round(percent * scale / 100)))
+
+
+def weight_units(percents: Sequence[float], scale: int) -> list[int]:
+    """Integer weights summing to exactly ``scale`` (largest remainder; ties go to the earlier entry)."""
+    exact = [p * scale / 100 for p in percents]
+    units = [math.floor(x) for x in exact]
+    short = scale - sum(units)
+    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - units[i]), i))
+    for i in order[: max(0, short)]:
+        units[i] += 1
+    return units
+
+
+def _merged_weights(existing: Sequence[Sequence[Any]], given: Sequence[Sequence[Any]], scale: int) -> list[list[Any]]:
+    # Keep the split's variant order (bucket ranges are cumulative in that order) so that changing one
+    # weight moves as few units as possible; variants left out get 0, new ones go at the end.
+    wanted = {str(v): float(w) for v, w in given}
+    names = [str(v) for v, _ in existing]
+    names += [str(v) for v, _ in given if str(v) not in names]
+    units = weight_units([wanted.get(n, 0.0) for n in names], scale)
+    return [[n, u] for n, u in zip(names, units)]
+
+
+def overlay_dict(snapshot: dict[str, Any], records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Apply ``records`` to a snapshot dict in place; returns what had to be skipped (never raises)."""
+    skipped: list[str] = []
+    scale = snapshot.get("scale", 100_000)
+    experiments = snapshot.get("experiments", {})
+    for key, record in sorted(records.items()):
+        flag = _definition(snapshot, key)
+        if flag is None or not isinstance(record, Mapping):
+            skipped.append(f"override of `{key}`: no such flag or experiment in the snapshot")
+            continue
+        enabled = record.get("enabled")
+        if isinstance(enabled, bool):
+            flag["enabled"] = enabled
+        rules = {rule["id"]: rule for rule in flag.get("rules", [])}
+        rollout = record.get("rollout")
+        for rule_id, percent in rollout.items() if isinstance(rollout, Mapping) else ():
+            rule = rules.get(rule_id)
+            if rule is None or not isinstance(percent, int | float) or isinstance(percent, bool):
+                skipped.append(f"rollout override of `{key}` rule `{rule_id}`: no such rule")
+                continue
+            old = rule.get("rollout") or {}
+            salt = old.get("salt") or _default_salt(key, key in experiments)
+            rule["rollout"] = {"salt": salt, "percentage": percent_units(percent, scale)}
+        weights = record.get("weights")
+        for rule_id, given in weights.items() if isinstance(weights, Mapping) else ():
+            rule = rules.get(rule_id)
+            split = rule.get("split") if rule is not None else None
+            if not split:
+                skipped.append(f"weights override of `{key}` rule `{rule_id}`: no such rule with a split")
+                continue
+            unknown = [v for v, _ in given if v not in flag.get("variants", {})]
+            if unknown:
+                skipped.append(f"weights override of `{key}`: unknown variant `{unknown[0]}`")
+                continue
+            rule["split"] = {"salt": split["salt"], "weights": _merged_weights(split["weights"], given, scale)}
+    return skipped
+
+
+def apply_overrides(snapshot: Snapshot, records: Mapping[str, Mapping[str, Any]]) -> Snapshot:
+    """The snapshot with ``records`` layered on top. Parts that no longer fit the snapshot (a flag or
+    rule that was removed) are skipped with a logged warning; the rest still applies."""
+    if not records:
+        return snapshot
+    data = snapshot.model_dump(mode="json")
+    for problem in overlay_dict(data, records):
+        log.warning("%s; skipped", problem)
+    try:
+        return load_snapshot(data)
+    except TuskError as exc:
+        # Per-flag fallback: one bad record must not throw away every other override.
+        log.error("overrides do not fit the snapshot, applying them one flag at a time:\n%s", exc.render())
+    current = snapshot
+    for key in sorted(records):
+        data = current.model_dump(mode="json")
+        overlay_dict(data, {key: records[key]})
+        try:
+            current = load_snapshot(data)
+        except TuskError as exc:
+            log.error("override of `%s` rejected: %s", key, exc.first.message)
+    return current
+
+
+# --- checking a proposed change (the CLI) -----------------------------------------------------------
+
+
+@dataclass
+class CommandLine:
+    """The command as typed, so diagnostics can point at the offending argument."""
+
+    words: list[str]
+    source: SourceFile = field(init=False)
+    _offsets: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        offsets, pos = [], 0
+        for word in self.words:
+            offsets.append(pos)
+            pos += len(word) + 1
+        self._offsets = offsets
+        self.source = SourceFile(" ".join(self.words), "<command line>")
+
+    def span(self, index: int | None) -> Span | None:
+        if index is None or not 0 <= index < len(self.words):
+            return None
+        start = self._offsets[index]
+        return Span(self.source, start, start + max(1, len(self.words[index])))
+
+
+def _suggest(word: str, options: Sequence[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def _find(snapshot: Snapshot, key: str) -> Flag | None:
+    return snapshot.flags.get(key) or snapshot.experiments.get(key)
+
+
+@dataclass
+class Proposal:
+    """A checked change: the patch merged into the flag's current record, or the reasons it was refused."""
+
+    patch: dict[str, Any]
+    diagnostics: list[Diagnostic]
+
+
+def check_flag(snapshot: Snapshot, key: str, cmd: CommandLine, at: int) -> list[Diagnostic]:
+    if _find(snapshot, key) is not None:
+        return []
+    return [
+        Diagnostic(
+            UNKNOWN_FLAG,
+            f"no flag or experiment `{key}` in the snapshot",
+            cmd.span(at),
+            hint=_suggest(key, [*snapshot.flags, *snapshot.experiments])
+            or "overrides can only change flags the snapshot defines",
+        )
+    ]
+
+
+def _target_rules(
+    flag: Flag, rule: str | None, wanted: str, cmd: CommandLine, flag_at: int, rule_at: int | None
+) -> tuple[list[str], list[Diagnostic]]:
+    ids = [r.id for r in flag.rules]
+    if rule is not None:
+        if rule not in ids:
+            return [], [
+                Diagnostic(
+                    UNKNOWN_RULE,
+                    f"`{flag.key}` has no rule `{rule}`",
+                    cmd.span(rule_at),
+                    hint=_suggest(rule, ids) or f"its rules: {', '.join(ids) or '(none)'}",
+                )
+            ]
+        chosen = [r for r in flag.rules if r.id == rule]
+    elif wanted == "split":
+        chosen = [r for r in flag.rules if r.split is not None]
+    else:
+        # Rules that already have a rollout; a flag without any gets one on every rule.
+        chosen = [r for r in flag.rules if r.rollout is not None] or list(flag.rules)
+    if wanted == "split":
+        chosen = [r for r in chosen if r.split is not None]
+        if not chosen:
+            return [], [
+                Diagnostic(
+                    NO_SPLIT,
+                    f"`{flag.key}` has no rule with a variant split" + (f" named `{rule}`" if rule else ""),
+                    cmd.span(rule_at if rule is not None else flag_at),
+                    hint="variant weights change an existing split; a flag serving one variant has none",
+                )
+            ]
+    if not chosen:
+        return [], [
+            Diagnostic(
+                NO_RULE,
+                f"`{flag.key}` has no rules, so there is nothing to gate with a rollout",
+                cmd.span(flag_at),
+                hint="enable or disable the flag instead, or add a rule in the config",
+            )
+        ]
+    return [r.id for r in chosen], []
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def propose_rollout(
+    snapshot: Snapshot, key: str, percent: str, rule: str | None, cmd: CommandLine, at: tuple[int, int, int | None]
+) -> Proposal:
+    flag_at, percent_at, rule_at = at
+    problems = check_flag(snapshot, key, cmd, flag_at)
+    value = _number(percent)
+    if value is None or not 0 <= value <= 100:
+        problems.append(
+            Diagnostic(
+                BAD_PERCENT,
+                f"rollout percentage {percent} is not a number between 0 and 100",
+                cmd.span(percent_at),
+                hint="give a percentage, e.g. 25 or 12.5",
+            )
+        )
+    if problems:
+        return Proposal({}, problems)
+    flag = _find(snapshot, key)
+    assert flag is not None and value is not None
+    rules, problems = _target_rules(flag, rule, "rollout", cmd, flag_at, rule_at)
+    number: int | float = int(value) if value.is_integer() else value
+    return Proposal({"rollout": {r: number for r in rules}}, problems)
+
+
+def propose_weights(
+    snapshot: Snapshot,
+    key: str,
+    pairs: Sequence[str],
+    rule: str | None,
+    cmd: CommandLine,
+    at: tuple[int, int, int | None],
+) -> Proposal:
+    flag_at, first_pair_at, rule_at = at
+    problems = check_flag(snapshot, key, cmd, flag_at)
+    if problems:
+        return Proposal({}, problems)
+    flag = _find(snapshot, key)
+    assert flag is not None
+    weights: list[list[Any]] = []
+    seen: set[str] = set()
+    for i, pair in enumerate(pairs):
+        where = cmd.span(first_pair_at + i)
+        name, sep, number = pair.partition("=")
+        value = _number(number) if sep else None
+        if not name or value is None:
+            problems.append(
+                Diagnostic(BAD_ARGUMENT, f"`{pair}` is not VARIANT=PERCENT", where, hint="e.g. control=50 variant_a=50")
+            )
+            continue
+        if name in seen:
+            problems.append(Diagnostic(BAD_ARGUMENT, f"variant `{name}` is given twice", where))
+            continue
+        seen.add(name)
+        if name not in flag.variants:
+            problems.append(
+                Diagnostic(
+                    UNKNOWN_VARIANT,
+                    f"`{key}` has no variant `{name}`",
+                    where,
+                    hint=_suggest(name, list(flag.variants)) or f"its variants: {', '.join(flag.variants)}",
+                )
+            )
+            continue
+        if value < 0:
+            problems.append(Diagnostic(BAD_WEIGHTS, f"weight of `{name}` is negative ({number})", where))
+            continue
+        weights.append([name, int(value) if value.is_integer() else value])
+    if not problems:
+        total = sum(w for _, w in weights)
+        if abs(total - 100) > _WEIGHT_TOLERANCE:
+            first = cmd.span(first_pair_at)
+            last = cmd.span(first_pair_at + len(pairs) - 1)
+            span = Span(first.source, first.start, last.end) if first is not None and last is not None else None
+            problems.append(
+                Diagnostic(
+                    BAD_WEIGHTS,
+                    f"variant weights sum to {total:g}, not 100",
+                    span,
+                    hint="weights are percentages of the rule's traffic and must add up to 100",
+                )
+            )
+    if problems:
+        return Proposal({}, problems)
+    rules, problems = _target_rules(flag, rule, "split", cmd, flag_at, rule_at)
+    return Proposal({"weights": {r: weights for r in rules}}, problems)
+
+
+def merge(record: Mapping[str, Any] | None, patch: Mapping[str, Any]) -> dict[str, Any]:
+    """The flag's override content after ``patch`` (per-rule maps merge; bookkeeping fields dropped)."""
+    out: dict[str, Any] = {}
+    for name in ("enabled", "rollout", "weights"):
+        if record is not None and name in record:
+            out[name] = record[name]
+    for name, value in patch.items():
+        if isinstance(value, Mapping) and isinstance(out.get(name), Mapping):
+            out[name] = {**out[name], **value}
+        else:
+            out[name] = value
+    return out
+
+
+def check_result(snapshot: Snapshot, key: str, content: Mapping[str, Any], cmd: CommandLine) -> list[Diagnostic]:
+    """The snapshot with the new override must still validate (belt and braces over the checks above)."""
+    data = snapshot.model_dump(mode="json")
+    skipped = overlay_dict(data, {key: content})
+    try:
+        load_snapshot(data)
+    except TuskError as exc:
+        skipped.append(exc.first.message)
+    return [
+        Diagnostic(INVALID_RESULT, f"the override would make the snapshot invalid: {problem}", cmd.span(2))
+        for problem in skipped
+    ]

@@ -1,0 +1,231 @@
+"""Override records in Redis: atomic, versioned writes with an audit trail and a change message.
+
+Keys, all under the storage ``key_prefix`` P (default ``feature_flags:``):
+
+| key | type | holds |
+|---|---|---|
+| ``P overrides`` | hash | flag key -> override record JSON (carrying its ``version``) |
+| ``P overrides:version`` | string | the last version handed out (one counter for all flags) |
+| ``P overrides:audit`` | stream | one entry per write: version, flag, op, actor, at, reason, old, new |
+| ``P overrides:changes`` | pub/sub channel | ``{"flag": ..., "version": ...}`` after every write |
+
+A write is one Lua script: compare the flag's stored record with the one the writer read, and only if
+it is unchanged bump the counter, store the new record with that version, append the audit entry and
+publish. A writer that lost the race re-reads and retries, so concurrent writers serialise: the record
+always carries the version of the write that produced it, versions only grow, and every audit entry's
+``old`` is the previous entry's ``new``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+# KEYS: hash, version counter, audit stream.
+# ARGV: flag, expected stored record ('' = none), new record tail ('' = delete), op, actor, at, reason,
+#       channel, flag as a JSON string.
+_WRITE = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then current = '' end
+if current ~= ARGV[2] then return {0, current} end
+local version = redis.call('INCR', KEYS[2])
+local new = ''
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  new = '{"version":' .. version .. ARGV[3]
+  redis.call('HSET', KEYS[1], ARGV[1], new)
+end
+redis.call('XADD', KEYS[3], '*', 'version', version, 'flag', ARGV[1], 'op', ARGV[4], 'actor', ARGV[5],
+  'at', ARGV[6], 'reason', ARGV[7], 'old', current, 'new', new)
+redis.call('PUBLISH', ARGV[8], '{"flag":' .. ARGV[9] .. ',"version":' .. version .. '}')
+return {version, current}
+"""
+
+_MAX_ATTEMPTS = 1000
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _record(raw: Any) -> dict[str, Any] | None:
+    if raw is None or raw == b"" or raw == "":
+        return None
+    value = json.loads(_text(raw))
+    return value if isinstance(value, dict) else None
+
+
+def connect(url: str, *, timeout: float = 2.0, client_name: str | None = None) -> redis.Redis:
+    """A client that fails fast: no silent reconnect-and-retry, so callers see outages and resync."""
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+        client_name=client_name,
+    )
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class OverrideState:
+    """Every override record and the version they were read at (one consistent read)."""
+
+    version: int
+    records: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    flag: str
+    version: int
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: str
+    version: int
+    flag: str
+    op: str
+    actor: str
+    at: str
+    reason: str
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "version": self.version,
+            "flag": self.flag,
+            "op": self.op,
+            "actor": self.actor,
+            "at": self.at,
+            "reason": self.reason,
+            "old": self.old,
+            "new": self.new,
+        }
+
+
+class OverrideStore:
+    """Reads and writes the override records under one key prefix."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.hash_key = f"{prefix}overrides"
+        self.version_key = f"{prefix}overrides:version"
+        self.audit_key = f"{prefix}overrides:audit"
+        self.channel = f"{prefix}overrides:changes"
+        self._write = client.register_script(_WRITE)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str, *, timeout: float = 2.0) -> OverrideStore:
+        return cls(connect(url, timeout=timeout), prefix)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def read(self) -> OverrideState:
+        """All records and the counter in one MULTI, so the version matches the records."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.hash_key)
+            pipe.get(self.version_key)
+            raw, version = pipe.execute()
+        records: dict[str, dict[str, Any]] = {}
+        for key, value in raw.items():
+            record = _record(value)
+            if record is not None:
+                records[_text(key)] = record
+        return OverrideState(int(version or 0), dict(sorted(records.items())))
+
+    def version(self) -> int:
+        return int(self.client.get(self.version_key) or 0)
+
+    def get(self, flag: str) -> dict[str, Any] | None:
+        return _record(self.client.hget(self.hash_key, flag))
+
+    def audit(self, flag: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+        """Audit entries, oldest first (the last ``limit`` of them when given)."""
+        entries: list[AuditEntry] = []
+        for entry_id, fields in self.client.xrange(self.audit_key):
+            data = {_text(k): _text(v) for k, v in fields.items()}
+            if flag is not None and data.get("flag") != flag:
+                continue
+            entries.append(
+                AuditEntry(
+                    _text(entry_id),
+                    int(data.get("version", 0)),
+                    data.get("flag", ""),
+                    data.get("op", ""),
+                    data.get("actor", ""),
+                    data.get("at", ""),
+                    data.get("reason", ""),
+                    _record(data.get("old")),
+                    _record(data.get("new")),
+                )
+            )
+        return entries[-limit:] if limit else entries
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def write(
+        self,
+        flag: str,
+        change: Callable[[dict[str, Any] | None], Mapping[str, Any] | None],
+        *,
+        op: str,
+        actor: str,
+        reason: str = "",
+    ) -> WriteResult:
+        """Set the flag's record to ``change(current record)`` (None deletes it), atomically.
+
+        ``change`` gets the record as stored and returns the new content (without bookkeeping fields);
+        it is called again if another writer got in first.
+        """
+        raw = self.client.hget(self.hash_key, flag)
+        current = _text(raw) if raw is not None else ""
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            content = change(_record(current))
+            at = now_iso()
+            if content is None:
+                tail = ""
+            else:
+                body = _dumps({**content, "updated_at": at, "updated_by": actor, "reason": reason})
+                tail = "," + body[1:] if body != "{}" else "}"
+            result = self._write(
+                keys=[self.hash_key, self.version_key, self.audit_key],
+                args=[flag, current, tail, op, actor, at, reason, self.channel, json.dumps(flag)],
+            )
+            version, seen = int(result[0]), _text(result[1])
+            if version:
+                return WriteResult(flag, version, _record(current), self.get_written(tail, version), attempt)
+            current = seen
+            # Another writer won; a tiny pause keeps two hot writers from lock-stepping forever.
+            time.sleep(0.0005 * min(attempt, 20))
+        raise redis.WatchError(f"override of {flag!r}: gave up after {_MAX_ATTEMPTS} conflicting writes")
+
+    @staticmethod
+    def get_written(tail: str, version: int) -> dict[str, Any] | None:
+        return _record(f'{{"version":{version}{tail}') if tail else None

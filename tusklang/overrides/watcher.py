@@ -1,0 +1,274 @@
+"""Keep a ``Client``'s overrides in step with Redis: pub/sub for speed, polling as the safety net.
+
+The watcher subscribes to the change channel first and reads every record second, so a write landing
+between the two is never missed; each change message (or every ``poll_interval`` seconds, whichever
+comes first) triggers a consistent re-read. Any Redis error marks the watcher ``degraded``: the client
+keeps serving the snapshot with the last overrides it saw, the watcher retries every
+``retry_interval`` seconds, and on reconnecting re-reads everything, so nothing written meanwhile is
+lost (Redis, not the message stream, is the source of truth). A closed connection is noticed at once;
+a silent one (a partition, a stalled server) by the heartbeat, a version read every
+``heartbeat_interval`` seconds that must answer within ``timeout`` and that also catches a lost message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import redis
+
+from ..snapshot import Snapshot
+from .overlay import DEFAULT_PREFIX, DEFAULT_TTL, storage_settings
+from .store import OverrideState, OverrideStore, connect, now_iso
+
+log = logging.getLogger("tusklang.overrides")
+
+Apply = Callable[[Mapping[str, Mapping[str, Any]]], bool]
+
+_CREDENTIALS = re.compile(r"(\w+://)[^@/\s]*@")
+
+
+def redact(text: str) -> str:
+    """Strip ``user:password@`` from any URL in an error message before it is logged or served."""
+    return _CREDENTIALS.sub(r"\1***@", text)
+
+
+class OverrideSource(Protocol):
+    """What a ``Client`` holds as its ``overrides``: started once, asked for status, closed."""
+
+    def start(self, apply: Apply, snapshot: Snapshot) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+class StaticOverrides:
+    """Fixed override records (tests, offline use): applied once, always ``ok``."""
+
+    def __init__(self, records: Mapping[str, Mapping[str, Any]]) -> None:
+        self.records = {k: dict(v) for k, v in records.items()}
+
+    def start(self, apply: Apply, snapshot: Snapshot) -> None:
+        apply(self.records)
+
+    def status(self) -> dict[str, Any]:
+        return {"source": "static", "status": "ok", "flags": sorted(self.records)}
+
+    def close(self) -> None:
+        pass
+
+
+class RedisOverrides:
+    """Overrides from Redis under ``prefix`` (default: the snapshot's storage ``key_prefix``, else
+    ``feature_flags:``), re-read on every change message and at least every ``poll_interval`` seconds
+    (default: the snapshot's storage ``ttl``, else 300)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str | None = None,
+        poll_interval: float | None = None,
+        retry_interval: float = 1.0,
+        timeout: float = 2.0,
+        heartbeat_interval: float = 5.0,
+    ) -> None:
+        if poll_interval is not None and poll_interval <= 0:
+            raise ValueError("poll_interval must be positive")
+        if retry_interval <= 0 or heartbeat_interval <= 0 or timeout <= 0:
+            raise ValueError("retry_interval, heartbeat_interval and timeout must be positive")
+        try:
+            redis.connection.parse_url(url)
+        except ValueError as exc:
+            # A malformed URL will never connect: say so now instead of retrying forever.
+            raise ValueError(f"not a Redis URL: {redact(str(exc))}") from None
+        self._url = url
+        self.prefix = prefix
+        self.poll_interval = poll_interval
+        self.retry_interval = retry_interval
+        self.heartbeat_interval = heartbeat_interval
+        self.timeout = timeout
+        self._apply: Apply | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._version: int | None = None
+        self._flags: list[str] = []
+        self._healthy = False
+        self._error: str | None = None
+        self._last_sync: str | None = None
+        self._down_since: float | None = None
+        self._syncs = 0
+        # Shown by CLIENT LIST, so an operator can tell (and a test can kill) this watcher's connections.
+        self.client_name = f"tusk-overrides-{os.getpid()}-{id(self):x}"
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self, apply: Apply, snapshot: Snapshot) -> None:
+        if self._apply is not None:
+            raise RuntimeError("a RedisOverrides instance serves one client; make another")
+        prefix, ttl = storage_settings(snapshot)
+        self.prefix = self.prefix or prefix or DEFAULT_PREFIX
+        self.poll_interval = self.poll_interval or float(ttl or DEFAULT_TTL)
+        self._apply = apply
+        # A first read now, so a client made while Redis is up starts with its overrides.
+        try:
+            store = OverrideStore(connect(self._url, timeout=self.timeout), self.prefix)
+            try:
+                self._sync(store)
+            finally:
+                store.close()
+        except (redis.RedisError, OSError, ValueError) as exc:
+            self._degraded(exc)
+        self._thread = threading.Thread(target=self._run, name="tusk-overrides-watch", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    # --- state ---------------------------------------------------------------------------------
+
+    @property
+    def degraded(self) -> bool:
+        return not self._healthy
+
+    @property
+    def version(self) -> int | None:
+        return self._version
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            out: dict[str, Any] = {
+                "source": "redis",
+                "status": "ok" if self._healthy else "degraded",
+                "prefix": self.prefix,
+                "version": self._version,
+                "flags": list(self._flags),
+                "last_sync": self._last_sync,
+                "poll_interval": self.poll_interval,
+                # Consistent reads so far (the first at start, one per reconnect, change or poll).
+                "syncs": self._syncs,
+            }
+            if not self._healthy:
+                out["error"] = self._error
+                if self._down_since is not None:
+                    out["degraded_for_s"] = round(time.monotonic() - self._down_since, 3)
+            return out
+
+    def _degraded(self, exc: BaseException) -> None:
+        message = redact(f"{type(exc).__name__}: {exc}").replace(self._url, "<redis>")
+        with self._lock:
+            was_healthy = self._healthy or self._down_since is None
+            self._healthy = False
+            self._error = message
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+        if was_healthy:
+            log.warning("overrides: Redis unavailable, serving the last overrides seen (%s)", message)
+
+    def _sync(self, store: OverrideStore, seen: int | None = None) -> None:
+        """Re-read every record and apply them if the version moved; skipped when ``seen`` (a version
+        from a message or the heartbeat) is the one already applied. Any difference counts, not only
+        a newer one: a Redis restarted without persistence starts counting again from 0."""
+        if seen is not None and seen == self._version:
+            return
+        state: OverrideState = store.read()
+        if state.version != self._version:
+            assert self._apply is not None
+            self._apply(state.records)
+        with self._lock:
+            recovered = not self._healthy and self._down_since is not None
+            self._version = state.version
+            self._flags = sorted(state.records)
+            self._healthy = True
+            self._error = None
+            self._down_since = None
+            self._last_sync = now_iso()
+            self._syncs += 1
+        if recovered:
+            log.warning("overrides: Redis reachable again, resynced at version %s", state.version)
+
+    # --- the thread ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        assert self.prefix is not None and self.poll_interval is not None
+        while not self._stop.is_set():
+            store: OverrideStore | None = None
+            pubsub: Any = None
+            try:
+                store = OverrideStore(
+                    connect(self._url, timeout=self.timeout, client_name=self.client_name), self.prefix
+                )
+                pubsub = store.client.pubsub()
+                pubsub.subscribe(store.channel)
+                self._await_subscription(pubsub)
+                self._sync(store)
+                next_poll = time.monotonic() + self.poll_interval
+                next_beat = time.monotonic() + min(self.heartbeat_interval, self.poll_interval)
+                while not self._stop.is_set():
+                    wait = max(0.0, min(0.25, next_poll - time.monotonic(), next_beat - time.monotonic()))
+                    message = pubsub.get_message(timeout=wait)
+                    if message is not None and message.get("type") == "message":
+                        self._sync(store, seen=_message_version(message.get("data")))
+                    now = time.monotonic()
+                    if now >= next_poll:
+                        self._sync(store)
+                        next_poll = time.monotonic() + self.poll_interval
+                    elif now >= next_beat:
+                        self._sync(store, seen=store.version())
+                    if now >= next_beat:
+                        next_beat = time.monotonic() + min(self.heartbeat_interval, self.poll_interval)
+            except (redis.RedisError, OSError, ValueError) as exc:
+                self._degraded(exc)
+            except Exception:  # a bug here must not end the thread: the client would silently go stale
+                log.exception("overrides watcher failed; retrying")
+                self._degraded(RuntimeError("watcher error (see log)"))
+            finally:
+                for closable in (pubsub, store):
+                    try:
+                        if closable is not None:
+                            closable.close()
+                    except Exception:
+                        pass
+            self._stop.wait(self.retry_interval)
+
+    def _await_subscription(self, pubsub: Any) -> None:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=0.1)
+            if message is not None and message.get("type") == "subscribe":
+                return
+        raise redis.TimeoutError("no subscription confirmation from Redis")
+
+
+def _message_version(data: Any) -> int | None:
+    try:
+        value = json.loads(data)
+        return int(value["version"])
+    except (ValueError, TypeError, KeyError):
+        return None  # unknown message shape: re-read to be safe
+
+
+def attach(
+    overrides: OverrideSource | str | Mapping[str, Mapping[str, Any]], apply: Apply, snapshot: Snapshot
+) -> OverrideSource:
+    """Turn a Client's ``overrides=`` argument into a started source."""
+    source: OverrideSource
+    if isinstance(overrides, str):
+        source = RedisOverrides(overrides)
+    elif isinstance(overrides, Mapping):
+        source = StaticOverrides(overrides)
+    else:
+        source = overrides
+    source.start(apply, snapshot)
+    return source
