@@ -87,12 +87,7 @@ def _is_whole(x: float) -> bool:
 def _evan_miller(a1: float, b1: float, a2: float, b2: float) -> float:
     """P(X1 > X2) for X1 ~ Beta(a1, b1), X2 ~ Beta(a2, b2), whole a1; summed in log space."""
     i = np.arange(int(a1), dtype=np.float64)
-    log_terms = (
-        special.betaln(a2 + i, b2 + b1)
-        - np.log(b1 + i)
-        - special.betaln(1.0 + i, b1)
-        - special.betaln(a2, b2)
-    )
+    log_terms = special.betaln(a2 + i, b2 + b1) - np.log(b1 + i) - special.betaln(1.0 + i, b1) - special.betaln(a2, b2)
     return float(np.exp(special.logsumexp(log_terms)))
 
 
@@ -166,12 +161,8 @@ def expected_loss_vs_control(
     a_c, b_c = posterior(control_conversions, control_units, prior)
     a_v, b_v = posterior(variant_conversions, variant_units, prior)
     mean_c, mean_v = a_c / (a_c + b_c), a_v / (a_v + b_v)
-    ship_variant = mean_c * prob_greater(a_c + 1, b_c, a_v, b_v) - mean_v * prob_greater(
-        a_c, b_c, a_v + 1, b_v
-    )
-    keep_control = mean_v * prob_greater(a_v + 1, b_v, a_c, b_c) - mean_c * prob_greater(
-        a_v, b_v, a_c + 1, b_c
-    )
+    ship_variant = mean_c * prob_greater(a_c + 1, b_c, a_v, b_v) - mean_v * prob_greater(a_c, b_c, a_v + 1, b_v)
+    keep_control = mean_v * prob_greater(a_v + 1, b_v, a_c, b_c) - mean_c * prob_greater(a_v, b_v, a_c + 1, b_c)
     return max(0.0, ship_variant), max(0.0, keep_control)
 
 
