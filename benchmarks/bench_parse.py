@@ -61,9 +61,7 @@ def main() -> None:
         import cProfile
         import pstats
 
-        cProfile.runctx(
-            "tusklang.parse(tusk_text)", globals(), {"tusk_text": tusk_text}, "/tmp/tusk_parse.prof"
-        )
+        cProfile.runctx("tusklang.parse(tusk_text)", globals(), {"tusk_text": tusk_text}, "/tmp/tusk_parse.prof")
         pstats.Stats("/tmp/tusk_parse.prof").sort_stats("tottime").print_stats(12)
 
 

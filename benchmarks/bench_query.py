@@ -23,12 +23,8 @@ from tusklang.db import connect, redact_url
 
 ROWS = 10_000
 QUERIES: dict[str, str] = {
-    "int+text": (
-        f"SELECT g AS id, 'flag_' || g AS flag_name, g % 100 AS bucket FROM generate_series(1, {ROWS}) g"
-    ),
-    "bool+float": (
-        f"SELECT g AS id, g % 2 = 0 AS enabled, g / 7.0::float8 AS ratio FROM generate_series(1, {ROWS}) g"
-    ),
+    "int+text": (f"SELECT g AS id, 'flag_' || g AS flag_name, g % 100 AS bucket FROM generate_series(1, {ROWS}) g"),
+    "bool+float": (f"SELECT g AS id, g % 2 = 0 AS enabled, g / 7.0::float8 AS ratio FROM generate_series(1, {ROWS}) g"),
     "timestamp+date": (
         "SELECT g AS id, TIMESTAMP '2024-02-01' + g * INTERVAL '1 second' AS evaluated_at, "
         f"DATE '2024-01-01' + (g % 30) AS day FROM generate_series(1, {ROWS}) g"
@@ -54,9 +50,7 @@ def timed(run: Callable[[], int]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_url = os.environ.get("TUSK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--url", default=default_url)
     parser.add_argument("--rounds", type=int, default=15)
@@ -64,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     database = connect(args.url, max_rows=ROWS)
     plain = psycopg.connect(args.url, autocommit=True)
-    samples: dict[tuple[str, str], list[float]] = {
-        (name, way): [] for name in QUERIES for way in ("db", "plain")
-    }
+    samples: dict[tuple[str, str], list[float]] = {(name, way): [] for name in QUERIES for way in ("db", "plain")}
 
     def via_db(sql: str) -> Callable[[], int]:
         return lambda: len(database.query(sql))

@@ -68,9 +68,7 @@ def test_general_tusklang_files_are_not_held_to_the_flag_schema(
     assert _codes(capsys) == []
 
 
-def test_blocks_split_over_files_are_checked_as_one_project(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_blocks_split_over_files_are_checked_as_one_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "management.tsk").write_text(UNDOCUMENTED.split("feature_flags =")[0])
     (tmp_path / "flags.tsk").write_text("feature_flags =" + UNDOCUMENTED.split("feature_flags =")[1])
     files = [str(tmp_path / "management.tsk"), str(tmp_path / "flags.tsk")]

@@ -54,9 +54,7 @@ def count_flags(path: Path) -> int:
 # --- URLs ---------------------------------------------------------------------------------------
 
 
-def test_absolute_and_relative_sqlite_urls_open_the_same_file(
-    seed_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_absolute_and_relative_sqlite_urls_open_the_same_file(seed_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(seed_path.parent)
     with connect("sqlite:///seed.db") as relative, connect(f"sqlite:///{seed_path}") as absolute:
         sql = "SELECT flag_name FROM feature_flags ORDER BY id"

@@ -248,8 +248,7 @@ DASHBOARD_QUERIES: list[tuple[str, list[object]]] = [
         [],
     ),
     (
-        "SELECT variant, conversion_rate FROM experiment_results WHERE experiment_name = ? "
-        "ORDER BY variant, metric",
+        "SELECT variant, conversion_rate FROM experiment_results WHERE experiment_name = ? ORDER BY variant, metric",
         ["checkout_optimization"],
     ),
     (
@@ -285,9 +284,7 @@ def test_seed_queries_give_identical_rows_on_sqlite_and_postgresql(
             assert json.dumps(pg_rows) == json.dumps(lite_rows), sql
 
 
-def test_time_window_bound_is_inclusive_and_order_is_total(
-    fixtures_dir: Path, sqlite_fixture_url: str
-) -> None:
+def test_time_window_bound_is_inclusive_and_order_is_total(fixtures_dir: Path, sqlite_fixture_url: str) -> None:
     [(sql, [bound])] = [query for query in seed_queries(fixtures_dir) if "FROM flag_evaluations" in query[0]]
     with connect(sqlite_fixture_url) as database:
         rows = database.query(sql, [bound])
@@ -298,9 +295,5 @@ def test_time_window_bound_is_inclusive_and_order_is_total(
     assert len(rows) < len(everything)  # the window does exclude older evaluations
     assert times == sorted(times, reverse=True)
     # Equal times are ordered by the tie-breakers, so the order never depends on the storage.
-    ties = [
-        (row["flag_name"], row["user_id"])
-        for row in rows
-        if row["evaluation_time"] == rows[0]["evaluation_time"]
-    ]
+    ties = [(row["flag_name"], row["user_id"]) for row in rows if row["evaluation_time"] == rows[0]["evaluation_time"]]
     assert len(ties) > 1 and ties == sorted(ties)

@@ -102,9 +102,7 @@ def test_unknown_metric_without_direction_is_a_policy_error(seed_block: dict) ->
         (("surprise",), True, "Extra inputs are not permitted"),
     ],
 )
-def test_policy_mistakes_are_diagnostics(
-    seed_block: dict, path: tuple[str, ...], value: object, message: str
-) -> None:
+def test_policy_mistakes_are_diagnostics(seed_block: dict, path: tuple[str, ...], value: object, message: str) -> None:
     block = copy.deepcopy(seed_block)
     node = block["canary_deployments"]
     for key in path[:-1]:
@@ -193,9 +191,7 @@ def test_silence_holds_and_never_rolls_back_or_advances(seed_block: dict) -> Non
     ]
     result = simulate(load_policy(seed_block), samples)
     # The clock starts at the first sample (minute 0:30); windows ending after 12:00 hold no data.
-    silent = [
-        d for d in result.decisions if T0 + timedelta(minutes=12) < d.time <= T0 + timedelta(minutes=70)
-    ]
+    silent = [d for d in result.decisions if T0 + timedelta(minutes=12) < d.time <= T0 + timedelta(minutes=70)]
     assert silent and {d.action for d in silent} == {Action.HOLD}
     assert all("not enough data" in d.reason for d in silent)
     assert {d.canary_percent for d in silent} == {30}
@@ -426,10 +422,7 @@ def test_cli_record_run_status_round_trip(
 ) -> None:
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     config = str(fixtures_dir / "delivery" / "seed_policy.json")
-    assert (
-        main(["rollout", "start", "app", "--config", config, "--db", db, "--now", "2024-05-01T12:00:00Z"])
-        == 0
-    )
+    assert main(["rollout", "start", "app", "--config", config, "--db", db, "--now", "2024-05-01T12:00:00Z"]) == 0
     for metric, value in HEALTHY.items():
         args = [
             "--target",
@@ -462,9 +455,7 @@ def test_cli_record_rejects_a_bad_time(tmp_path: Path, capsys: pytest.CaptureFix
     assert "not an ISO 8601 time" in capsys.readouterr().err
 
 
-def test_the_seed_tusklang_block_is_the_policy(
-    fixtures_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_the_seed_tusklang_block_is_the_policy(fixtures_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tusklang.delivery.simulate import policy_from_text
 
     tsk = fixtures_dir / "delivery" / "seed_policy.tsk"

@@ -50,9 +50,7 @@ def test_climbing_error_rate_rolls_back_with_postgres(pg: Database, fixtures_dir
     actions = []
     for minute in range(1, 41):
         state, raw = store.load("pg-app")  # type: ignore[misc]
-        new, decision = drive(
-            CanaryController(load_policy(raw)), state, source, T0 + timedelta(minutes=minute)
-        )
+        new, decision = drive(CanaryController(load_policy(raw)), state, source, T0 + timedelta(minutes=minute))
         if decision is not None:
             store.commit(new, raw, decision)
             actions.append(decision.action)

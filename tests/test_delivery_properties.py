@@ -22,9 +22,7 @@ metric_values = {
     "response_time": st.floats(0, 4000),
     "throughput": st.floats(0, 300),
 }
-interval = st.fixed_dictionaries(
-    {name: st.lists(values, max_size=4) for name, values in metric_values.items()}
-)
+interval = st.fixed_dictionaries({name: st.lists(values, max_size=4) for name, values in metric_values.items()})
 
 
 @settings(max_examples=150, deadline=None)

@@ -579,7 +579,7 @@ def test_refusal_as_json_and_a_write_needs_a_snapshot(
 def test_cli_subprocess_writes_audits_and_shows(redis_url: str, prefix: str, tmp_path: Path) -> None:
     # The snapshot's storage key_prefix is the default prefix; REDIS_URL the default Redis.
     snapshot = json.loads(SEED.read_text())
-    snapshot["provenance"]["storage"] = {"type": "redis", "key_prefix": prefix, "ttl": 300}
+    snapshot["runtime"]["storage"] = {"type": "redis", "key_prefix": prefix, "ttl": 300}
     path = tmp_path / "flags.json"
     path.write_text(json.dumps(snapshot))
     env = {**os.environ, "REDIS_URL": redis_url}
@@ -655,7 +655,7 @@ def test_redis_url_shorthand_takes_prefix_and_ttl_from_the_snapshot(
     redis_url: str, prefix: str, store: OverrideStore
 ) -> None:
     store.write("gate", lambda _: {"enabled": False}, op="disable", actor="test")
-    snapshot = {**ROLLOUT_SNAPSHOT, "provenance": {"storage": {"type": "redis", "key_prefix": prefix, "ttl": 42}}}
+    snapshot = {**ROLLOUT_SNAPSHOT, "runtime": {"storage": {"type": "redis", "key_prefix": prefix, "ttl": 42}}}
     client = Client(snapshot, overrides=redis_url)
     try:
         assert client.evaluate("gate", {"user_id": "u"}).reason == "DISABLED"  # applied before the first use

@@ -62,9 +62,7 @@ def test_seed_data_block_resolves_against_sqlite_to_golden(sqlite_url: str) -> N
     document = tusklang.parse(SEED_DATA.read_text(), "fixtures/seed/feature_flags_data.tsk")
     resolved = resolve_document(document, database=sqlite_url, env={})
     assert canonical(resolved.data) == GOLDEN.read_text()
-    assert [q["rows"] for q in resolved.queries] == [
-        len(v) for v in resolved.data["feature_flags_data"].values()
-    ]
+    assert [q["rows"] for q in resolved.queries] == [len(v) for v in resolved.data["feature_flags_data"].values()]
     assert all(len(q["sha256"]) == 64 for q in resolved.queries)
 
 
@@ -93,9 +91,7 @@ WRITES = [
 
 
 def _count(url: str) -> int:
-    return resolve_text('n = @query("SELECT COUNT(*) AS n FROM feature_flags")', database=url, env={})["n"][
-        0
-    ]["n"]
+    return resolve_text('n = @query("SELECT COUNT(*) AS n FROM feature_flags")', database=url, env={})["n"][0]["n"]
 
 
 @pytest.mark.parametrize("sql", WRITES)

@@ -352,7 +352,9 @@ def test_more_variant_conversions_never_lowers_the_chance_to_win(control, n, dat
     s = data.draw(st.integers(0, n - 1))
     lower = stats.prob_beats_control(*control, s, n)
     higher = stats.prob_beats_control(*control, s + 1, n)
-    assert higher > lower or higher == pytest.approx(lower, abs=1e-12)
+    # Near certainty both values sit within rounding of 1 (seen: 0.9999999999986 after 1.0); the
+    # property is about the statistic, not about the last bits of a double.
+    assert higher > lower or higher == pytest.approx(lower, abs=1e-9)
 
 
 @settings(max_examples=20, deadline=None)

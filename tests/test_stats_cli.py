@@ -123,9 +123,7 @@ def test_srm_json(capsys):
 def test_sample_size_json(capsys):
     code, out, _ = run(capsys, "sample-size", "--baseline", "0.10", "--mde", "0.02", "--format", "json")
     assert code == 0 and json.loads(out)["per_arm"] == 3841
-    _, out, _ = run(
-        capsys, "sample-size", "--baseline", "0.10", "--mde", "0.02", "--arms", "3", "--format", "json"
-    )
+    _, out, _ = run(capsys, "sample-size", "--baseline", "0.10", "--mde", "0.02", "--arms", "3", "--format", "json")
     assert json.loads(out)["per_arm"] == 4652
     _, out, _ = run(capsys, "sample-size", "--baseline", "0.10", "--mde", "0.02", "--one-sided")
     assert out.startswith("3026 units per arm")

@@ -34,9 +34,7 @@ def _inert_hook(node: nodes.Directive, args: list[Any], interp: Interpreter) -> 
 
 
 class Interpreter:
-    def __init__(
-        self, document: nodes.Document, hook: DirectiveHook | None = None, record_spans: bool = False
-    ):
+    def __init__(self, document: nodes.Document, hook: DirectiveHook | None = None, record_spans: bool = False):
         self.document = document
         self.hook = hook or _inert_hook
         self.diagnostics: list[Diagnostic] = []
@@ -194,16 +192,12 @@ class Interpreter:
         left = self._operand(node.left, scope)
         if op in ("&&", "||"):
             if not isinstance(left, bool):
-                self._type_error(
-                    node.left.span, f"`{op}` needs true or false on both sides, got {_describe(left)}"
-                )
+                self._type_error(node.left.span, f"`{op}` needs true or false on both sides, got {_describe(left)}")
             if (op == "&&" and not left) or (op == "||" and left):
                 return left
             right = self._operand(node.right, scope)
             if not isinstance(right, bool):
-                self._type_error(
-                    node.right.span, f"`{op}` needs true or false on both sides, got {_describe(right)}"
-                )
+                self._type_error(node.right.span, f"`{op}` needs true or false on both sides, got {_describe(right)}")
             return right
         right = self._operand(node.right, scope)
         if op == "+":
@@ -277,9 +271,7 @@ class Interpreter:
         self._type_error(span, f"cannot interpolate {_describe(value)} into a string")
         raise AssertionError  # pragma: no cover
 
-    def _type_error(
-        self, span: Span, message: str, hint: str | None = None, related: tuple[Related, ...] = ()
-    ) -> None:
+    def _type_error(self, span: Span, message: str, hint: str | None = None, related: tuple[Related, ...] = ()) -> None:
         self.error("TSK210", message, span, hint=hint, related=related)
 
     def error(

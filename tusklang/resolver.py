@@ -175,11 +175,7 @@ def resolve_included(text: str, target: Path, ctx: ResolveContext, parent: Inter
 def _display(target: Path, ctx: ResolveContext) -> str:
     root = ctx.project_root or ctx.base_dir
     try:
-        return (
-            os.path.relpath(target, Path.cwd())
-            if not target.is_relative_to(root)
-            else os.path.relpath(target)
-        )
+        return os.path.relpath(target, Path.cwd()) if not target.is_relative_to(root) else os.path.relpath(target)
     except ValueError:
         return str(target)
 

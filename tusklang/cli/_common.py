@@ -22,9 +22,7 @@ class UsageError(Exception):
     """A usage or I/O problem: printed as one line, exit code 2."""
 
 
-def add_command(
-    sub: argparse._SubParsersAction, name: str, help: str, example: str
-) -> argparse.ArgumentParser:
+def add_command(sub: argparse._SubParsersAction, name: str, help: str, example: str) -> argparse.ArgumentParser:
     """A subparser whose --help ends with a worked example."""
     return sub.add_parser(
         name,
@@ -36,9 +34,7 @@ def add_command(
 
 
 def add_format(parser: argparse.ArgumentParser, *choices: str, default: str = "text") -> None:
-    parser.add_argument(
-        "--format", choices=choices or ("text", "json"), default=default, help="output format"
-    )
+    parser.add_argument("--format", choices=choices or ("text", "json"), default=default, help="output format")
 
 
 def read_text(path: str) -> str:

@@ -20,9 +20,7 @@ def add_resolve_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--query-timeout", type=float, default=5.0, help="seconds per @query (default 5)")
     parser.add_argument("--max-rows", type=int, default=10_000, help="rows per @query (default 10000)")
-    parser.add_argument(
-        "--allow-outside-root", action="store_true", help="let @file leave the project folder"
-    )
+    parser.add_argument("--allow-outside-root", action="store_true", help="let @file leave the project folder")
 
 
 def read_env_file(path: str) -> dict[str, str]:

@@ -18,9 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tusk parse fixtures/valid/seed/feature_flags.tsk --format json",
     )
     parser.add_argument("file", help="a .tsk file, or - for standard input")
-    parser.add_argument(
-        "--format", choices=("json", "tusk"), default="json", help="output format (default json)"
-    )
+    parser.add_argument("--format", choices=("json", "tusk"), default="json", help="output format (default json)")
     parser.add_argument(
         "--resolve",
         action="store_true",

@@ -273,9 +273,7 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"  cooldown until {state.cooldown_until.isoformat()}")
     for entry in history:
         who = " (manual)" if entry["manual"] else ""
-        print(
-            f"  {entry['time']}  {entry['action']:<8} {entry['canary_percent']:>6g}%  {entry['reason']}{who}"
-        )
+        print(f"  {entry['time']}  {entry['action']:<8} {entry['canary_percent']:>6g}%  {entry['reason']}{who}")
     return EXIT_OK
 
 
@@ -296,7 +294,5 @@ def run_simulate(args: argparse.Namespace) -> int:
     for decision in result.decisions:
         _print_decision(decision, "text")
     final = result.final
-    print(
-        f"final: {final.status.value} at {final.canary_percent:g}% after {len(result.decisions)} interval(s)"
-    )
+    print(f"final: {final.status.value} at {final.canary_percent:g}% after {len(result.decisions)} interval(s)")
     return EXIT_OK

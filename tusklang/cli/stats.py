@@ -30,9 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Bayesian and frequentist comparison of variants against control (conversions/units)",
         "tusk stats compare --control 100/1000 --variant B=120/1000 --variant C=130/1000 --format json",
     )
-    compare.add_argument(
-        "--control", required=True, metavar="CONV/UNITS", help="control counts, e.g. 100/1000"
-    )
+    compare.add_argument("--control", required=True, metavar="CONV/UNITS", help="control counts, e.g. 100/1000")
     compare.add_argument("--control-name", default="control", metavar="NAME", help="default: control")
     compare.add_argument(
         "--variant",
@@ -96,9 +94,7 @@ def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
 def _counts(text: str, label: str) -> tuple[int, int]:
     match = _COUNTS.match(text)
     if not match:
-        raise UsageError(
-            f"{label}: expected CONVERSIONS/UNITS as whole numbers >= 0 (like 120/1000), got {text!r}"
-        )
+        raise UsageError(f"{label}: expected CONVERSIONS/UNITS as whole numbers >= 0 (like 120/1000), got {text!r}")
     conversions, units = int(match[1]), int(match[2])
     if units == 0:
         raise UsageError(f"{label}: units must be greater than 0 in {text!r}")
@@ -310,9 +306,7 @@ def _run_srm(args: argparse.Namespace) -> int:
         ]
         _print_table(["arm", "weight", "observed", "expected"], rows)
         verdict = "MISMATCH" if result.mismatch else "ok"
-        print(
-            f"\nchi2 = {result.chi2:.6f}, df = {result.df}, p = {result.p:.6g}: {verdict} ({result.reason})"
-        )
+        print(f"\nchi2 = {result.chi2:.6f}, df = {result.df}, p = {result.p:.6g}: {verdict} ({result.reason})")
     return EXIT_OK
 
 
@@ -325,9 +319,7 @@ def _run_sample_size(args: argparse.Namespace) -> int:
     baseline = _fraction(args.baseline, "--baseline")
     mde = _number(args.mde, "--mde")
     if mde == 0 or not 0 < baseline + mde < 1:
-        raise UsageError(
-            f"--mde: baseline + mde must be a rate between 0 and 1 and mde non-zero, got {args.mde}"
-        )
+        raise UsageError(f"--mde: baseline + mde must be a rate between 0 and 1 and mde non-zero, got {args.mde}")
     alpha = _fraction(args.alpha, "--alpha")
     power = _fraction(args.power, "--power")
     try:

@@ -573,6 +573,9 @@ def analysis_defaults(config: ProjectConfig) -> dict[str, Any]:
         out["bayesian"] = ab.analysis.bayesian_analysis.model_dump()
     if ab.analysis.frequentist_analysis is not None:
         out["frequentist"] = ab.analysis.frequentist_analysis.model_dump()
+    if ab.analysis.reporting is not None:
+        # winner_detection is honoured by `tusk experiment report`; the rest describes reports
+        out["reporting"] = ab.analysis.reporting.model_dump()
     return out
 
 

@@ -28,13 +28,19 @@ from .normalise import FlagSource, Normaliser, SegmentSource, analysis_defaults
 
 # Blocks (and keys) that are validated but that nothing in tusklang acts on yet: said plainly (TSK331).
 NOT_ACTED_ON: dict[Path, str] = {
-    ("feature_flags", "storage"): "the snapshot is a file; loading it from a store is the application's job",
-    ("feature_flags", "analytics"): "evaluation tracking is not implemented by the reference evaluator",
-    ("feature_analytics_config",): "evaluation tracking is not implemented by the reference evaluator",
-    ("real_time_feature_dashboard",): "tusklang ships no dashboard",
+    ("feature_flags", "analytics", "reporting"): "reports are rendered by `tusk dashboard` and "
+    "`tusk experiment report` from their own configuration",
+    ("feature_analytics_config", "tracking", "performance_impact", "metrics"): "performance metrics are "
+    "the application's to record; tusklang tracks evaluations, exposures and conversions",
+    ("feature_analytics_config", "tracking", "business_metrics"): "business metrics are recorded by "
+    "`Client.track()` events; correlation analysis is not built in",
+    ("feature_analytics_config", "reporting", "flag_performance"): "no built-in flag performance report",
+    ("feature_analytics_config", "reporting", "user_segment_analysis"): "no built-in segment analysis report",
     ("performance_config",): "the reference evaluator has no result cache or batching settings",
-    ("security_config",): "access control, retention and compliance are outside the compiler",
-    ("ab_testing_config", "analysis", "reporting"): "reporting is the statistics tool's job (tusk stats)",
+    ("security_config", "access_control"): "access control is the deployment's job; `tusk flags` "
+    "records who changed what in its audit stream",
+    ("security_config", "data_protection", "encryption"): "encryption at rest is the database's job",
+    ("security_config", "compliance"): "compliance flags are not enforced by any tusklang tool",
     ("feature_flags_data", "flag_evaluations"): "runtime data, read by analysis tools, not compiled",
     ("feature_flags_data", "experiment_results"): "runtime data, read by `tusk stats`, not compiled",
     ("feature_flags_data", "performance_impact"): "runtime data, read by analysis tools, not compiled",
@@ -275,7 +281,50 @@ def build_snapshot(
         "flags": flags,
         "experiments": experiments,
     }
+    runtime = runtime_settings(config)
+    if runtime:
+        snapshot["runtime"] = runtime
     return snapshot, diagnostics
+
+
+def runtime_settings(config: ProjectConfig) -> dict[str, Any]:
+    """The settings the tools around evaluation read from the snapshot (docs/snapshot.md, `runtime`).
+
+    Storage keeps its type, key prefix and ttl, never its connection. Tracking: evaluations and
+    exposures are on unless `feature_flags.analytics` or `feature_analytics_config.tracking` turns them
+    off; the evaluation sampling rate is `feature_analytics_config.tracking.performance_impact.sampling_rate`
+    (the only sampling rate the config language has for tracked evaluations).
+    """
+    out: dict[str, Any] = {}
+    ff = config.feature_flags
+    if ff is not None and ff.storage is not None:
+        out["storage"] = {"type": ff.storage.type, "key_prefix": ff.storage.key_prefix, "ttl": ff.storage.ttl}
+    analytics = ff.analytics if ff is not None else None
+    fac = config.feature_analytics_config
+    tracking = fac.tracking if fac is not None else None
+    if analytics is not None or tracking is not None:
+        evaluations = exposures = True
+        rate = 1.0
+        if analytics is not None:
+            evaluations = analytics.enabled and analytics.tracking.flag_evaluations
+            exposures = analytics.enabled and analytics.tracking.user_exposure
+        if tracking is not None:
+            if tracking.flag_evaluations is not None:
+                evaluations = evaluations and tracking.flag_evaluations.enabled
+            if tracking.user_exposure is not None:
+                exposures = exposures and tracking.user_exposure.enabled
+            if tracking.performance_impact is not None and tracking.performance_impact.enabled:
+                rate = float(tracking.performance_impact.sampling_rate)
+        out["tracking"] = {"evaluations": evaluations, "exposures": exposures, "sampling_rate": rate}
+    security = config.security_config
+    if security is not None and security.data_protection is not None:
+        protection = security.data_protection
+        retention = protection.data_retention
+        out["data_protection"] = {
+            "pii_masking": protection.pii_masking,
+            "retention_seconds": int(retention.total_seconds()) if retention is not None else None,
+        }
+    return out
 
 
 def _not_acted_on(data: dict[str, Any], locator: Locator) -> list[Diagnostic]:

@@ -159,9 +159,7 @@ def json_safe(value: object) -> object:
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, bytes | bytearray | memoryview):
-        raise UnsupportedValue(
-            "binary data (bytes) has no JSON form; select it as text, e.g. encode(col, 'base64')"
-        )
+        raise UnsupportedValue("binary data (bytes) has no JSON form; select it as text, e.g. encode(col, 'base64')")
     if isinstance(value, list | tuple):
         return [json_safe(item) for item in value]
     if isinstance(value, dict):

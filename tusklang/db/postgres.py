@@ -166,8 +166,7 @@ class PostgresDatabase(Database):
         converted = _convert_sql(sql)
         if converted.placeholders != len(params):
             raise QueryError(
-                f"the query has {converted.placeholders} `?` placeholder(s) but {len(params)} "
-                "parameter(s) were given",
+                f"the query has {converted.placeholders} `?` placeholder(s) but {len(params)} parameter(s) were given",
                 "syntax",
             )
         connection = self._live_connection()
@@ -180,9 +179,7 @@ class PostgresDatabase(Database):
                     cursor.execute(converted.sql, params, prepare=True)
                     description = cursor.description
                     if description is None:
-                        raise QueryError(
-                            "the statement returned no result set; @query runs SELECT statements", "other"
-                        )
+                        raise QueryError("the statement returned no result set; @query runs SELECT statements", "other")
                     rows = cursor.fetchmany(self.max_rows + 1)
             finally:
                 if not connection.broken:

@@ -108,8 +108,7 @@ def sqlite_path(url: str) -> Path:
     parts = urlsplit(url)
     if parts.netloc:
         raise ValueError(
-            f"a SQLite URL has no host: write sqlite:///relative/path.db or sqlite:////absolute/path.db, "
-            f"not {url!r}"
+            f"a SQLite URL has no host: write sqlite:///relative/path.db or sqlite:////absolute/path.db, not {url!r}"
         )
     path = unquote(parts.path)
     if not path.startswith("/") or path == "/":
@@ -172,9 +171,7 @@ class SQLiteDatabase(Database):
         try:
             cursor = connection.execute(sql, params)
             if cursor.description is None:
-                raise QueryError(
-                    "the statement returned no result set; @query runs SELECT statements", "other"
-                )
+                raise QueryError("the statement returned no result set; @query runs SELECT statements", "other")
             columns = [column[0] for column in cursor.description]
             rows = cursor.fetchmany(self.max_rows + 1)
             cursor.close()

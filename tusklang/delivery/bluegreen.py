@@ -40,9 +40,7 @@ class BlueGreenController:
         assert state.switched_at is not None
         return state.switched_at + self.bluegreen.rollback_window
 
-    def start(
-        self, name: str, now: datetime, previous: RolloutState | None = None
-    ) -> tuple[RolloutState, Decision]:
+    def start(self, name: str, now: datetime, previous: RolloutState | None = None) -> tuple[RolloutState, Decision]:
         now = as_utc(now)
         if previous is not None and previous.status not in {Status.ROLLED_BACK, Status.PROMOTED}:
             raise _problem(f"deployment {name!r} is already {previous.status.value}; abort it first")
@@ -75,9 +73,7 @@ class BlueGreenController:
         assert self.health is not None
         if state.status is Status.SWITCHED:
             return True
-        return (
-            state.status is Status.PROGRESSING and now - state.window_start >= self.health.evaluation_period
-        )
+        return state.status is Status.PROGRESSING and now - state.window_start >= self.health.evaluation_period
 
     def step(
         self, state: RolloutState, samples: Sequence[Sample], now: datetime
@@ -99,9 +95,7 @@ class BlueGreenController:
             return new, Decision(now, Action.HOLD, 0.0, reason, tuple(checks))
         if verdict is Verdict.FAIL:
             new = self._back(state, now)
-            reason = (
-                "rollback: verification failed, traffic never switched (" + _explain(checks, verdict) + ")"
-            )
+            reason = "rollback: verification failed, traffic never switched (" + _explain(checks, verdict) + ")"
             return new, Decision(now, Action.ROLLBACK, 0.0, reason, tuple(checks), consecutive_failures=1)
         new = replace(state, status=Status.SWITCHED, canary_percent=100.0, switched_at=now, window_start=now)
         window_text = format_duration(self.bluegreen.rollback_window)
@@ -111,9 +105,7 @@ class BlueGreenController:
         )
         return new, Decision(now, Action.ADVANCE, 100.0, reason, tuple(checks))
 
-    def _watch(
-        self, state: RolloutState, samples: Sequence[Sample], now: datetime
-    ) -> tuple[RolloutState, Decision]:
+    def _watch(self, state: RolloutState, samples: Sequence[Sample], now: datetime) -> tuple[RolloutState, Decision]:
         assert self.health is not None and state.switched_at is not None
         end = self.window_end(state)
         inside = [s for s in samples if s.target == "canary" and state.switched_at <= s.time < min(now, end)]
@@ -124,9 +116,7 @@ class BlueGreenController:
         if verdict is Verdict.FAIL:
             new = self._back(state, now)
             reason = (
-                "rollback: failure inside the rollback window, traffic flipped back ("
-                + _explain(checks, verdict)
-                + ")"
+                "rollback: failure inside the rollback window, traffic flipped back (" + _explain(checks, verdict) + ")"
             )
             return new, Decision(now, Action.ROLLBACK, 0.0, reason, tuple(checks), consecutive_failures=1)
         if now >= end:
@@ -157,9 +147,7 @@ class BlueGreenController:
     def promote(self, state: RolloutState, now: datetime) -> tuple[RolloutState, Decision]:
         if state.status not in {Status.PROGRESSING, Status.SWITCHED}:
             raise _problem(f"deployment {state.name!r} is {state.status.value}; nothing to promote")
-        new = replace(
-            state, status=Status.PROMOTED, canary_percent=100.0, switched_at=state.switched_at or now
-        )
+        new = replace(state, status=Status.PROMOTED, canary_percent=100.0, switched_at=state.switched_at or now)
         return new, Decision(as_utc(now), Action.PROMOTE, 100.0, "promoted by operator", manual=True)
 
     def abort(self, state: RolloutState, now: datetime) -> tuple[RolloutState, Decision]:

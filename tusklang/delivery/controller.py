@@ -122,14 +122,11 @@ class CanaryController:
             names += [c.metric for c in self.policy.gate(gate).checks if c.metric not in names]
         return names
 
-    def start(
-        self, name: str, now: datetime, previous: RolloutState | None = None
-    ) -> tuple[RolloutState, Decision]:
+    def start(self, name: str, now: datetime, previous: RolloutState | None = None) -> tuple[RolloutState, Decision]:
         now = as_utc(now)
         if previous is not None and previous.status not in {Status.ROLLED_BACK, Status.PROMOTED}:
             raise _problem(
-                f"rollout {name!r} is already {previous.status.value} at {previous.canary_percent:g}%; "
-                "abort it first"
+                f"rollout {name!r} is already {previous.status.value} at {previous.canary_percent:g}%; abort it first"
             )
         if previous is not None and previous.cooldown_until is not None and now < previous.cooldown_until:
             raise _problem(
@@ -151,9 +148,7 @@ class CanaryController:
         return state, Decision(now, Action.START, state.canary_percent, "rollout started", manual=True)
 
     def due(self, state: RolloutState, now: datetime) -> bool:
-        return (
-            state.status is Status.PROGRESSING and now - state.window_start >= self.canary.evaluation_period
-        )
+        return state.status is Status.PROGRESSING and now - state.window_start >= self.canary.evaluation_period
 
     def step(
         self, state: RolloutState, samples: Sequence[Sample], now: datetime
@@ -179,9 +174,7 @@ class CanaryController:
             return self._fail(fresh, now, checks)
         return self._advance(replace(fresh, consecutive_failures=0), now, checks, window)
 
-    def _fail(
-        self, state: RolloutState, now: datetime, checks: list[CheckResult]
-    ) -> tuple[RolloutState, Decision]:
+    def _fail(self, state: RolloutState, now: datetime, checks: list[CheckResult]) -> tuple[RolloutState, Decision]:
         failures = state.consecutive_failures + 1
         limit = self.canary.rollback.failure_limit
         why = _explain(checks, Verdict.FAIL)
@@ -257,9 +250,7 @@ class CanaryController:
             raise _problem(f"rollout {state.name!r} is {state.status.value}; only a paused one resumes")
         # A fresh window: samples from the paused time were not collected under a decision.
         new = replace(state, status=Status.PROGRESSING, window_start=as_utc(now), consecutive_failures=0)
-        return new, Decision(
-            as_utc(now), Action.RESUME, new.canary_percent, "resumed by operator", manual=True
-        )
+        return new, Decision(as_utc(now), Action.RESUME, new.canary_percent, "resumed by operator", manual=True)
 
     def promote(self, state: RolloutState, now: datetime) -> tuple[RolloutState, Decision]:
         if state.status not in {Status.PROGRESSING, Status.PAUSED}:
@@ -271,9 +262,7 @@ class CanaryController:
         if state.status in {Status.ROLLED_BACK, Status.PROMOTED}:
             raise _problem(f"rollout {state.name!r} is already {state.status.value}")
         new = self._rolled_back(state, as_utc(now), state.consecutive_failures)
-        return new, Decision(
-            as_utc(now), Action.ABORT, 0.0, "aborted by operator: traffic back to stable", manual=True
-        )
+        return new, Decision(as_utc(now), Action.ABORT, 0.0, "aborted by operator: traffic back to stable", manual=True)
 
 
 def drive(

@@ -81,9 +81,7 @@ def judge_health(
         verdict = Verdict.FAIL if fraction > tolerance else Verdict.PASS
         mean = sum(values) / len(values)
         results.append(
-            CheckResult(
-                check.metric, check.direction.value, check.threshold, len(values), mean, fraction, verdict
-            )
+            CheckResult(check.metric, check.direction.value, check.threshold, len(values), mean, fraction, verdict)
         )
     return results
 
@@ -109,9 +107,7 @@ def judge_gate(gate: Gate, samples: Sequence[Sample]) -> list[CheckResult]:
         mean = sum(values) / len(values)
         verdict = Verdict.PASS if check.passes(mean) else Verdict.FAIL
         results.append(
-            CheckResult(
-                check.metric, check.direction.value, check.threshold, len(values), mean, None, verdict
-            )
+            CheckResult(check.metric, check.direction.value, check.threshold, len(values), mean, None, verdict)
         )
     return results
 

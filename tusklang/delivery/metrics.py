@@ -81,9 +81,7 @@ class SqlMetricSource:
             f"CREATE TABLE IF NOT EXISTS {self.name} (time {self.db.time_type} NOT NULL, "
             "target TEXT NOT NULL, metric TEXT NOT NULL, value DOUBLE PRECISION NOT NULL)"
         )
-        self.db.execute(
-            f"CREATE INDEX IF NOT EXISTS {self.name}_lookup ON {self.name} (target, metric, time)"
-        )
+        self.db.execute(f"CREATE INDEX IF NOT EXISTS {self.name}_lookup ON {self.name} (target, metric, time)")
 
     def record(self, sample: Sample) -> None:
         validate_sample(sample.target, sample.metric, sample.value)

@@ -127,8 +127,7 @@ def _build_checks(
     if problems:
         raise ValueError("; ".join(problems))
     return tuple(
-        Check(metric=m, threshold=thresholds[m], direction=directions.get(m) or DEFAULT_DIRECTIONS[m])
-        for m in metrics
+        Check(metric=m, threshold=thresholds[m], direction=directions.get(m) or DEFAULT_DIRECTIONS[m]) for m in metrics
     )
 
 

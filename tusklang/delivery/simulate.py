@@ -41,9 +41,7 @@ def read_samples_csv(text: str, path: str = "<metrics>") -> list[Sample]:
 
     header = next(reader, None)
     if header is None or tuple(h.strip().lower() for h in header) != CSV_COLUMNS:
-        raise TuskError(
-            [Diagnostic("TSK812", f"{path}:1: the header must be {','.join(CSV_COLUMNS)}, got {header}")]
-        )
+        raise TuskError([Diagnostic("TSK812", f"{path}:1: the header must be {','.join(CSV_COLUMNS)}, got {header}")])
     for row in reader:
         line = reader.line_num
         if not row or all(not cell.strip() for cell in row):
@@ -86,9 +84,7 @@ def find_delivery_block(data: Mapping[str, Any]) -> Mapping[str, Any]:
         return flags["progressive_delivery"]
     if {"canary_deployments", "blue_green_deployments", "feature_gates"} & set(data):
         return data
-    raise TuskError(
-        [Diagnostic("TSK801", "no progressive_delivery block (top level or under feature_flags)")]
-    )
+    raise TuskError([Diagnostic("TSK801", "no progressive_delivery block (top level or under feature_flags)")])
 
 
 def parse_config_text(text: str, path: str) -> Mapping[str, Any]:
@@ -141,9 +137,7 @@ class SimulationResult:
                 "canary_percent": self.final.canary_percent,
                 "step_index": self.final.step_index,
                 "consecutive_failures": self.final.consecutive_failures,
-                "cooldown_until": self.final.cooldown_until.isoformat()
-                if self.final.cooldown_until
-                else None,
+                "cooldown_until": self.final.cooldown_until.isoformat() if self.final.cooldown_until else None,
                 "intervals": len(self.decisions),
             },
         }

@@ -45,9 +45,7 @@ class RolloutStore:
             "time TEXT NOT NULL, action TEXT NOT NULL, canary_percent DOUBLE PRECISION NOT NULL, "
             "reason TEXT NOT NULL, manual INTEGER NOT NULL, details TEXT NOT NULL)"
         )
-        self.db.execute(
-            f"CREATE INDEX IF NOT EXISTS {self.audit_table}_by_name ON {self.audit_table} (name, id)"
-        )
+        self.db.execute(f"CREATE INDEX IF NOT EXISTS {self.audit_table}_by_name ON {self.audit_table} (name, id)")
 
     def load(self, name: str) -> tuple[RolloutState, dict[str, Any]] | None:
         row = self.db.execute(
@@ -65,9 +63,7 @@ class RolloutStore:
         now = datetime.now(UTC).isoformat()
         with self.db.transaction():
             if state.version == 0:
-                exists = self.db.execute(
-                    f"SELECT 1 FROM {self.state_table} WHERE name = ?", (state.name,)
-                ).fetchone()
+                exists = self.db.execute(f"SELECT 1 FROM {self.state_table} WHERE name = ?", (state.name,)).fetchone()
                 if exists is not None:
                     raise self._conflict(state.name)
                 self.db.execute(

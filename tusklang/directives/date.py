@@ -44,9 +44,7 @@ def now(ctx: ResolveContext) -> datetime:
         try:
             return datetime.fromtimestamp(int(epoch), UTC)
         except (ValueError, OverflowError):
-            raise DirectiveFailed(
-                Diagnostic("TSK228", "SOURCE_DATE_EPOCH must be a whole number of seconds")
-            ) from None
+            raise DirectiveFailed(Diagnostic("TSK228", "SOURCE_DATE_EPOCH must be a whole number of seconds")) from None
     return datetime.now(UTC)
 
 

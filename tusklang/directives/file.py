@@ -58,9 +58,7 @@ def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp:
     try:
         text = target.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise DirectiveFailed(
-            Diagnostic("TSK243", f"@file: no such file `{args[0]}`", arg_span(node, 0))
-        ) from None
+        raise DirectiveFailed(Diagnostic("TSK243", f"@file: no such file `{args[0]}`", arg_span(node, 0))) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DirectiveFailed(
             Diagnostic("TSK243", f"@file: cannot read `{args[0]}`: {exc}", arg_span(node, 0))

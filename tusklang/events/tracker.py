@@ -89,6 +89,23 @@ def tracking_config(config: Mapping[str, Any] | None) -> TrackingConfig:
     )
 
 
+def runtime_tracking(snapshot: str | bytes | Mapping[str, Any] | Snapshot) -> TrackingConfig:
+    """The tracking settings a compiled snapshot carries in `runtime` (docs/snapshot.md)."""
+    model = snapshot if isinstance(snapshot, Snapshot) else load_snapshot(snapshot)  # type: ignore[arg-type]
+    runtime = model.runtime
+    if runtime is None:
+        return TrackingConfig()
+    tracking, protection = runtime.tracking, runtime.data_protection
+    retention = protection.retention_seconds if protection is not None else None
+    return TrackingConfig(
+        sampling_rate=tracking.sampling_rate if tracking is not None else None,
+        evaluations=tracking.evaluations if tracking is not None else None,
+        exposures=tracking.exposures if tracking is not None else None,
+        pii_masking=protection.pii_masking if protection is not None else None,
+        retention=timedelta(seconds=retention) if retention is not None else None,
+    )
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -135,7 +152,10 @@ class EventTracker:
             if config is None:
                 config = {k: snapshot[k] for k in CONFIG_KEYS if k in snapshot}
             snapshot = {k: v for k, v in snapshot.items() if k not in CONFIG_KEYS}
-        configured = tracking_config(config)
+        if config is None and snapshot is not None:
+            configured = runtime_tracking(snapshot)
+        else:
+            configured = tracking_config(config)
         if configured.sampling_rate is not None:
             rate = configured.sampling_rate
         else:

@@ -47,16 +47,11 @@ _WEIGHT_TOLERANCE = 1e-6
 
 
 def storage_settings(snapshot: Snapshot) -> tuple[str | None, int | None]:
-    """``(key_prefix, ttl)`` from the snapshot's ``provenance.storage`` when the compiler recorded it."""
-    storage = snapshot.provenance.get("storage")
-    if not isinstance(storage, dict):
+    """``(key_prefix, ttl)`` from the snapshot's ``runtime.storage`` (compiled from `feature_flags.storage`)."""
+    storage = snapshot.runtime.storage if snapshot.runtime is not None else None
+    if storage is None:
         return None, None
-    prefix = storage.get("key_prefix")
-    ttl = storage.get("ttl")
-    return (
-        prefix if isinstance(prefix, str) and prefix else None,
-        ttl if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0 else None,
-    )
+    return (storage.key_prefix or None, storage.ttl if storage.ttl > 0 else None)
 
 
 def _definition(snapshot: Mapping[str, Any], key: str) -> dict[str, Any] | None:

@@ -98,6 +98,8 @@ def spec_from_snapshot(snapshot: Any, name: str) -> ExperimentSpec:
         global_analysis["bayesian_analysis"] = analysis.pop("bayesian")
     if "frequentist" in analysis:
         global_analysis["frequentist_analysis"] = analysis.pop("frequentist")
+    if "reporting" in analysis:
+        global_analysis["reporting"] = analysis.pop("reporting")
     config = DecisionConfig.from_config(analysis, global_analysis)
     metrics = experiment.metrics or {}
     primary = metrics.get("primary") if isinstance(metrics, Mapping) else None

@@ -203,6 +203,35 @@ class Segment(_Model):
     description: StrictStr | None = None
 
 
+class StorageSettings(_Model):
+    """Where runtime overrides live (`tusk flags`, Client(overrides=...)); never the connection string."""
+
+    type: Literal["redis", "memory", "database", "file"]
+    key_prefix: StrictStr = "feature_flags:"
+    ttl: StrictInt = Field(default=300, ge=0)
+
+
+class TrackingSettings(_Model):
+    """What an event tracker records (tusklang.events.EventTracker)."""
+
+    evaluations: StrictBool = True
+    exposures: StrictBool = True
+    sampling_rate: float = Field(default=1.0, ge=0, le=1)
+
+
+class DataProtectionSettings(_Model):
+    pii_masking: StrictBool = False
+    retention_seconds: StrictInt | None = Field(default=None, gt=0)
+
+
+class Runtime(_Model):
+    """Settings for the tools around evaluation, compiled from the config so they travel with the flags."""
+
+    storage: StorageSettings | None = None
+    tracking: TrackingSettings | None = None
+    data_protection: DataProtectionSettings | None = None
+
+
 class Snapshot(_Model):
     format: Literal["tusklang.snapshot/1"]
     scale: StrictInt = Field(default=DEFAULT_SCALE, gt=0, le=2**31 - 1)
@@ -211,6 +240,7 @@ class Snapshot(_Model):
     external_segments: list[StrictStr] = Field(default_factory=list)
     flags: dict[str, Flag] = Field(default_factory=dict)
     experiments: dict[str, Experiment] = Field(default_factory=dict)
+    runtime: Runtime | None = None
 
 
 LogicalCondition.model_rebuild()

@@ -49,9 +49,7 @@ def check_document(document: nodes.Document) -> list[Diagnostic]:
     return problems
 
 
-def _check_members(
-    members: tuple[nodes.Member | nodes.VarDef, ...], scope: _Slot, problems: list[Diagnostic]
-) -> None:
+def _check_members(members: tuple[nodes.Member | nodes.VarDef, ...], scope: _Slot, problems: list[Diagnostic]) -> None:
     if not scope.children and _simple_and_unique(members):
         # Fast path for the usual object: plain keys, each once. Only nested values need a look.
         for member in members:
@@ -83,9 +81,7 @@ def _check_members(
         key = member.key
         parent = scope
         if len(key.parts) > 1:
-            parent = _walk(
-                scope, nodes.Key(key.parts[:-1], key.spans[:-1], key.span), problems, implicit_leaf=True
-            )
+            parent = _walk(scope, nodes.Key(key.parts[:-1], key.spans[:-1], key.span), problems, implicit_leaf=True)
             if parent is None:
                 _check_value(member.value, problems)
                 continue

@@ -159,17 +159,5 @@ class Document(NamedTuple):
 
 Scalar: TypeAlias = String | Template | Number | Bool | Null | Range
 Value: TypeAlias = (
-    String
-    | Template
-    | Number
-    | Bool
-    | Null
-    | Range
-    | VarRef
-    | Directive
-    | Unary
-    | Binary
-    | Ternary
-    | Array
-    | Object
+    String | Template | Number | Bool | Null | Range | VarRef | Directive | Unary | Binary | Ternary | Array | Object
 )

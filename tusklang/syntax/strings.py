@@ -77,9 +77,7 @@ def decode_string(
                 _bad_escape(source, base + j, base + j + 2 + len(digits), f"\\{esc} needs {width} hex digits")
             code = int(digits, 16)
             if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-                _bad_escape(
-                    source, base + j, base + j + 2 + width, f"\\{esc}{digits} is not a Unicode scalar value"
-                )
+                _bad_escape(source, base + j, base + j + 2 + width, f"\\{esc}{digits} is not a Unicode scalar value")
             text.append(chr(code))
             i = j + 2 + width
         elif esc in ("\n", "\r") and kind == "string3":
