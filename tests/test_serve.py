@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -36,9 +37,55 @@ def _suite(topic: str) -> dict[str, Any]:
     return json.loads((SUITE / f"{topic}.json").read_text(encoding="utf-8"))
 
 
+GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "seed" / "snapshot.json"
+
+
 def _write_snapshot(path: Path, topic: str) -> Path:
+    if topic == "seed":
+        path.write_bytes(GOLDEN.read_bytes())
+        return path
     path.write_text(json.dumps(_suite(topic)["snapshots"]["s"]), encoding="utf-8")
     return path
+
+
+def _seed_contexts(count: int) -> list[dict[str, Any]]:
+    """Contexts that reach the golden seed snapshot's rules: matching, near-missing and missing values."""
+    rng = random.Random(7)
+    out = []
+    for i in range(count):
+        context: dict[str, Any] = {
+            "user_id": f"seed-user-{i}",
+            "environment": rng.choice(["production", "staging", "development"]),
+            "region": rng.choice(["us-east", "eu-west", "us-west-2", "us-east-1", "eu-west-1"]),
+            "device_type": rng.choice(["mobile", "desktop", "tablet"]),
+            "platform": rng.choice(["web", "android", "ios"]),
+            "plan": rng.choice(["enterprise", "free"]),
+            "sessions": rng.randrange(25),
+            "purchases": rng.randrange(5),
+            "session_frequency": rng.randrange(8),
+            "feature_usage": rng.randrange(15),
+            "account_age": rng.randrange(60),
+            "feedback_score": float(rng.randrange(6)),
+            "beta_opt_in": rng.random() < 0.5,
+            "feedback_provided": rng.randrange(5),
+            "beta_tester": rng.random() < 0.5,
+            "user_preferences": rng.choice([["dark_mode_enabled"], []]),
+            "timezone": rng.choice(["Europe/Berlin", "America/New_York", "Asia/Tokyo"]),
+        }
+        tier = rng.choice(["free", "premium", "enterprise", None])
+        if tier is not None:
+            context["account_tier"] = tier
+        if i % 3 == 0:  # a production power user, so the narrowest rules are reached too
+            context.update(
+                environment="production",
+                account_tier="premium",
+                session_frequency=rng.randrange(5, 8),
+                feature_usage=rng.randrange(10, 15),
+                platform=rng.choice(["web", "ios"]),
+                region=rng.choice(["us-west-2", "us-east-1", "eu-west-1"]),
+            )
+        out.append(context)
+    return out
 
 
 def _contexts(topic: str, count: int) -> list[dict[str, Any]]:
@@ -116,6 +163,40 @@ def test_openfeature_ofrep_provider_gets_the_reference_answers(
             reasons.add(expected.reason)
     # The comparison covered real decisions, not one reason repeated.
     assert len(reasons) >= 2
+
+
+@pytest.mark.parametrize("serve_url", ["seed"], indirect=True)
+def test_openfeature_ofrep_provider_agrees_on_every_flag_of_the_golden_seed_snapshot(
+    serve_url: tuple[str, Client],
+) -> None:
+    url, local = serve_url
+    api.set_provider(OFREPProvider(url), domain="tusk-serve-seed")
+    remote = api.get_client(domain="tusk-serve-seed")
+    keys = [*local.snapshot.flags, *local.snapshot.experiments]
+    assert len(keys) == 13
+    getters = {
+        bool: (remote.get_boolean_details, False),
+        str: (remote.get_string_details, ""),
+        int: (remote.get_integer_details, 0),
+        float: (remote.get_float_details, 0.0),
+        dict: (remote.get_object_details, {}),
+    }
+    seen: dict[str, set[str]] = {key: set() for key in keys}
+    for context in _seed_contexts(300):
+        for key in keys:
+            expected = local.evaluate(key, context)
+            getter, default = getters[type(expected.value)]
+            got = getter(key, default, EvaluationContext(attributes=context))
+            assert got.error_code is None, (key, context, got.error_message)
+            assert (got.value, got.variant, got.reason) == (expected.value, expected.variant, expected.reason), (
+                key,
+                context,
+            )
+            seen[key].add(f"{expected.reason}:{expected.variant}")
+    # Not one answer repeated: every flag whose answer can vary served more than one outcome. Fixed ones:
+    # dark_mode_v2 is disabled, the experiment's window closed in 2024, onboarding_tour serves everyone.
+    fixed = {"dark_mode_v2", "checkout_optimization", "onboarding_tour"}
+    assert all(len(outcomes) > 1 for key, outcomes in seen.items() if key not in fixed and key != "dark_mode"), seen
 
 
 @pytest.mark.parametrize("serve_url", ["split"], indirect=True)
