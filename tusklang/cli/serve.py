@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from ._common import EXIT_OK, UsageError, add_command
 
@@ -45,6 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="seconds between override polls besides pub/sub (default: the snapshot's storage ttl, else 300)",
     )
+    parser.add_argument(
+        "--events-db",
+        default=None,
+        metavar="URL",
+        help="record evaluations and exposures in this event store (`tusk db init`; docs/events.md); "
+        "the snapshot's runtime.tracking and data_protection apply (TUSK_PII_KEY for pii_masking)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -68,12 +76,14 @@ def run(args: argparse.Namespace) -> int:
             overrides = RedisOverrides(args.redis, prefix=args.prefix, poll_interval=args.poll_interval)
         except ValueError as exc:
             raise UsageError(f"--redis: {exc}") from None
+    store, tracker = _tracking(args)
     try:
         app = create_app(
             args.snapshot,
             max_body_bytes=args.max_body_bytes,
             watch_interval=args.watch_interval,
             overrides=overrides,
+            tracker=tracker,
         )
     except TuskError as exc:
         more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
@@ -93,5 +103,30 @@ def run(args: argparse.Namespace) -> int:
         # The prefix, never the URL: a connection string may carry a password.
         state = overrides.status()
         print(f"tusk serve: overrides under {state['prefix']!r} ({state['status']})", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    if store is not None:
+        print(f"tusk serve: recording events in {store.url}", file=sys.stderr)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    finally:
+        if store is not None:
+            store.close()  # flushes what is queued
     return EXIT_OK
+
+
+def _tracking(args: argparse.Namespace) -> tuple[Any, Any]:
+    if not args.events_db:
+        return None, None
+    from pathlib import Path
+
+    from ..events import EventStore, EventTracker
+
+    try:
+        store = EventStore(args.events_db)
+    except Exception as exc:  # unreachable database, bad URL: a usage problem, without the URL
+        raise UsageError(f"--events-db: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    try:
+        tracker = EventTracker(store, snapshot=Path(args.snapshot).read_bytes())
+    except (ValueError, OSError) as exc:
+        store.close()
+        raise UsageError(f"--events-db: {exc}") from None
+    return store, tracker

@@ -35,6 +35,22 @@ class Tracker(Protocol):
     def conversion(self, event: str, context: Mapping[str, Any], value: float | None) -> None: ...
 
 
+class TimedTracker(Tracker, Protocol):
+    """A tracker that also records the time the caller gave (``now=``, as epoch seconds ``at``).
+
+    It says so with ``accepts_time = True``; only then, and only when the caller passed ``now``, does the
+    Client call it with ``at``. A plain ``Tracker`` never sees the keyword.
+    """
+
+    accepts_time: bool
+
+    def evaluation(self, context: Mapping[str, Any], result: EvaluationResult, at: float | None = None) -> None: ...
+
+    def conversion(
+        self, event: str, context: Mapping[str, Any], value: float | None, at: float | None = None
+    ) -> None: ...
+
+
 @dataclass(frozen=True)
 class _State:
     """Everything one snapshot compiles to; swapped as a whole so readers never see a mix."""
@@ -110,11 +126,17 @@ class Client:
 
     @classmethod
     def from_file(
-        cls, path: str | os.PathLike[str], watch: bool = False, interval: float = 1.0, *, overrides: Any = None
+        cls,
+        path: str | os.PathLike[str],
+        watch: bool = False,
+        interval: float = 1.0,
+        *,
+        overrides: Any = None,
+        tracker: Tracker | None = None,
     ) -> Client:
         """Load a snapshot file; with ``watch`` a daemon thread reloads it when it changes."""
         p = Path(path)
-        client = cls(p.read_bytes(), path=str(p), overrides=overrides)
+        client = cls(p.read_bytes(), path=str(p), overrides=overrides, tracker=tracker)
         client._mtime = _mtime(p)
         if watch:
             client.watch(interval)
@@ -224,13 +246,37 @@ class Client:
     ) -> EvaluationResult:
         result = Client.evaluate(self, flag, context, now)
         if self._tracker is not None and isinstance(context, Mapping):
-            self._tracker.evaluation(context, result)
+            self._report(context, result, now)
         return result
 
-    def track(self, event: str, context: Mapping[str, Any] | None = None, value: float | None = None) -> None:
-        """Record a conversion event for the unit in ``context`` (no-op without a tracker)."""
-        if self._tracker is not None and isinstance(context, Mapping):
-            self._tracker.conversion(event, context, value)
+    def _report(self, context: Mapping[str, Any], result: EvaluationResult, now: Now) -> None:
+        tracker = self._tracker
+        if now is None or not getattr(tracker, "accepts_time", False):
+            tracker.evaluation(context, result)  # type: ignore[union-attr]
+            return
+        try:
+            at = epoch(now)
+        except ValueError:
+            at = None  # the result already carries the error; the row gets the wall clock
+        tracker.evaluation(context, result, at=at)  # type: ignore[union-attr, call-arg]
+
+    def track(
+        self, event: str, context: Mapping[str, Any] | None = None, value: float | None = None, now: Now = None
+    ) -> None:
+        """Record a conversion event for the unit in ``context`` (no-op without a tracker). Never raises.
+
+        ``now`` (a backfill or a simulation) reaches trackers that take a time (``accepts_time``).
+        """
+        tracker = self._tracker
+        if tracker is None or not isinstance(context, Mapping):
+            return
+        if now is not None and getattr(tracker, "accepts_time", False):
+            try:
+                tracker.conversion(event, context, value, at=epoch(now))  # type: ignore[call-arg]
+                return
+            except ValueError:
+                pass  # an unreadable `now`: the wall clock below
+        tracker.conversion(event, context, value)
 
     def _swap(self, state: _State) -> None:
         self._state = state
@@ -244,7 +290,7 @@ class Client:
     ) -> EvaluationResult:
         result = self._evaluate_experiment(name, context, now)
         if self._tracker is not None and isinstance(context, Mapping):
-            self._tracker.evaluation(context, result)
+            self._report(context, result, now)
         return result
 
     def _evaluate_experiment(self, name: str, context: Mapping[str, Any] | None, now: Now) -> EvaluationResult:
@@ -285,7 +331,7 @@ class Client:
             out.update({key: self._run(c, context, now) for key, c in state.experiments.items()})
         if self._tracker is not None and isinstance(context, Mapping):
             for result in out.values():
-                self._tracker.evaluation(context, result)
+                self._report(context, result, now)
         return out
 
     def is_enabled(self, flag: str, context: Mapping[str, Any] | None = None, now: Now = None) -> bool:

@@ -197,11 +197,14 @@ class EventTracker:
 
     # --- the Tracker protocol ----------------------------------------------------------------------
 
-    def evaluation(self, context: Mapping[str, Any], result: EvaluationResult) -> None:
+    # Client passes `at` (the evaluation's `now=`, epoch seconds) to trackers that say they take it.
+    accepts_time = True
+
+    def evaluation(self, context: Mapping[str, Any], result: EvaluationResult, at: float | None = None) -> None:
         # The hot path: most results are no exposure, and with sampling most are not recorded at all.
         try:
             if result.reason == _SPLIT and self.track_exposures:
-                self._split(context, result)
+                self._split(context, result, at)
             elif self._sample_all or (self.track_evaluations and self._random() < self.sampling_rate):
                 info = self._flags.get(result.flag)
                 unit = self._unit_for(context, info[0] if info is not None else self.unit_attribute)
@@ -209,7 +212,7 @@ class EventTracker:
                 self._put(
                     (
                         "evaluation",
-                        self._clock(),
+                        self._clock() if at is None else at,
                         result.flag,
                         result.variant,
                         result.reason,
@@ -223,7 +226,7 @@ class EventTracker:
         except Exception:
             self._failure("evaluation")
 
-    def _split(self, context: Mapping[str, Any], result: EvaluationResult) -> None:
+    def _split(self, context: Mapping[str, Any], result: EvaluationResult, at: float | None = None) -> None:
         """A SPLIT result: an exposure when a variant split (or an experiment) chose it, plus the sampled row."""
         info = self._flags.get(result.flag)
         exposure = info is None or info[1] is None or result.rule in info[1]
@@ -231,7 +234,7 @@ class EventTracker:
         if not (sampled or exposure):
             return
         unit = self._unit_for(context, info[0] if info is not None else self.unit_attribute)
-        now = self._clock()
+        now = self._clock() if at is None else at
         attrs = self._attributes(context) if self.attributes else None
         flag, variant, reason = result.flag, result.variant, result.reason
         if sampled:
@@ -253,7 +256,7 @@ class EventTracker:
             unit = self._masker.mask(unit)
         return unit
 
-    def conversion(self, event: str, context: Mapping[str, Any], value: float | None) -> None:
+    def conversion(self, event: str, context: Mapping[str, Any], value: float | None, at: float | None = None) -> None:
         try:
             unit = _unit(context, self.unit_attribute)
             if unit is None or not isinstance(event, str) or not event:
@@ -265,7 +268,8 @@ class EventTracker:
             if value is not None and not isinstance(value, bool) and isinstance(value, int | float):
                 number = float(value) if math.isfinite(value) else None
             attrs = self._attributes(context) if self.attributes else None
-            self.store.put(("conversion", self._clock(), None, None, None, event, unit, number, 1.0, attrs))
+            when = self._clock() if at is None else at
+            self.store.put(("conversion", when, None, None, None, event, unit, number, 1.0, attrs))
         except Exception:
             self._failure("conversion")
 

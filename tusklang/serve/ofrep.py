@@ -193,19 +193,21 @@ def create_app(
     watch_interval: float = 1.0,
     logger: logging.Logger | None = None,
     overrides: Any = None,
+    tracker: Any = None,
 ) -> Starlette:
     """The OFREP ASGI app for a ``Client`` or a snapshot file (watched and hot-reloaded).
 
     A path is loaded now (raising ``TuskError``/``OSError`` on a bad file) and watched every
     ``watch_interval`` seconds; a bad replacement is rejected and the last good snapshot keeps serving.
     ``overrides`` (a path only; a ``Client`` brings its own) layers runtime overrides on top, see
-    docs/overrides.md.
+    docs/overrides.md. ``tracker`` (a path only) records every evaluation served, e.g. an
+    ``tusklang.events.EventTracker``, so experiments evaluated remotely get their exposures.
     """
     owned = not isinstance(client_or_path, Client)
     client = (
         client_or_path
         if isinstance(client_or_path, Client)
-        else Client.from_file(client_or_path, watch=True, interval=watch_interval, overrides=overrides)
+        else Client.from_file(client_or_path, watch=True, interval=watch_interval, overrides=overrides, tracker=tracker)
     )
     access_logger = logger or logging.getLogger(ACCESS_LOGGER)
     digest = _SnapshotDigest()
