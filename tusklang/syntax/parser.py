@@ -24,6 +24,7 @@ from . import nodes
 from .checks import check_document
 from .lexer import VALUE_EXAMPLES, Tok, tokenize
 from .precedence import fold_operators
+from .recovery import is_syntax_error, more_errors
 
 
 def grammar_text() -> str:
@@ -74,8 +75,23 @@ def _tables() -> _Tables:
 
 
 def parse(text: str, path: str | None = None) -> nodes.Document:
-    """Parse TuskLang text into a Document; raise TuskError with every diagnostic found."""
+    """Parse TuskLang text into a Document; raise TuskError with every diagnostic found.
+
+    After a syntax error the parse goes on past the broken line to report the next ones too
+    (``recovery.py``); a document with syntax errors is never returned.
+    """
     source = SourceFile(text, path)
+    try:
+        return _parse_source(source)
+    except TuskError as exc:
+        first = exc.diagnostics[0] if len(exc.diagnostics) == 1 else None
+        if first is None or not is_syntax_error(first):
+            raise
+        raise TuskError(more_errors(source, first, _parse_source)) from None
+
+
+def _parse_source(source: SourceFile) -> nodes.Document:
+    text = source.text
     with gc_paused():  # hundreds of thousands of small acyclic tuples: see tusklang._gc
         tokens, comments = tokenize(source)
         end = len(text)
