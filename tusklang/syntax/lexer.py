@@ -29,7 +29,7 @@ _KEYPATH = rf"{_KEYPART}(?:[ \t]*\.[ \t]*{_KEYPART})*"
 # Tried at the start of a member, before the value patterns.
 MEMBER_RE = re.compile(
     rf"""
-    (?P<key>{_KEYPATH})[ \t]*(?:(?P<sep>[=:])|(?=\{{)|(?P<angle>>)[ \t]*(?=\r?\n|\#|//|/\*|$))
+    (?P<key>{_KEYPATH})[ \t]*(?:(?P<sep>[=:])[ \t]*|(?=\{{)|(?P<angle>>)[ \t]*(?=\r?\n|\#|//|/\*|$))
   | \$(?P<var>[A-Za-z_][A-Za-z0-9_]*)[ \t]*[=:]
   | (?P<angle_end><)[ \t]*(?=\r?\n|\#|//|/\*|$)
   | (?P<section>\[)
@@ -45,7 +45,7 @@ _NUMBER = r"""
 
 TOKEN_RE = re.compile(
     rf"""
-    (?P<nl>\r?\n)
+    (?P<nl>\r?\n)[ \t]*
   | (?P<ws>[ \t\f\v]+)
   | (?P<comment>\#[^\n]*|//[^\n]*|/\*(?:[^*]|\*(?!/))*\*/)
   | (?P<string3>\"\"\"(?:[^"\\]|\\[\s\S]|"(?!""))*\"\"\")
@@ -67,6 +67,17 @@ TOKEN_RE = re.compile(
 _PLAIN = r'"[^"\\\n$]*"'
 STRING_ARRAY_RE = re.compile(rf"\[[ \t]*{_PLAIN}(?:[ \t]*,[ \t]*{_PLAIN})*[ \t]*,?[ \t]*\]")
 PLAIN_STRING_RE = re.compile(_PLAIN)
+
+# The commonest member of all, `name = <scalar>` alone on its line, in one match: the key and the value
+# become two tokens without a second trip through the loop. Anything unusual (a quoted or dotted key,
+# an escape or `${` in the string, a number with `_`/exponent/base prefix, a comment after the value)
+# does not match and takes the general path, which builds the same tokens.
+SIMPLE_MEMBER_RE = re.compile(
+    rf"""(?P<key>{NAME})[ \t]*=[ \t]*
+    (?:(?P<STRING>"[^"\\\n$]*")|(?P<NUMBER>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?)|(?P<TRUE>true)|(?P<FALSE>false))
+    [ \t]*(?=\r?\n|$)""",
+    re.VERBOSE,
+)
 
 SECTION_RE = re.compile(rf"\[[ \t]*(?P<path>{_KEYPATH})[ \t]*\]")
 KEYPART_RE = re.compile(rf"[ \t]*(?P<part>{_KEYPART})[ \t]*\.?")
@@ -164,6 +175,7 @@ class _Lexer:
         source = self.source
         token_match = TOKEN_RE.match
         member_match = MEMBER_RE.match
+        simple_match = SIMPLE_MEMBER_RE.match
         member_start = True
         last_type = ""
 
@@ -171,6 +183,25 @@ class _Lexer:
             # Inside (...) or [...] there are no members; elsewhere a member may start here.
             in_object = not stack or stack[-1][0] in "{>"
             if member_start and in_object:
+                m = simple_match(text, pos)
+                if m is not None:
+                    key_end = m.end("key")
+                    span = Span(source, pos, key_end)
+                    kind = m.lastgroup
+                    start, end = m.span(kind)
+                    append(Tok("KEY", nodes.Key((text[pos:key_end],), (span,), span), pos, start))
+                    value_span = Span(source, start, end)
+                    if kind == "STRING":
+                        value: Any = nodes.String(text[start + 1 : end - 1], value_span)
+                    elif kind == "NUMBER":
+                        value = nodes.Number(self.number(text[start:end], start, end), value_span)
+                    else:
+                        value = nodes.Bool(kind == "TRUE", value_span)
+                    append(Tok(kind, value, start, end))
+                    last_type = kind
+                    member_start = False
+                    pos = m.end()
+                    continue
                 m = member_match(text, pos)
                 if m is not None:
                     key_text = m.group("key")

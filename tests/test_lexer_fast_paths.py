@@ -1,4 +1,4 @@
-"""The lexer's one-token fast path for plain string arrays builds exactly what the grammar builds."""
+"""The lexer's fast paths (plain string arrays, `name = scalar` lines) build exactly what the grammar builds."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ TEXTS = [
     'mixed = ["a", 1, true]\nnested = [["a", "b"], ["c"]]\n',
     'escaped = ["tab\\t", "plain"]\ntemplate = ["${who}", "x"]\n$who = "me"\n',
     'x = ["a", "b"] ? 1 : 2\n',
+    'a = 1\nb = -2.5\nc = "text"\nd = true\ne = false\nf = 0\n',
+    'n = 1_000\nh = 0x1F\nx = 1e3\nq = "a\\"b"\nr = 1 // note\ns = 2 + 3\n',
+    'obj = {\n    k = 1\n    s = "v"\n    t = true\n}\ncomma = { a = 1, b = 2 }\n',
+    "yaml: 1\nkey = 007\n",
+    "a = 1 b = 2\n",
+    '$v = 3\nw = $v\nlast = "end"',
 ]
 
 
@@ -37,7 +43,9 @@ def test_fast_path_builds_the_same_tree_as_the_grammar(text: str, monkeypatch: p
         fast_error: str | None = exc.render()
     else:
         fast_error = None
-    monkeypatch.setattr(lexer, "STRING_ARRAY_RE", re.compile(r"(?!)"))  # never matches: grammar path only
+    never = re.compile(r"(?!)")  # the general path only
+    monkeypatch.setattr(lexer, "STRING_ARRAY_RE", never)
+    monkeypatch.setattr(lexer, "SIMPLE_MEMBER_RE", never)
     try:
         slow = tusklang.parse(text, "t.tsk")
     except tusklang.TuskError as exc:
