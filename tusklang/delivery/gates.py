@@ -64,17 +64,7 @@ def judge_health(
     for check in checks:
         values = _values(samples, check.metric)
         if len(values) < min_samples or not values:
-            results.append(
-                CheckResult(
-                    check.metric,
-                    check.direction.value,
-                    check.threshold,
-                    len(values),
-                    None,
-                    None,
-                    Verdict.NO_DATA,
-                )
-            )
+            results.append(_no_data(check, len(values)))
             continue
         breaches = sum(1 for v in values if not check.passes(v))
         fraction = breaches / len(values)
@@ -86,23 +76,18 @@ def judge_health(
     return results
 
 
+def _no_data(check: Check, count: int) -> CheckResult:
+    """Too few samples to judge: neither pass nor fail."""
+    return CheckResult(check.metric, check.direction.value, check.threshold, count, None, None, Verdict.NO_DATA)
+
+
 def judge_gate(gate: Gate, samples: Sequence[Sample]) -> list[CheckResult]:
     """A gate metric passes when the mean of its samples meets the threshold in its direction."""
     results = []
     for check in gate.checks:
         values = _values(samples, check.metric)
         if len(values) < gate.min_samples or not values:
-            results.append(
-                CheckResult(
-                    check.metric,
-                    check.direction.value,
-                    check.threshold,
-                    len(values),
-                    None,
-                    None,
-                    Verdict.NO_DATA,
-                )
-            )
+            results.append(_no_data(check, len(values)))
             continue
         mean = sum(values) / len(values)
         verdict = Verdict.PASS if check.passes(mean) else Verdict.FAIL
