@@ -138,6 +138,14 @@ async def test_diagnostics_follow_edits(client: LanguageClient) -> None:
     assert len(duplicate) == 1 and duplicate[0].range.start.line == 2
 
 
+async def test_every_broken_line_is_underlined_at_once(client: LanguageClient) -> None:
+    uri = "file:///tmp/tusk-lsp-many.tsk"
+    open_text(client, uri, "a = 1\nb = = 2\nc = 3\nd = @\ne = 4\n")
+    found = await diagnostics_for(client, uri, 1)
+    assert [d.range.start.line for d in found] == [1, 3]
+    assert all(d.severity == types.DiagnosticSeverity.Error for d in found)
+
+
 # --- navigation ----------------------------------------------------------------------------------
 
 
