@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 import uuid
@@ -128,6 +129,26 @@ def test_failed_widget_shows_its_error_and_exits_1(tmp_path: Path, capsys: pytes
     assert "no such table: missing_table" in text["main.broken"]
     with sqlite3.connect(SEED_DB) as check:
         assert check.execute("SELECT COUNT(*) FROM experiments").fetchone()[0] == 6
+
+
+def test_json_report_lists_every_widget_and_the_failures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(
+        tmp_path,
+        '            ok = { type = "counter", query = "SELECT COUNT(*) AS count FROM experiments" }\n'
+        '            broken = { type = "list", query = "SELECT nope FROM missing_table" }',
+    )
+    out_file = tmp_path / "d.html"
+    argv = ["dashboard", str(config), "--db", f"sqlite:///{SEED_DB}", "-o", str(out_file), "--format", "json"]
+    code, out, _ = run(argv, capsys)
+    assert code == 1
+    body = json.loads(out)
+    assert body["output"] == str(out_file) and out_file.exists()
+    assert [(w["widget"], w["rows"], w["error"] is None) for w in body["widgets"]] == [
+        ("main.ok", 1, True),
+        ("main.broken", 0, False),
+    ]
+    assert [d["code"] for d in body["diagnostics"]] == ["TSK944"]
+    assert run(["dashboard", str(config), "--db", f"sqlite:///{SEED_DB}", "--format", "json"], capsys)[0] == 2
 
 
 def test_widget_rows_that_do_not_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import EXIT_OK, EXIT_PROBLEMS, UsageError, add_command, read_text, report, write_atomic
+from ._common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    UsageError,
+    add_command,
+    add_format,
+    print_json,
+    read_text,
+    report,
+    write_atomic,
+)
 from ._resolve_options import add_resolve_options, resolve_kwargs
 
 
@@ -33,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", help="write the page here (atomically); default: stdout")
     parser.add_argument("--serve", action="store_true", help="serve the live dashboard on 127.0.0.1")
     parser.add_argument("--port", type=int, default=8050, help="port for --serve (default 8050)")
+    add_format(parser)
     parser.set_defaults(func=run)
 
 
@@ -44,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     options = resolve_kwargs(args)
     if args.serve and args.output:
         raise UsageError("--serve and -o are exclusive: serve the live page, or write one file")
+    if args.format == "json" and not args.output:
+        raise UsageError("--format json prints a report on stdout: write the page with -o FILE")
     if args.serve and not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, not {args.port}")
     if options["query_timeout"] <= 0 or options["max_rows"] < 1:
@@ -70,12 +83,13 @@ def run(args: argparse.Namespace) -> int:
                 allow_outside_root=options["allow_outside_root"],
             )
         except TuskError as exc:
-            return report(exc.diagnostics, "text")
+            return report(exc.diagnostics, args.format)
         try:
             spec = dashboard.override_params(spec, args.param)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        report(spec.diagnostics, "text")
+        if args.format == "text":
+            report(spec.diagnostics, "text")
         if args.serve:
             return _serve(db, spec, args.port)
         panels = dashboard.run_all(db, spec)
@@ -85,8 +99,26 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(page)
     failed = dashboard.failures(panels)
-    report(failed, "text")
     widgets = sum(len(p.widgets) for p in panels)
+    if args.format == "json":
+        print_json(
+            {
+                "output": args.output,
+                "widgets": [
+                    {
+                        "widget": w.spec.key,
+                        "type": w.spec.config.type,
+                        "rows": len(w.rows),
+                        "error": w.error,
+                    }
+                    for panel in panels
+                    for w in panel.widgets
+                ],
+                "diagnostics": [d.to_dict() for d in (*spec.diagnostics, *failed)],
+            }
+        )
+        return EXIT_PROBLEMS if failed else EXIT_OK
+    report(failed, "text")
     if args.output:
         print(f"wrote {args.output}: {widgets - len(failed)} of {widgets} widgets rendered", file=sys.stderr)
     return EXIT_PROBLEMS if failed else EXIT_OK
