@@ -194,6 +194,7 @@ def test_report_reproduces_the_documented_vectors(tmp_path: Path, capsys: pytest
     assert b["ci"] == pytest.approx([-0.007411, 0.047411], abs=1e-6)
     assert b["p_value"] == pytest.approx(0.152918, abs=1e-6)
     assert b["uplift"] == pytest.approx(0.2)
+    assert b["uplift_ci"] == pytest.approx([-0.0658942489, 0.5415813449], abs=1e-9)
     assert report["srm"]["mismatch"] is False and report["srm"]["p"] == pytest.approx(1.0)
     assert report["decision"]["status"] == "no_winner_yet"
     assert report["decision"]["why"].startswith("No winner yet")

@@ -385,3 +385,21 @@ def test_adjusted_p_values_are_valid_and_ordered(p):
                     assert adjusted[i] <= adjusted[j] + 1e-15
     assert all(h <= b + 1e-15 for h, b in zip(holm, bonf))
     assert all(f <= h + 1e-15 for f, h in zip(bh, holm))
+
+
+def test_relative_uplift_interval_by_the_delta_method():
+    # 100/1000 vs 120/1000: log(1.2) +- 1.959964 * sqrt(0.88/120 + 0.9/100), mapped back by exp(.) - 1.
+    low, high = stats.relative_uplift_interval(100, 1000, 120, 1000, 0.95)
+    assert low == pytest.approx(-0.0658942489, abs=1e-9)
+    assert high == pytest.approx(0.5415813449, abs=1e-9)
+    assert low < 0.2 < high  # holds the point estimate, asymmetric around it
+    assert 0.2 - low < high - 0.2
+    assert stats.relative_uplift_interval(0, 1000, 120, 1000) is None  # undefined ratio, not a number
+
+
+@settings(max_examples=60, deadline=None)
+@given(control=arm(), variant=arm())
+def test_relative_uplift_interval_never_below_minus_100_percent(control, variant):
+    interval = stats.relative_uplift_interval(*control, *variant)
+    if interval is not None:
+        assert -1.0 < interval[0] <= interval[1]

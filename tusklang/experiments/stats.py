@@ -273,6 +273,32 @@ def two_proportion_ztest(
     return ZTest(diff, z, min(1.0, p_value), diff - half, diff + half, confidence)
 
 
+def relative_uplift_interval(
+    control_conversions: int,
+    control_units: int,
+    variant_conversions: int,
+    variant_units: int,
+    confidence: float = 0.95,
+) -> tuple[float, float] | None:
+    """Interval for the relative uplift pV / pC - 1 by the delta method on log(pV / pC).
+
+    log(pV / pC) has standard error sqrt((1 - pV) / (nV pV) + (1 - pC) / (nC pC)); the interval is
+    computed on that scale and mapped back, so it is asymmetric and never goes below -100%. None when
+    either arm has no conversions (the log ratio is undefined).
+    """
+    check_counts(control_conversions, control_units, "control")
+    check_counts(variant_conversions, variant_units, "variant")
+    check_confidence(confidence)
+    if control_conversions == 0 or variant_conversions == 0:
+        return None
+    p_c = control_conversions / control_units
+    p_v = variant_conversions / variant_units
+    se = math.sqrt((1 - p_v) / (variant_units * p_v) + (1 - p_c) / (control_units * p_c))
+    z = float(sps.norm.ppf(0.5 + confidence / 2))
+    centre = math.log(p_v / p_c)
+    return math.exp(centre - z * se) - 1, math.exp(centre + z * se) - 1
+
+
 def sequential_interval(
     control_conversions: int,
     control_units: int,

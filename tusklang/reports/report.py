@@ -183,6 +183,7 @@ def analyse(spec: ExperimentSpec, metric: str, counts: Counts) -> dict[str, Any]
             "conversions": conv,
             "rate": rate,
             "uplift": None,
+            "uplift_ci": None,
             "difference": None,
             "ci": None,
             "p_beat_control": None,
@@ -195,6 +196,8 @@ def analyse(spec: ExperimentSpec, metric: str, counts: Counts) -> dict[str, Any]
         test = tests.get(name)
         if test is not None and rate is not None:
             entry["uplift"] = (rate - control_rate) / control_rate if control_rate else None
+            interval = stats.relative_uplift_interval(control_conv, control_units, conv, units, config.confidence_level)
+            entry["uplift_ci"] = list(interval) if interval is not None else None
             entry["difference"] = test.difference
             entry["ci"] = [test.ci_low, test.ci_high]
             entry["p_beat_control"] = stats.prob_beats_control(control_conv, control_units, conv, units, config.prior)
@@ -258,6 +261,15 @@ def _num(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _uplift(arm: Mapping[str, Any]) -> str:
+    """Relative uplift and its interval (delta method on the log ratio; asymmetric)."""
+    text = _pct(arm["uplift"], True)
+    interval = arm.get("uplift_ci")
+    if interval is None or arm["uplift"] is None:
+        return text
+    return f"{text} [{_pct(interval[0], True)}, {_pct(interval[1], True)}]"
+
+
 def render_text(report: Mapping[str, Any]) -> str:
     cfg = report["config"]
     level = f"{cfg['confidence_level']:.0%}"
@@ -267,7 +279,8 @@ def render_text(report: Mapping[str, Any]) -> str:
         f"({cfg['method']}, {level} confidence, {label} correction)",
         "",
     ]
-    header = ["arm", "weight", "units", "conv", "rate", "uplift", f"diff [{level} CI]", "P(beat ctrl)", "P(best)"]
+    header = ["arm", "weight", "units", "conv", "rate", f"uplift [{level} CI]", f"diff [{level} CI]"]
+    header += ["P(beat ctrl)", "P(best)"]
     header += ["exp. loss", "p", f"p ({label})"]
     rows = []
     for arm in report["arms"]:
@@ -280,7 +293,7 @@ def render_text(report: Mapping[str, Any]) -> str:
                 str(arm["units"]),
                 str(arm["conversions"]),
                 _pct(arm["rate"]),
-                _pct(arm["uplift"], True),
+                _uplift(arm),
                 diff,
                 _num(arm["p_beat_control"], ".4f"),
                 _num(arm["p_best"], ".4f"),
