@@ -63,10 +63,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--query-timeout and --max-rows must be positive")
     text = read_text(args.config)
     try:
-        if args.db:
-            db = connect(args.db, timeout=options["query_timeout"], max_rows=options["max_rows"])
-        else:
-            db = database_from_env(timeout=options["query_timeout"], max_rows=options["max_rows"])
+        db = (
+            connect(args.db, timeout=options["query_timeout"], max_rows=options["max_rows"])
+            if args.db
+            else database_from_env(timeout=options["query_timeout"], max_rows=options["max_rows"])
+        )
     except ValueError as exc:
         raise UsageError(f"--db: {exc}") from None
     except QueryError as exc:

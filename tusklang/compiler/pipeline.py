@@ -245,9 +245,9 @@ def build_snapshot(
             norm._duplicate("flag", source.key, first[source.key].path, source.path)
             continue
         first[source.key] = source
-        flag = norm.flag(source, ff.enabled if ff else True)
-        if flag is not None:
-            flags[source.key] = flag
+        compiled = norm.flag(source, ff.enabled if ff else True)
+        if compiled is not None:
+            flags[source.key] = compiled
 
     experiments: dict[str, Any] = {}
     defaults = analysis_defaults(config)
@@ -337,7 +337,7 @@ def _not_acted_on(data: dict[str, Any], locator: Locator) -> list[Diagnostic]:
             out.append(
                 Diagnostic(
                     "TSK331",
-                    f"`{'.'.join(path)}` is validated but not supported downstream: {reason}",
+                    f"`{'.'.join(map(str, path))}` is validated but not supported downstream: {reason}",
                     locator.key(path),
                     Severity.WARNING,
                     f"silence with --ignore TSK331 once you rely on something else for `{path[-1]}`",

@@ -281,7 +281,7 @@ class EventTracker:
         return self._errors
 
     def _attributes(self, context: Mapping[str, Any]) -> str | None:
-        kept = {}
+        kept: dict[str, str | int | float | None] = {}
         for name in self.attributes:
             value = context.get(name)
             if value is None or isinstance(value, str | int | bool):

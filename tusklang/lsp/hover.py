@@ -46,9 +46,9 @@ def hover(
             lines.append(info.description)
         if info.allowed:
             lines.append("Allowed values: " + ", ".join(f"`{v}`" for v in info.allowed))
-        symbol = index.definition_at(offset)
-        if symbol is not None:
-            lines.append(f"Defines {symbol.kind} `{symbol.name}`.")
+        defined = index.definition_at(offset)
+        if defined is not None:
+            lines.append(f"Defines {defined.kind} `{defined.name}`.")
         return _markdown("\n\n".join(lines), span_range(part.span))
     return None
 

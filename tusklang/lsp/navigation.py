@@ -99,7 +99,7 @@ def references(
     include_declaration: bool,
 ) -> list[types.Location]:
     scope = [(uri, index)] if kind == "variable" else [(uri, index), *others]
-    found = []
+    found: list[types.Location] = []
     for other_uri, other in scope:
         if include_declaration:
             found.extend(

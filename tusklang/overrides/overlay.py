@@ -118,7 +118,7 @@ def overlay_dict(snapshot: dict[str, Any], records: Mapping[str, Mapping[str, An
         for rule_id, given in weights.items() if isinstance(weights, Mapping) else ():
             rule = rules.get(rule_id)
             split = rule.get("split") if rule is not None else None
-            if not split:
+            if rule is None or not split:
                 skipped.append(f"weights override of `{key}` rule `{rule_id}`: no such rule with a split")
                 continue
             unknown = [v for v, _ in given if v not in flag.get("variants", {})]

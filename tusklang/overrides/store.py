@@ -169,8 +169,8 @@ class OverrideStore:
     def audit(self, flag: str | None = None, limit: int | None = None) -> list[AuditEntry]:
         """Audit entries, oldest first (the last ``limit`` of them when given)."""
         entries: list[AuditEntry] = []
-        for entry_id, fields in self.client.xrange(self.audit_key):
-            data = {_text(k): _text(v) for k, v in fields.items()}
+        for entry_id, fields in self.client.xrange(self.audit_key) or []:
+            data = {_text(k): _text(v) for k, v in (fields or {}).items()}
             if flag is not None and data.get("flag") != flag:
                 continue
             entries.append(

@@ -55,8 +55,8 @@ def _check_members(members: tuple[nodes.Member | nodes.VarDef, ...], scope: _Slo
         for member in members:
             value = member.value
             kind = type(value)
-            if kind is nodes.Object:
-                _check_members(value.members, _Slot(member.key.span, True, True), problems)
+            if isinstance(value, nodes.Object):
+                _check_members(value.members, _Slot(member.key.span, True, True), problems)  # type: ignore[union-attr]
             elif kind is not nodes.String and kind is not nodes.Number and kind is not nodes.Bool:
                 _check_value(value, problems)
         return
@@ -81,12 +81,14 @@ def _check_members(members: tuple[nodes.Member | nodes.VarDef, ...], scope: _Slo
         key = member.key
         parent = scope
         if len(key.parts) > 1:
-            parent = _walk(scope, nodes.Key(key.parts[:-1], key.spans[:-1], key.span), problems, implicit_leaf=True)
-            if parent is None:
+            walked = _walk(scope, nodes.Key(key.parts[:-1], key.spans[:-1], key.span), problems, implicit_leaf=True)
+            if walked is None:
                 _check_value(member.value, problems)
                 continue
+            parent = walked
         name = key.parts[-1]
-        is_object = isinstance(member.value, nodes.Object)
+        value = member.value
+        is_object = isinstance(value, nodes.Object)
         existing = parent.children.get(name)
         if existing is not None:
             problems.append(_duplicate(key, existing.span))
@@ -94,10 +96,10 @@ def _check_members(members: tuple[nodes.Member | nodes.VarDef, ...], scope: _Slo
             continue
         slot = _Slot(key.span, is_object, True)
         parent.children[name] = slot
-        if is_object:
-            _check_members(member.value.members, slot, problems)
+        if isinstance(value, nodes.Object):
+            _check_members(value.members, slot, problems)
         else:
-            _check_value(member.value, problems)
+            _check_value(value, problems)
 
 
 def _check_value(value: object, problems: list[Diagnostic]) -> None:

@@ -13,7 +13,7 @@ indentation nesting and `- item` lists).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 from ..diagnostics import Diagnostic, Related, Span, TuskError
 from ..source import SourceFile
@@ -162,7 +162,7 @@ class _Lexer:
     def span(self, start: int, end: int) -> Span:
         return Span(self.source, start, end)
 
-    def fail(self, code: str, message: str, start: int, end: int, hint: str | None = None, **kw: Any) -> None:
+    def fail(self, code: str, message: str, start: int, end: int, hint: str | None = None, **kw: Any) -> NoReturn:
         raise TuskError([Diagnostic(code, message, self.span(start, end), hint=hint, **kw)])
 
     def run(self) -> tuple[list[Tok], list[nodes.Comment]]:
@@ -187,7 +187,7 @@ class _Lexer:
                 if m is not None:
                     key_end = m.end("key")
                     span = Span(source, pos, key_end)
-                    kind = m.lastgroup
+                    kind = m.lastgroup or ""  # one value group always matched
                     start, end = m.span(kind)
                     append(Tok("KEY", nodes.Key((text[pos:key_end],), (span,), span), pos, start))
                     value_span = Span(source, start, end)
@@ -230,7 +230,7 @@ class _Lexer:
             m = token_match(text, pos)
             if m is None:
                 self.unexpected_character(pos)
-            kind = m.lastgroup
+            kind = m.lastgroup or ""
             if kind == "call":
                 kind = "directive"
             end = m.end()
@@ -495,11 +495,11 @@ class _Lexer:
             part = m.group("part")
             start = pos + m.start("part")
             if part[0] in "\"'":
-                parts.append(
-                    decode_string(
-                        part, source, start, "dstring" if part[0] == '"' else "sstring", interpolate=False
-                    ).value
+                decoded = decode_string(
+                    part, source, start, "dstring" if part[0] == '"' else "sstring", interpolate=False
                 )
+                assert isinstance(decoded, nodes.String), "without interpolation a string is plain"
+                parts.append(decoded.value)
             else:
                 parts.append(part)
             spans.append(Span(source, start, start + len(part)))
@@ -537,7 +537,7 @@ class _Lexer:
             )
         stack.pop()
 
-    def unexpected_character(self, pos: int) -> None:
+    def unexpected_character(self, pos: int) -> NoReturn:
         text = self.text
         ch = text[pos]
         if ch == '"' or ch == "'":

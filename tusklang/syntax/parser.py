@@ -143,9 +143,9 @@ def _run_lalr(tokens: list[Tok], tables: _Tables) -> tuple[Tok, set[str]] | None
                 children = value_stack[-size:]
                 del state_stack[-size:]
                 del value_stack[-size:]
-                value = callback(children)
+                value = callback(children)  # type: ignore[misc]  # only one-child rules pass through (None)
             else:
-                value = callback([])
+                value = callback([])  # type: ignore[misc]
             _, goto = states[state_stack[-1]][origin]
             state_stack.append(goto)
             value_stack.append(value)
