@@ -396,6 +396,9 @@ def _utc_offset_json(time_zone: str) -> str:
     names = [n for n, _ in index]
     # `<` only steers the search; the leaf's `===` decides, so a non-string zone ends at -1
     by_name = _search(names, lambda i: {"if": [{"===": [tz, index[i][0]]}, index[i][1], -1]}, tz)
+    # flagd's TypeScript JsonLogic raises on `<` between a number (or list, or boolean) and a string:
+    # only a string zone enters the search
+    by_name = {"if": [is_str(tz), by_name, -1]}
     trees = [_offset_tree(fallback, {"var": "current.1"})]
     trees += [_offset_tree(steps, {"var": "current.1"}) for steps, _ in groups]
     by_group = _search(list(range(-1, len(groups))), lambda i: trees[i], {"var": "current.0"})

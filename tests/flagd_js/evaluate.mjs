@@ -1,0 +1,26 @@
+// flagd's own TypeScript evaluator over a batch of cases, for tests/test_flagd_js.py.
+// stdin: {"flags": "<flagd document JSON text>", "cases": [{"key", "type", "context", "now"}]}
+// stdout: [{"value", "variant", "reason", "errorCode"}] in the same order.
+// `now` (epoch seconds) is what `$flagd.timestamp` reads: Date.now is set per case.
+import { FlagdCore } from "@openfeature/flagd-core";
+
+const chunks = [];
+for await (const chunk of process.stdin) chunks.push(chunk);
+const input = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+const core = new FlagdCore(undefined, silent);
+core.setConfigurations(input.flags);
+const defaults = { boolean: false, string: "", number: 0, object: {} };
+const realNow = Date.now;
+const out = input.cases.map(({ key, type, context, now }) => {
+  Date.now = () => now * 1000;
+  try {
+    const r = core.resolve(type, key, defaults[type], context, silent);
+    return { value: r.value, variant: r.variant ?? null, reason: r.reason ?? null, errorCode: r.errorCode ?? null };
+  } catch (e) {
+    return { value: null, variant: null, reason: "ERROR", errorCode: String(e && e.code || e) };
+  } finally {
+    Date.now = realNow;
+  }
+});
+process.stdout.write(JSON.stringify(out));
