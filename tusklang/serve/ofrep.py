@@ -24,6 +24,8 @@ from starlette.routing import Route
 from ..evaluate import Client
 from ..evaluate import reasons as r
 from ..evaluate.result import EvaluationResult
+from ..openfeature.mapping import definition as definition_of
+from ..openfeature.mapping import flag_metadata, with_targeting_key
 from ..snapshot import Snapshot
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -57,29 +59,8 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return Response(_json_bytes(data), status_code=status, media_type="application/json", headers=headers)
 
 
-def _scalar_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    # OFREP/OpenFeature flag metadata is a flat map of booleans, numbers and strings.
-    return {k: v for k, v in metadata.items() if isinstance(v, bool | int | float | str)}
-
-
-def _definition(snapshot: Snapshot, key: str) -> Any:
-    return snapshot.flags.get(key) or snapshot.experiments.get(key)
-
-
-def _with_targeting_key(definition: Any, context: dict[str, Any]) -> dict[str, Any]:
-    """OpenFeature's ``targetingKey`` stands in for the flag's ``bucket_by`` attribute when that is absent."""
-    if definition is None or "targetingKey" not in context:
-        return context
-    attribute = definition.bucket_by
-    if context.get(attribute) is not None:
-        return context
-    return {**context, attribute: context["targetingKey"]}
-
-
-def _success(result: EvaluationResult, definition: Any) -> dict[str, Any]:
-    metadata = _scalar_metadata(definition.metadata) if definition is not None else {}
-    if result.rule is not None:
-        metadata.setdefault("rule", result.rule)
+def _success(result: EvaluationResult, found: Any) -> dict[str, Any]:
+    metadata = flag_metadata(found, result.rule)
     return {
         "key": result.flag,
         "value": result.value,
@@ -219,8 +200,8 @@ def create_app(
             context = await _read_context(request, max_body_bytes)
         except _RequestProblem as problem:
             return _json(_failure(key, problem.code, problem.detail), problem.status)
-        definition = _definition(client.snapshot, key)
-        result = client.evaluate(key, _with_targeting_key(definition, context))
+        definition = definition_of(client.snapshot, key)
+        result = client.evaluate(key, with_targeting_key(definition, context))
         request.scope[_ACCESS_FIELDS]["reason"] = result.reason
         if result.error_code is None:
             return _json(_success(result, definition))
@@ -236,8 +217,8 @@ def create_app(
         snapshot = client.snapshot
         flags: list[dict[str, Any]] = []
         for key in [*snapshot.flags, *snapshot.experiments]:
-            definition = _definition(snapshot, key)
-            result = client.evaluate(key, _with_targeting_key(definition, context))
+            definition = definition_of(snapshot, key)
+            result = client.evaluate(key, with_targeting_key(definition, context))
             if result.error_code is None:
                 flags.append(_success(result, definition))
             else:
