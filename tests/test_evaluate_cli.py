@@ -84,3 +84,17 @@ def test_invalid_snapshot_exits_2_naming_the_path(tmp_path: Path, capsys: pytest
     assert main(["eval", str(bad), "f"]) == 2
     assert "$.flags.f" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "missing.json"), "f"]) == 2
+
+
+def test_all_evaluates_every_flag_like_evaluate_all(capsys: pytest.CaptureFixture[str]) -> None:
+    from tusklang.evaluate import Client
+
+    golden = Path(__file__).resolve().parent.parent / "fixtures" / "seed" / "snapshot.json"
+    context = {"user_id": "u7", "environment": "production", "plan": "enterprise"}
+    code = main(["eval", str(golden), "--all", "--context", json.dumps(context), "--format", "json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = Client.from_file(golden).evaluate_all(context)
+    assert out == {key: result.to_dict() for key, result in expected.items()}
+    assert main(["eval", str(golden), "new_checkout_flow", "--all"]) == 2
+    assert main(["eval", str(golden)]) == 2

@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         'tusk eval flags.json new_checkout_flow --context \'{"user_id": "u1", "country": "US"}\' --explain',
     )
     parser.add_argument("snapshot", help="compiled snapshot JSON file ('-' for stdin)")
-    parser.add_argument("flag", help="flag or experiment key")
+    parser.add_argument("flag", nargs="?", help="flag or experiment key (or --all)")
+    parser.add_argument("--all", action="store_true", help="evaluate every flag and experiment for the context")
     parser.add_argument("--context", default="{}", help="evaluation context as a JSON object (or @file.json)")
     parser.add_argument("--now", default=None, help="evaluation time, ISO-8601 (default: current UTC time)")
     parser.add_argument("--explain", action="store_true", help="show every check in evaluation order")
@@ -59,6 +60,12 @@ def run(args: argparse.Namespace) -> int:
             epoch(args.now)
         except ValueError:
             raise UsageError(f"--now: not an ISO-8601 date-time: {args.now!r}") from None
+    if args.all:
+        if args.flag is not None or args.explain or args.type is not None:
+            raise UsageError("--all evaluates every flag: give no FLAG, --explain or --type with it")
+        return _run_all(client, context, args)
+    if args.flag is None:
+        raise UsageError("give a FLAG to evaluate, or --all")
     result, lines = explain(client, args.flag, context, args.now)
     if args.type is not None:
         try:
@@ -86,3 +93,16 @@ def run(args: argparse.Namespace) -> int:
         elif result.detail:
             print(f"because: {result.detail}")
     return EXIT_PROBLEMS if result.error_code else EXIT_OK
+
+
+def _run_all(client: object, context: dict[str, object], args: argparse.Namespace) -> int:
+    results = client.evaluate_all(context, args.now)  # type: ignore[attr-defined]
+    if args.format == "json":
+        print_json({key: result.to_dict() for key, result in sorted(results.items())})
+    else:
+        width = max((len(key) for key in results), default=0)
+        for key, result in sorted(results.items()):
+            value = json.dumps(result.value, ensure_ascii=False)
+            rule = f", rule {result.rule}" if result.rule else ""
+            print(f"{key.ljust(width)}  {value}  (variant {result.variant}, reason {result.reason}{rule})")
+    return EXIT_PROBLEMS if any(r.error_code for r in results.values()) else EXIT_OK
