@@ -66,8 +66,32 @@ def is_bool(x: Any) -> dict[str, Any]:
     return {"and": [{"in": [x, [True, False]]}, {"in": [{"cat": [x]}, _BOOL_TEXT]}]}
 
 
+def is_list(x: Any) -> dict[str, Any]:
+    # `merge` flattens a list into the new one, so only a list is not an element of merge([x]); no
+    # operator here raises for any type in flagd's Python or TypeScript JsonLogic
+    return {"!": {"in": [x, {"merge": [x]}]}}
+
+
+def is_obj(x: Any) -> dict[str, Any]:
+    # `cat` of an object: "[object Object]" in JavaScript, "{...}" in Python (only asked of non-strings)
+    # (`substr`, not flagd's `starts_with`: custom operators fail inside `some` in the TypeScript core)
+    text = {"cat": [x]}
+    return {"or": [{"===": [text, "[object Object]"]}, {"===": [{"substr": [text, 0, 1]}, "{"]}]}
+
+
 def is_num(x: Any) -> dict[str, Any]:
-    return {"and": [{"===": [x, {"+": [x]}]}, {"!": {"in": [{"cat": [x]}, _BOOL_TEXT]}}]}
+    # `+` decides, but flagd's TypeScript JsonLogic raises on `+` of a string, list or object, so those
+    # are ruled out first with operators that never raise (`and` stops at the first false)
+    return {
+        "and": [
+            {"!": is_str(x)},
+            {"!==": [x, None]},
+            {"!": is_list(x)},
+            {"!": is_obj(x)},
+            {"!": {"in": [{"cat": [x]}, _BOOL_TEXT]}},
+            {"===": [x, {"+": [x]}]},
+        ]
+    }
 
 
 _GUARDS = {"string": is_str, "number": is_num, "boolean": is_bool}
@@ -177,7 +201,8 @@ class _Exporter:
         if name == "all_users":
             return True
         # external: membership the application computed, in the context's `segments` list
-        return {"some": [{"var": "segments"}, {"===": [{"var": ""}, name]}]}
+        segments = {"var": "segments"}
+        return {"and": [is_list(segments), {"some": [segments, {"===": [{"var": ""}, name]}]}]}
 
     def offset_ref(self, time_zone: str) -> Any:
         """The shared UTC-offset table for one fallback zone, as an evaluator (it is large)."""
@@ -232,11 +257,10 @@ class _Exporter:
             return {"and": [_GUARDS[want](x), test]}
         if op in ("contains_any", "contains_all"):
             item = {"var": ""}
+            # `some` raises on a non-list in flagd's TypeScript JsonLogic: the list test comes first
             if op == "contains_any":
-                return {"some": [x, typed_in(item, cond.values)]} if cond.values else False
-            if not cond.values:
-                raise Unsupported("contains_all of an empty list (JsonLogic cannot test for a list)")
-            return _all([{"some": [x, typed_in(item, [v])]} for v in cond.values])
+                return {"and": [is_list(x), {"some": [x, typed_in(item, cond.values)]}]} if cond.values else False
+            return _all([is_list(x), *({"some": [x, typed_in(item, [v])]} for v in cond.values)])
         if op in ("starts_with", "ends_with"):
             return {op: [x, cond.value]}  # flagd's operators are false for a non-string
         if op == "matches":
