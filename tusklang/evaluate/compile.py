@@ -133,9 +133,9 @@ def compile_flag(flag: m.Flag, scale: int, segments: SegmentTable) -> CompiledFl
             outcome = run(ctx, now)
             if type(outcome) is not str:
                 return outcome  # type: ignore[return-value]
-            if first is None:
-                first = (rule_id, outcome)  # type: ignore[assignment]
-        # The first rule's failure is reported: it is usually the main targeting rule.
+            first = (rule_id, outcome)  # type: ignore[assignment]
+        # The LAST rule's failure is reported: earlier rules are the exceptions (overrides listing a
+        # few units come first), the last one is the flag's general targeting.
         return default(*first) if first else default("", no_rule_detail)
 
     return CompiledFlag(key, flag, scale, evaluate, compiled)
