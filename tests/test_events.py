@@ -513,3 +513,38 @@ def test_a_killed_connection_is_replaced_and_nothing_is_lost(
         assert store.stats() == StoreStats(queued=0, written=31, dropped=0, failed=0)
         assert store.query("SELECT COUNT(*) FROM tusk_events") == [(31,)]
         assert store.query("SELECT pg_backend_pid()")[0][0] != pid
+
+
+def test_flush_returns_while_other_threads_keep_queueing(tmp_path: Path) -> None:
+    import threading
+
+    stop = threading.Event()
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with EventStore(url, batch_size=500, flush_interval=60, queue_size=20_000) as store:
+        produced = [0]
+
+        def produce() -> None:
+            i = 0
+            while not stop.is_set():
+                store.put(("evaluation", time.time(), "f", "on", "SPLIT", None, f"u{i}", None, 1.0, None))
+                i += 1
+            produced[0] = i
+
+        producer = threading.Thread(target=produce, daemon=True)
+        producer.start()
+        try:
+            time.sleep(0.2)
+            queued = store.stats().queued
+            started = time.perf_counter()
+            store.flush()  # must write what was queued, not chase the producer forever
+            assert time.perf_counter() - started < 20
+            assert store.stats().written >= queued
+        finally:
+            stop.set()
+            producer.join(timeout=5)
+    # every event was either written or counted as dropped, and the drops were recorded
+    with sqlite3.connect(tmp_path / "events.db") as check:
+        written = check.execute("SELECT COUNT(*) FROM tusk_events").fetchone()[0]
+        recorded = check.execute("SELECT COALESCE(SUM(dropped), 0) FROM tusk_event_drops").fetchone()[0]
+    assert written == store.stats().written and recorded == store.stats().dropped
+    assert written + recorded == produced[0]  # nothing lost without being counted

@@ -35,6 +35,15 @@ ANALYZE_ROWS = 10_000
 ANALYZE_FRACTION = 0.1
 
 
+class _DropCounter:
+    """Events one producing thread had to drop (only that thread writes ``n``)."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
 @dataclass(frozen=True)
 class StoreStats:
     queued: int  # waiting in memory now
@@ -85,9 +94,12 @@ class EventStore:
         self._stop = threading.Event()
         # Held while talking to the database; the request path never touches it.
         self._io_lock = threading.Lock()
-        self._drop_lock = threading.Lock()
-        self._dropped_total = 0
-        self._dropped_unrecorded = 0
+        # Drops are counted per producing thread, without a lock: a lock taken on every drop starved the
+        # writer (and flush()) under a drop storm, because the dropping thread re-took it each time
+        # before a waiting thread could run. Only the writer reads the counters and records drops.
+        self._local = threading.local()
+        self._drop_counters: list[_DropCounter] = []
+        self._drops_recorded = 0
         self._written = 0
         self._failed = 0
         self._analyze_at = ANALYZE_ROWS
@@ -102,9 +114,11 @@ class EventStore:
         """Queue one row; False (and counted) when the queue is full or the store is closed. Never blocks."""
         queue = self._queue
         if len(queue) >= self.queue_size or self._closed:
-            with self._drop_lock:
-                self._dropped_total += 1
-                self._dropped_unrecorded += 1
+            counter = getattr(self._local, "drops", None)
+            if counter is None:
+                counter = self._local.drops = _DropCounter()
+                self._drop_counters.append(counter)  # list.append is atomic
+            counter.n += 1  # only this thread writes its counter
             return False
         queue.append(row)
         if len(queue) >= self.batch_size:
@@ -158,15 +172,19 @@ class EventStore:
         return batch
 
     def _drain(self) -> None:
-        """Write everything queued at call time, batch by batch, plus the drop count."""
+        """Write everything queued at call time, batch by batch, plus the drop count.
+
+        Only what was queued when the call began: under a steady stream of new events a drain that
+        waited for an empty queue would never return (and ``flush()`` would hang its caller).
+        """
         with self._io_lock:
+            owed = len(self._queue)
             while True:
                 conn = self._connection()
                 if conn is None:
                     return
                 batch = self._take()
-                with self._drop_lock:
-                    dropped, self._dropped_unrecorded = self._dropped_unrecorded, 0
+                dropped = self._dropped_total() - self._drops_recorded
                 if not batch and not dropped:
                     return
                 try:
@@ -180,10 +198,9 @@ class EventStore:
                         )
                     conn.commit()
                     self._written += len(batch)
+                    self._drops_recorded += dropped
                 except EventStoreError as exc:
-                    conn.rollback()
-                    with self._drop_lock:
-                        self._dropped_unrecorded += dropped  # try to record them with the next batch
+                    conn.rollback()  # the drops stay unrecorded: the next batch records them
                     if conn.broken:
                         # The server went away mid-write (restart, killed session): nothing was committed,
                         # so the batch goes back to the front of the queue for the next connection.
@@ -195,7 +212,8 @@ class EventStore:
                     return
                 if self.dialect == "postgresql" and self._written >= self._analyze_at:
                     self._analyze(conn)
-                if len(batch) < self.batch_size:
+                owed -= len(batch)
+                if len(batch) < self.batch_size or owed <= 0:
                     return
 
     def _analyze(self, conn: Connection) -> None:
@@ -217,11 +235,14 @@ class EventStore:
         self._drain()
 
     def stats(self) -> StoreStats:
-        return StoreStats(len(self._queue), self._written, self._dropped_total, self._failed)
+        return StoreStats(len(self._queue), self._written, self._dropped_total(), self._failed)
 
     @property
     def dropped(self) -> int:
-        return self._dropped_total
+        return self._dropped_total()
+
+    def _dropped_total(self) -> int:
+        return sum(counter.n for counter in list(self._drop_counters))
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """Run one read statement on the store's connection (`?` placeholders); for reports and tests."""
