@@ -58,3 +58,22 @@ def test_not_json_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture
     bad.write_text("{nope")
     assert main(["diff", str(bad), str(bad)]) == 2
     assert "not JSON" in capsys.readouterr().err
+
+
+def test_changes_that_rebucket_everyone_and_runtime_settings_are_named() -> None:
+    from tusklang.compiler.diff import diff_snapshots
+
+    golden = json.loads((Path(__file__).resolve().parent.parent / "fixtures" / "seed" / "snapshot.json").read_text())
+    changed = json.loads(json.dumps(golden))
+    changed["flags"]["checkout_express"]["bucket_by"] = "account_id"
+    changed["flags"]["api_rate_limit_v3"]["rules"][0]["rollout"]["salt"] = "renamed/rollout"
+    changed["runtime"]["tracking"]["sampling_rate"] = 0.5
+    changed["runtime"]["storage"]["key_prefix"] = "flags:"
+    messages = sorted(change.message for change in diff_snapshots(golden, changed))
+    assert messages == [
+        "api_rate_limit_v3: rollout 75% -> 75% (salt changed: every unit is re-bucketed)",
+        "checkout_express: bucketing attribute user_id -> account_id (every unit is re-bucketed)",
+        "runtime storage.key_prefix: feature_flags: -> flags:",
+        "runtime tracking.sampling_rate: 0.1 -> 0.5",
+    ]
+    assert diff_snapshots(golden, golden) == []

@@ -38,6 +38,13 @@ def _weights_text(split: dict[str, Any] | None, scale: int) -> str:
     return ", ".join(f"{name} {w * 100 / total:g}%" for name, w in split["weights"])
 
 
+def _salt_note(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """A new salt puts every unit in a new bucket, whatever the percentages say."""
+    if before is None or after is None or before.get("salt") == after.get("salt"):
+        return ""
+    return " (salt changed: every unit is re-bucketed)"
+
+
 def _rules(flag: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {rule["id"]: rule for rule in flag.get("rules", [])}
 
@@ -62,6 +69,10 @@ def _flag_changes(
                 f"{key}: default variant {old.get('default_variant')} -> {new.get('default_variant')}",
             )
         )
+    for field, what in (("bucket_by", "bucketing attribute"), ("time_zone", "time zone")):
+        if old.get(field) != new.get(field):
+            note = " (every unit is re-bucketed)" if field == "bucket_by" else ""
+            out.append(Change(field, section, key, f"{key}: {what} {old.get(field)} -> {new.get(field)}{note}"))
     old_rules, new_rules = _rules(old), _rules(new)
     for rid in sorted(set(old_rules) | set(new_rules)):
         before, after = old_rules.get(rid), new_rules.get(rid)
@@ -76,7 +87,8 @@ def _flag_changes(
                     section,
                     key,
                     f"{key}: rollout {_rollout_text(before.get('rollout'), scales[0])} -> "
-                    f"{_rollout_text(after.get('rollout'), scales[1])}",
+                    f"{_rollout_text(after.get('rollout'), scales[1])}"
+                    + _salt_note(before.get("rollout"), after.get("rollout")),
                 )
             )
         if before.get("split") != after.get("split"):
@@ -86,7 +98,8 @@ def _flag_changes(
                     section,
                     key,
                     f"{key}: variant weights {_weights_text(before.get('split'), scales[0])} -> "
-                    f"{_weights_text(after.get('split'), scales[1])}",
+                    f"{_weights_text(after.get('split'), scales[1])}"
+                    + _salt_note(before.get("split"), after.get("split")),
                 )
             )
         if before.get("conditions") != after.get("conditions") or before.get("serve") != after.get("serve"):
@@ -125,4 +138,17 @@ def diff_snapshots(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
             changes.append(Change("removed", "segments", key, f"segment {key}: removed"))
         elif before[key] != after[key]:
             changes.append(Change("segment", "segments", key, f"segment {key}: criteria changed"))
+    changes.extend(_runtime_changes(old.get("runtime") or {}, new.get("runtime") or {}))
     return changes
+
+
+def _runtime_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """Settings of the tools around evaluation (storage prefix, tracking, data protection), key by key."""
+    out: list[Change] = []
+    for part in sorted(set(old) | set(new)):
+        before, after = old.get(part) or {}, new.get(part) or {}
+        for name in sorted(set(before) | set(after)):
+            if before.get(name) != after.get(name):
+                message = f"runtime {part}.{name}: {before.get(name)} -> {after.get(name)}"
+                out.append(Change("runtime", "runtime", f"{part}.{name}", message))
+    return out
