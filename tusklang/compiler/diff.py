@@ -9,8 +9,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Change:
-    kind: str  # added | removed | enabled | rollout | split | targeting | variants | default | segment
-    section: str  # flags | experiments | segments
+    kind: str  # added | removed | enabled | rollout | split | targeting | variants | default | segment |
+    #            bucket_by | time_zone | runtime
+    section: str  # flags | experiments | segments | runtime
     key: str
     message: str
 
