@@ -68,6 +68,12 @@ DESCRIPTIONS: dict[str, str] = {
     "statistical_significance": "Confidence required to call a winner (e.g. 0.95).",
     "minimum_sample_size": "Users per variant before any decision is made.",
     "widgets": "Dashboard widgets.",
+    "refresh_interval": 'How often a dashboard section re-runs its queries under `tusk dashboard --serve`.',
+    "query": "Read-only SQL for this widget; `?` placeholders are bound from `params` (or `--param`).",
+    "params": "Values bound, in order, to the widget query's `?` placeholders.",
+    "time_range": "Shown on the widget card; the query itself must filter by time.",
+    "min": "Lower end of a gauge's scale.",
+    "max": "Upper end of a gauge's scale.",
     "type": "The kind of this item.",
 }
 
