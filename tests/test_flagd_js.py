@@ -31,7 +31,7 @@ from tusklang.evaluate import Client
 from tusklang.export.flagd import dumps_flagd, to_flagd
 
 from .conftest import IN_CI
-from .test_flagd_export import CONFORMANCE, SEED, _contexts, _epoch
+from .test_flagd_export import CONFORMANCE, SEED, _contexts, _epoch, _flag
 
 ORACLE = Path(__file__).resolve().parent / "flagd_js"
 
@@ -163,14 +163,7 @@ def test_list_conditions_on_any_attribute_type_agree_in_both_flagd_cores(node: s
     from openfeature.evaluation_context import EvaluationContext
 
     def flag(key: str, condition: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "key": key,
-            "type": "boolean",
-            "variants": {"on": True, "off": False},
-            "off_variant": "off",
-            "default_variant": "off",
-            "rules": [{"id": "r", "conditions": [condition], "serve": "on"}],
-        }
+        return _flag(key, [condition])
 
     snapshot = {
         "format": "tusklang.snapshot/1",
