@@ -24,32 +24,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..check import check_text
+    from ..check import check_source
+    from ..schema.project import ProjectConfig
 
     options = lint_options(args)
+    blocks = set(ProjectConfig.model_fields)
     diagnostics: list[Diagnostic] = []
+    project: list[str] = []
     for path in args.files:
-        diagnostics.extend(check_text(read_text(path), path))
-    if not any(d.is_error for d in diagnostics):
-        diagnostics.extend(_project_diagnostics(args.files, options, diagnostics))
+        found, data = check_source(read_text(path), path)
+        diagnostics.extend(found)
+        if data is not None and blocks & set(data):
+            project.append(path)
+    if project and not any(d.is_error for d in diagnostics):
+        diagnostics.extend(_project_diagnostics(project, options, diagnostics))
     return report([d for d in diagnostics if d.code not in options.ignored], args.format)
 
 
-def _project_diagnostics(paths: list[str], options: object, seen: list[Diagnostic]) -> list[Diagnostic]:
-    """Schema and lint findings when the files are a flag project (they define one of its blocks).
+def _project_diagnostics(project: list[str], options: object, seen: list[Diagnostic]) -> list[Diagnostic]:
+    """Schema and lint findings for the files that define a flag block, checked as one project.
 
     A TuskLang file that defines none of the flag blocks is general configuration: it is checked
     for syntax and semantics only, never against the flag schema.
     """
-    import tusklang
-
     from ..compiler import compile_files
-    from ..schema.project import ProjectConfig
 
-    blocks = set(ProjectConfig.model_fields)
-    project = [p for p in paths if blocks & set(tusklang.loads(read_text(p), p))]
-    if not project:
-        return []
     try:
         found = compile_files(project, static=True, lint_options=options).diagnostics  # type: ignore[arg-type]
     except TuskError as exc:
