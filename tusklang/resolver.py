@@ -6,12 +6,12 @@ directive's position; nothing a directive fails to produce ever becomes data.
 
 from __future__ import annotations
 
-import gc
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._gc import gc_paused
 from .diagnostics import Diagnostic, Span, TuskError
 from .directives import REGISTRY, DirectiveFailed, ResolveContext, unknown_directive
 from .interpret import Interpreter
@@ -65,13 +65,10 @@ def resolve_document(
     if document.source.path and Path(document.source.path).exists():
         ctx.include_stack.append(Path(document.source.path).resolve())
     interpreter = Interpreter(document, _hook(ctx), record_spans=True)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     try:
-        data = interpreter.run()
+        with gc_paused():  # many small acyclic objects, as in parse (tusklang._gc)
+            data = interpreter.run()
     finally:
-        if gc_was_enabled:
-            gc.enable()
         if own_connection:
             ctx.close()
     if any(d.is_error for d in interpreter.diagnostics):
