@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import difflib
 import functools
-import types
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .._annotations import unwrap
 from ..diagnostics import Diagnostic, Span
 
 Path = tuple[str | int, ...]
@@ -77,20 +77,8 @@ def _model_in(tp: Any) -> type[BaseModel] | None:
     return None
 
 
-def _unwrap(tp: Any) -> list[Any]:
-    origin = typing.get_origin(tp)
-    if origin is typing.Annotated:
-        return _unwrap(typing.get_args(tp)[0])
-    if origin in (typing.Union, types.UnionType):
-        out: list[Any] = []
-        for arg in typing.get_args(tp):
-            out.extend(_unwrap(arg))
-        return out
-    return [tp]
-
-
 def _step(tp: Any, part: str | int) -> Any:
-    for option in _unwrap(tp):
+    for option in unwrap(tp):
         model = _model_in(option)
         if model is not None and isinstance(part, str) and part in model.model_fields:
             return model.model_fields[part].annotation
@@ -108,7 +96,7 @@ def allowed_keys(root: type[BaseModel], parent: Path) -> list[str]:
         tp = _step(tp, part)
         if tp is None:
             return []
-    for option in _unwrap(tp):
+    for option in unwrap(tp):
         model = _model_in(option)
         if model is not None:
             return list(model.model_fields)

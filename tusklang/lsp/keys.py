@@ -4,11 +4,12 @@ importable, else (and for keys the models leave undescribed) from a built-in tab
 
 from __future__ import annotations
 
-import types as pytypes
 import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+from .._annotations import unwrap
 
 Path = tuple[str, ...]
 
@@ -68,7 +69,7 @@ DESCRIPTIONS: dict[str, str] = {
     "statistical_significance": "Confidence required to call a winner (e.g. 0.95).",
     "minimum_sample_size": "Users per variant before any decision is made.",
     "widgets": "Dashboard widgets.",
-    "refresh_interval": 'How often a dashboard section re-runs its queries under `tusk dashboard --serve`.',
+    "refresh_interval": "How often a dashboard section re-runs its queries under `tusk dashboard --serve`.",
     "query": "Read-only SQL for this widget; `?` placeholders are bound from `params` (or `--param`).",
     "params": "Values bound, in order, to the widget query's `?` placeholders.",
     "time_range": "Shown on the widget card; the query itself must filter by time.",
@@ -157,29 +158,17 @@ def _step(annotation: Any, key: str) -> tuple[Any, str | None]:
     return None, None
 
 
-def _unwrap(annotation: Any) -> list[Any]:
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _unwrap(typing.get_args(annotation)[0])
-    if origin in (typing.Union, pytypes.UnionType):
-        out: list[Any] = []
-        for arg in typing.get_args(annotation):
-            out.extend(_unwrap(arg))
-        return out
-    return [annotation]
-
-
 def _models(annotation: Any) -> list[Any]:
-    return [a for a in _unwrap(annotation) if isinstance(a, type) and hasattr(a, "model_fields")]
+    return [a for a in unwrap(annotation) if isinstance(a, type) and hasattr(a, "model_fields")]
 
 
 def _mapping_values(annotation: Any) -> list[Any]:
-    return [typing.get_args(a)[1] for a in _unwrap(annotation) if typing.get_origin(a) is dict]
+    return [typing.get_args(a)[1] for a in unwrap(annotation) if typing.get_origin(a) is dict]
 
 
 def _literals(annotation: Any) -> tuple[str, ...]:
     values: list[str] = []
-    for arg in _unwrap(annotation):
+    for arg in unwrap(annotation):
         if typing.get_origin(arg) is typing.Literal:
             values.extend(str(v) for v in typing.get_args(arg))
         elif typing.get_origin(arg) is list:
