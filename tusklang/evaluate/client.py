@@ -15,7 +15,7 @@ from ..diagnostics import TuskError
 from ..snapshot import Snapshot, load_snapshot
 from . import reasons as r
 from .compile import CompiledFlag, compile_snapshot
-from .conditions import kind, to_epoch
+from .conditions import kind, to_epoch, value_type
 from .result import EvaluationResult
 
 log = logging.getLogger("tusklang.evaluate")
@@ -359,7 +359,7 @@ class Client:
         if default is None:
             res = self.evaluate(flag, context, now)
             return None if res.error_code is not None else res.value
-        return self.evaluate_typed(flag, kind(default), context, default, now).value
+        return self.evaluate_typed(flag, value_type(default), context, default, now).value
 
     def evaluate_typed(
         self,
@@ -378,9 +378,7 @@ class Client:
         res = self.evaluate(flag, context, now)
         if res.error_code is not None:
             return replace(res, value=default)
-        got = kind(res.value)
-        if got == "list":
-            got = "object"
+        got = value_type(res.value)
         want = "object" if expected == "list" else expected
         if want not in _TYPES:
             return EvaluationResult(res.flag, default, None, r.ERROR, None, r.GENERAL, f"unknown type `{expected}`")

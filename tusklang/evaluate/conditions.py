@@ -42,6 +42,12 @@ def kind(value: object) -> str:
     return type(value).__name__
 
 
+def value_type(value: object) -> str:
+    """A flag value's type as OpenFeature's typed getters see it: a list is an object too."""
+    found = kind(value)
+    return "object" if found == "list" else found
+
+
 def _key(value: object) -> tuple[str, object]:
     """Comparison key that keeps True distinct from 1 (Python sets would merge them)."""
     return (kind(value), value)

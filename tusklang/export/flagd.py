@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..diagnostics import Diagnostic, Severity
+from ..evaluate.conditions import value_type
 from ..snapshot import load_snapshot
 from ..snapshot import models as m
 
@@ -97,18 +98,10 @@ def is_num(x: Any) -> dict[str, Any]:
 _GUARDS = {"string": is_str, "number": is_num, "boolean": is_bool}
 
 
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "string"
-
-
 def _by_kind(values: list[Any]) -> dict[str, list[Any]]:
     groups: dict[str, list[Any]] = {}
     for v in values:
-        groups.setdefault(_kind(v), []).append(v)
+        groups.setdefault(_json_kind(v), []).append(v)
     return dict(sorted(groups.items()))
 
 
@@ -247,7 +240,7 @@ class _Exporter:
                 parts.append({"and": [_GUARDS[k](x), {"!": {"in": [x, vals]}}]})
             return _any(parts)
         if op in ("==", "!=", "<", "<=", ">", ">="):
-            want = _kind(cond.value)
+            want = _json_kind(cond.value)
             if want == "boolean" and op not in ("==", "!="):
                 return False  # booleans are never ordered
             strict = {"==": "===", "!=": "!=="}.get(op, op)
@@ -473,13 +466,9 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 
 def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "object"
+    """flagd's variant types: boolean, number, string, and everything else (lists, maps, null) an object."""
+    found = value_type(value)
+    return found if found in _GUARDS else "object"
 
 
 def _flag(ex: _Exporter, flag: m.Flag, kind: str) -> tuple[dict[str, Any], list[Diagnostic]]:
