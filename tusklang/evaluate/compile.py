@@ -20,7 +20,7 @@ from typing import Any
 from ..snapshot import models as m
 from . import reasons as r
 from .bucketing import make_hasher
-from .conditions import Check, SegmentTable, compile_condition, to_epoch
+from .conditions import Check, SegmentTable, all_of, compile_condition, to_epoch
 from .fused import fuse_single_rule
 from .result import EvaluationResult
 
@@ -150,7 +150,7 @@ def _compile_rule(
 ) -> CompiledRule:
     checks = [(c, compile_condition(c, segments, flag.time_zone)) for c in rule.conditions]
     cond_fns = [fn for _, fn in checks]
-    conditions = _all_of(cond_fns)
+    conditions = all_of(cond_fns) if cond_fns else None
     rule_id = rule.id
     bucket_by = flag.bucket_by
     key_missing = f"bucketing attribute `{bucket_by}` missing or not a string/integer"
@@ -213,30 +213,6 @@ def _compile_rule(
         return served  # type: ignore[return-value]
 
     return CompiledRule(rule, checks, run, percentage_at, gate_hasher, split_hasher, excluded)
-
-
-def _all_of(checks: list[Check]) -> Check | None:
-    if not checks:
-        return None
-    if len(checks) == 1:
-        return checks[0]
-    if len(checks) == 2:
-        first, second = checks
-
-        def both(ctx: Mapping[str, Any], now: float | None) -> str | None:
-            failed = first(ctx, now)
-            return failed if failed is not None else second(ctx, now)
-
-        return both
-
-    def every(ctx: Mapping[str, Any], now: float | None) -> str | None:
-        for check in checks:
-            failed = check(ctx, now)
-            if failed is not None:
-                return failed
-        return None
-
-    return every
 
 
 def compile_snapshot(snapshot: m.Snapshot) -> tuple[dict[str, CompiledFlag], dict[str, CompiledFlag]]:

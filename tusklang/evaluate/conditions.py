@@ -133,21 +133,34 @@ class SegmentTable:
         return external
 
 
+def all_of(checks: list[Check]) -> Check:
+    """Every check holds; the first failure explains. Two checks, the common case, without a loop."""
+    if not checks:
+        return lambda ctx, now: None
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+
+        def both(ctx: Mapping[str, Any], now: float | None) -> str | None:
+            failed = first(ctx, now)
+            return failed if failed is not None else second(ctx, now)
+
+        return both
+
+    def every(ctx: Mapping[str, Any], now: float | None) -> str | None:
+        for check in checks:
+            failed = check(ctx, now)
+            if failed is not None:
+                return failed
+        return None
+
+    return every
+
+
 def _combine(checks: list[Check], match: str, label: str) -> Check:
     if match == "all":
-        if not checks:
-            return lambda ctx, now: None
-        if len(checks) == 1:
-            return checks[0]
-
-        def all_of(ctx: Mapping[str, Any], now: float | None) -> str | None:
-            for check in checks:
-                failed = check(ctx, now)
-                if failed is not None:
-                    return failed
-            return None
-
-        return all_of
+        return all_of(checks)
     none_detail = f"none of the {label} conditions hold"
 
     def any_of(ctx: Mapping[str, Any], now: float | None) -> str | None:
