@@ -18,7 +18,7 @@ from datetime import datetime
 from .controller import Action, Decision, RolloutState, Status, _explain, _problem
 from .db import as_utc
 from .gates import Verdict, judge_health, overall
-from .metrics import Sample
+from .metrics import Sample, canary_samples
 from .policy import CanaryPolicy, DeliveryPolicy, format_duration
 
 
@@ -84,7 +84,7 @@ class BlueGreenController:
         assert self.health is not None
         if state.status is Status.SWITCHED:
             return self._watch(state, samples, now)
-        window = [s for s in samples if s.target == "canary" and state.window_start <= s.time < now]
+        window = canary_samples(samples, state.window_start, now)
         checks = judge_health(
             self.health.checks, window, self.health.health_checks.min_samples, self.health.rollback.threshold
         )
@@ -108,7 +108,7 @@ class BlueGreenController:
     def _watch(self, state: RolloutState, samples: Sequence[Sample], now: datetime) -> tuple[RolloutState, Decision]:
         assert self.health is not None and state.switched_at is not None
         end = self.window_end(state)
-        inside = [s for s in samples if s.target == "canary" and state.switched_at <= s.time < min(now, end)]
+        inside = canary_samples(samples, state.switched_at, min(now, end))
         checks = judge_health(
             self.health.checks, inside, self.health.health_checks.min_samples, self.health.rollback.threshold
         )

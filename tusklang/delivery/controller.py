@@ -16,7 +16,7 @@ from typing import Any
 from ..diagnostics import Diagnostic, TuskError
 from .db import as_utc, parse_time
 from .gates import CheckResult, Verdict, judge_gate, judge_health, overall
-from .metrics import MetricSource, Sample
+from .metrics import MetricSource, Sample, canary_samples
 from .policy import CanaryPolicy, DeliveryPolicy, format_duration
 
 
@@ -157,7 +157,7 @@ class CanaryController:
         now = as_utc(now)
         if not self.due(state, now):
             return state, None
-        window = [s for s in samples if s.target == "canary" and state.window_start <= s.time < now]
+        window = canary_samples(samples, state.window_start, now)
         checks = judge_health(
             self.canary.checks,
             window,

@@ -57,6 +57,11 @@ class InMemoryMetricSource:
         return [s for s in window if s.target == target and s.metric in wanted]
 
 
+def canary_samples(samples: Iterable[Sample], start: datetime, end: datetime) -> list[Sample]:
+    """The canary's samples with ``start <= time < end``: one evaluation window."""
+    return [s for s in samples if s.target == "canary" and start <= s.time < end]
+
+
 def validate_sample(target: str, metric: str, value: float) -> None:
     problems = []
     if target not in TARGETS:
