@@ -44,8 +44,9 @@ def contexts(n: int) -> list[dict[str, Any]]:
 # --- each peer: build(contexts) -> (bool_fn(i) -> bool, split_fn(i) -> str) ---------------------------
 
 
-def tusk(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callable[[int], Any]]:
-    snapshot = {
+def tusk_snapshot() -> dict[str, Any]:
+    """The two benchmark flags as a snapshot (bench_tracking.py measures the same ones)."""
+    return {
         "format": "tusklang.snapshot/1",
         "flags": {
             "checkout": {
@@ -76,6 +77,10 @@ def tusk(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callable[[in
             },
         },
     }
+
+
+def tusk(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callable[[int], Any]]:
+    snapshot = tusk_snapshot()
     client = Client(snapshot)
     evaluate = client.evaluate
     # Full results (value + variant + reason + rule + detail) are produced; we read .value.

@@ -33,58 +33,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_evaluate import contexts, tusk_snapshot  # noqa: E402
+
 from tusklang.evaluate import Client  # noqa: E402
 from tusklang.events import EventStore, EventTracker  # noqa: E402
 
 SETUPS = ("off", "sampling 1.0", "sampling 0.1")
-FLAGS = {"bool": "checkout", "split": "ai_model"}
-
-
-def snapshot() -> dict[str, Any]:
-    return {
-        "format": "tusklang.snapshot/1",
-        "flags": {
-            "checkout": {
-                "key": "checkout",
-                "type": "boolean",
-                "variants": {"on": True, "off": False},
-                "off_variant": "off",
-                "default_variant": "off",
-                "rules": [
-                    {
-                        "id": "targeting",
-                        "conditions": [
-                            {"attribute": "country", "op": "in", "values": ["US", "CA"]},
-                            {"attribute": "plan", "op": "==", "value": "premium"},
-                        ],
-                        "rollout": {"salt": "checkout/rollout", "percentage": 25000},
-                        "serve": "on",
-                    }
-                ],
-            },
-            "ai_model": {
-                "key": "ai_model",
-                "type": "string",
-                "variants": {"ai_v1": "ai_v1", "ai_v2": "ai_v2", "control": "control"},
-                "off_variant": "control",
-                "default_variant": "control",
-                "rules": [
-                    {
-                        "id": "split",
-                        "split": {
-                            "salt": "ai_model/split",
-                            "weights": [["ai_v1", 50000], ["ai_v2", 30000], ["control", 20000]],
-                        },
-                    }
-                ],
-            },
-        },
-    }
-
-
-def contexts(n: int) -> list[dict[str, Any]]:
-    countries, plans = ["US", "CA", "DE", "FR"], ["premium", "free"]
-    return [{"user_id": f"user-{i}", "country": countries[i % 4], "plan": plans[(i // 4) % 2]} for i in range(n)]
+FLAGS = {"bool": "checkout", "split": "ai"}
 
 
 @contextmanager
@@ -128,7 +83,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--ingest", type=int, default=200_000, help="events for the ingest measurement")
     args = parser.parse_args()
-    snap, ctxs = snapshot(), contexts(args.n)
+    snap, ctxs = tusk_snapshot(), contexts(args.n)
     rates: dict[str, dict[str, list[float]]] = {s: {k: [] for k in FLAGS} for s in SETUPS}
     drops = 0
     with database() as (url, label):
@@ -165,7 +120,7 @@ def main() -> None:
             row_time = time.time()
             start = time.perf_counter()
             for i in range(args.ingest):
-                store.put(("exposure", row_time, "ai_model", "ai_v1", "SPLIT", None, f"user-{i}", None, 1.0, None))
+                store.put(("exposure", row_time, "ai", "ai_v1", "SPLIT", None, f"user-{i}", None, 1.0, None))
             queued = time.perf_counter() - start
             store.flush()
             total = time.perf_counter() - start
