@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,24 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture
+def pg_events_url(postgres_url: str) -> Iterator[str]:
+    """A PostgreSQL schema of its own (dropped afterwards), as a URL whose sessions use it."""
+    import uuid
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    import psycopg
+
+    schema = f"tusk_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    parts = urlsplit(postgres_url)
+    option = "options=" + quote(f"-csearch_path={schema}", safe="")
+    query = f"{parts.query}&{option}" if parts.query else option
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -8,11 +8,8 @@ import json
 import random
 import sqlite3
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -29,29 +26,10 @@ from tusklang.events import (
     experiment_counts,
     tracking_config,
 )
+from tusklang.events.schema import EVENT_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "k" * 32
-
-
-def pg_schema_url(url: str, schema: str) -> str:
-    """The server URL with every session's search_path set to `schema` (libpq `options`)."""
-    parts = urlsplit(url)
-    option = "options=" + quote(f"-csearch_path={schema}", safe="")
-    query = f"{parts.query}&{option}" if parts.query else option
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-
-
-@pytest.fixture
-def pg_events_url(postgres_url: str) -> Iterator[str]:
-    schema = f"tusk_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield pg_schema_url(postgres_url, schema)
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def snapshot() -> dict[str, Any]:
@@ -106,18 +84,7 @@ def snapshot() -> dict[str, Any]:
 
 def rows(store: EventStore, where: str = "1 = 1") -> list[dict[str, Any]]:
     store.flush()
-    cols = [
-        "kind",
-        "occurred_at",
-        "flag",
-        "variant",
-        "reason",
-        "event",
-        "unit_id",
-        "value",
-        "sample_rate",
-        "attributes",
-    ]
+    cols = list(EVENT_COLUMNS)
     found = store.query(f"SELECT {', '.join(cols)} FROM tusk_events WHERE {where} ORDER BY id")
     return [dict(zip(cols, r)) for r in found]
 

@@ -11,19 +11,14 @@ far above that bar.
 from __future__ import annotations
 
 import random
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 
 from tusklang.evaluate import Client
 from tusklang.events import EventStore, EventTracker, experiment_counts
 from tusklang.experiments.decision import DecisionConfig, decide
-
-from .test_events import pg_schema_url
 
 EXP = "checkout_test"
 METRIC = "purchase"
@@ -84,18 +79,6 @@ def simulate(
             client.track(METRIC, ctx, round(rng.uniform(10, 90), 2))
             converted[variant] += 1
     return {v: (units[v], converted[v]) for v in units}
-
-
-@pytest.fixture
-def pg_events_url(postgres_url: str) -> Iterator[str]:
-    schema = f"tusk_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield pg_schema_url(postgres_url, schema)
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def run_through(url: str, rates: dict[str, float], seed: int, **kw: Any) -> tuple[Any, dict[str, tuple[int, int]]]:
