@@ -10,7 +10,6 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,19 +19,10 @@ from tusklang.db import connect
 from tusklang.reports import dashboard
 from tusklang.reports.server import create_app
 
-from .browser import Browser, chromium_path, widget_values
+from .browser import Browser, widget_values
 from .test_dashboard import FIXTURE, SEED_DB, expected_values
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    instance = Browser(chromium_path())
-    try:
-        yield instance
-    finally:
-        instance.close()
 
 
 def test_static_dashboard_in_chromium(browser: Browser, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

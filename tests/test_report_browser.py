@@ -3,7 +3,6 @@ in the DOM equal the event store's. Screenshot in test-artifacts/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 from tusklang.cli import main
 
-from .browser import Browser, chromium_path
+from .browser import Browser
 from .test_report import SMALL_COUNTS, _bulk, snapshot_file, sqlite_store
 
 pytestmark = pytest.mark.slow
@@ -48,15 +47,6 @@ class _Arms(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.arm and self.cell:
             self.counts[self.arm][self.cell] = int(data)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    instance = Browser(chromium_path())
-    try:
-        yield instance
-    finally:
-        instance.close()
 
 
 def test_report_page_in_chromium(browser: Browser, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
