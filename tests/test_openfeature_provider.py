@@ -15,7 +15,7 @@ from openfeature.track import TrackingEventDetails
 from tusklang.evaluate import Client
 from tusklang.openfeature import TuskProvider
 
-from .test_serve import _seed_contexts
+from .test_serve import _seed_contexts, typed_getters
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "seed" / "snapshot.json"
 
@@ -63,13 +63,7 @@ def _client(domain: str, provider: TuskProvider) -> Any:
 def test_every_seed_flag_through_the_openfeature_sdk_matches_the_evaluator() -> None:
     local = Client.from_file(GOLDEN)
     remote = _client("tusk-in-process-seed", TuskProvider.from_file(GOLDEN))
-    getters = {
-        bool: (remote.get_boolean_details, False),
-        str: (remote.get_string_details, ""),
-        int: (remote.get_integer_details, 0),
-        float: (remote.get_float_details, 0.0),
-        dict: (remote.get_object_details, {}),
-    }
+    getters = typed_getters(remote)
     keys = [*local.snapshot.flags, *local.snapshot.experiments]
     reasons: set[str] = set()
     for context in _seed_contexts(200):

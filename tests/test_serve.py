@@ -48,6 +48,18 @@ def _write_snapshot(path: Path, topic: str) -> Path:
     return path
 
 
+def typed_getters(remote: Any) -> dict[type, tuple[Any, Any]]:
+    """The OpenFeature client's typed getter (and a default of that type) for each Python value type."""
+    return {
+        bool: (remote.get_boolean_details, False),
+        str: (remote.get_string_details, ""),
+        int: (remote.get_integer_details, 0),
+        float: (remote.get_float_details, 0.0),
+        dict: (remote.get_object_details, {}),
+        list: (remote.get_object_details, []),
+    }
+
+
 def _seed_contexts(count: int) -> list[dict[str, Any]]:
     """Contexts that reach the golden seed snapshot's rules: matching, near-missing and missing values."""
     rng = random.Random(7)
@@ -140,14 +152,7 @@ def test_openfeature_ofrep_provider_gets_the_reference_answers(
     remote = api.get_client(domain=domain)
     snapshot = local.snapshot
     keys = [*snapshot.flags, *snapshot.experiments]
-    getters = {
-        bool: (remote.get_boolean_details, False),
-        str: (remote.get_string_details, ""),
-        int: (remote.get_integer_details, 0),
-        float: (remote.get_float_details, 0.0),
-        dict: (remote.get_object_details, {}),
-        list: (remote.get_object_details, []),
-    }
+    getters = typed_getters(remote)
     reasons: set[str] = set()
     for context in _contexts(request.node.callspec.params["serve_url"], CONTEXTS_PER_TOPIC):
         for key in keys:
@@ -174,13 +179,7 @@ def test_openfeature_ofrep_provider_agrees_on_every_flag_of_the_golden_seed_snap
     remote = api.get_client(domain="tusk-serve-seed")
     keys = [*local.snapshot.flags, *local.snapshot.experiments]
     assert len(keys) == 13
-    getters = {
-        bool: (remote.get_boolean_details, False),
-        str: (remote.get_string_details, ""),
-        int: (remote.get_integer_details, 0),
-        float: (remote.get_float_details, 0.0),
-        dict: (remote.get_object_details, {}),
-    }
+    getters = typed_getters(remote)
     seen: dict[str, set[str]] = {key: set() for key in keys}
     for context in _seed_contexts(300):
         for key in keys:
