@@ -515,3 +515,20 @@ def test_flush_returns_while_other_threads_keep_queueing(tmp_path: Path) -> None
         recorded = check.execute("SELECT COALESCE(SUM(dropped), 0) FROM tusk_event_drops").fetchone()[0]
     assert written == store.stats().written and recorded == store.stats().dropped
     assert written + recorded == produced[0]  # nothing lost without being counted
+
+
+def test_the_callers_now_is_the_time_of_every_row_it_causes():
+    snap = snapshot()
+    when = "2024-03-01T12:00:00+00:00"
+    epoch = 1709294400.0
+    with EventStore("sqlite:///:memory:") as store:
+        client = Client(snap, tracker=EventTracker(store, snapshot=snap))
+        ctx = {"user_id": "u1", "account_id": "acct-1"}
+        client.evaluate("colors", ctx, now=when)
+        results = client.evaluate_all(ctx, now=when)
+        client.track("purchase", ctx, 9.5, now=when)
+        got = rows(store)
+        assert len([r for r in got if r["kind"] == "evaluation"]) == 1 + len(results)
+        assert {r["occurred_at"] for r in got} == {epoch}
+        client.evaluate("plain", ctx, now="not a time")  # unreadable: the result errs, the row gets the clock
+        assert rows(store, "flag = 'plain' AND occurred_at != 1709294400.0")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -256,19 +256,26 @@ class Client:
                 return result
         result = Client.evaluate(self, flag, context, now)
         if self._tracker is not None and isinstance(context, Mapping):
-            self._report(context, result, now)
+            self._report(context, (result,), now)
         return result
 
-    def _report(self, context: Mapping[str, Any], result: EvaluationResult, now: Now) -> None:
-        tracker = self._tracker
-        if now is None or not getattr(tracker, "accepts_time", False):
-            tracker.evaluation(context, result)  # type: ignore[union-attr]
-            return
+    def _tracker_time(self, now: Now) -> float | None:
+        """``now`` in epoch seconds for a tracker that records the caller's time (``accepts_time``)."""
+        if now is None or not getattr(self._tracker, "accepts_time", False):
+            return None
         try:
-            at = epoch(now)
+            return epoch(now)
         except ValueError:
-            at = None  # the result already carries the error; the row gets the wall clock
-        tracker.evaluation(context, result, at=at)  # type: ignore[union-attr, call-arg]
+            return None  # the result already carries the error; the row gets the wall clock
+
+    def _report(self, context: Mapping[str, Any], results: Iterable[EvaluationResult], now: Now) -> None:
+        tracker = self._tracker
+        at = self._tracker_time(now)  # once for every result of the call
+        for result in results:
+            if at is None:
+                tracker.evaluation(context, result)  # type: ignore[union-attr]
+            else:
+                tracker.evaluation(context, result, at=at)  # type: ignore[union-attr, call-arg]
 
     def track(
         self, event: str, context: Mapping[str, Any] | None = None, value: float | None = None, now: Now = None
@@ -280,13 +287,11 @@ class Client:
         tracker = self._tracker
         if tracker is None or not isinstance(context, Mapping):
             return
-        if now is not None and getattr(tracker, "accepts_time", False):
-            try:
-                tracker.conversion(event, context, value, at=epoch(now))  # type: ignore[call-arg]
-                return
-            except ValueError:
-                pass  # an unreadable `now`: the wall clock below
-        tracker.conversion(event, context, value)
+        at = self._tracker_time(now)
+        if at is None:
+            tracker.conversion(event, context, value)
+        else:
+            tracker.conversion(event, context, value, at=at)  # type: ignore[call-arg]
 
     def _swap(self, state: _State) -> None:
         self._state = state
@@ -300,7 +305,7 @@ class Client:
     ) -> EvaluationResult:
         result = self._evaluate_experiment(name, context, now)
         if self._tracker is not None and isinstance(context, Mapping):
-            self._report(context, result, now)
+            self._report(context, (result,), now)
         return result
 
     def _evaluate_experiment(self, name: str, context: Mapping[str, Any] | None, now: Now) -> EvaluationResult:
@@ -340,8 +345,7 @@ class Client:
             out = {key: self._run(c, context, now) for key, c in state.flags.items()}
             out.update({key: self._run(c, context, now) for key, c in state.experiments.items()})
         if self._tracker is not None and isinstance(context, Mapping):
-            for result in out.values():
-                self._report(context, result, now)
+            self._report(context, out.values(), now)
         return out
 
     def is_enabled(self, flag: str, context: Mapping[str, Any] | None = None, now: Now = None) -> bool:
