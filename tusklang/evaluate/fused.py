@@ -156,6 +156,4 @@ def _build(src: _Source, key: str) -> Outcome:
     text = "def evaluate(ctx, now):\n" + "\n".join(src.lines) + "\n"
     namespace = dict(src.names)
     exec(compile(text, f"<tusklang flag {key}>", "exec"), namespace)  # our own generated source, no user text
-    fn = namespace["evaluate"]
-    fn.__tusk_source__ = text  # type: ignore[attr-defined]
-    return fn  # type: ignore[no-any-return]
+    return namespace["evaluate"]  # type: ignore[no-any-return]
