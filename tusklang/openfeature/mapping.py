@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from ..snapshot import Snapshot
@@ -14,14 +13,13 @@ def definition(snapshot: Snapshot, key: str) -> Flag | None:
     return snapshot.flags.get(key) or snapshot.experiments.get(key)
 
 
-def with_targeting_key(found: Flag | None, context: Mapping[str, Any]) -> dict[str, Any]:
-    """OpenFeature's ``targetingKey`` stands in for the flag's ``bucket_by`` attribute when that is absent."""
-    out = dict(context)
-    if found is None or "targetingKey" not in out:
-        return out
-    if out.get(found.bucket_by) is None:
-        out[found.bucket_by] = out["targetingKey"]
-    return out
+def with_targeting_key(found: Flag | None, context: dict[str, Any]) -> dict[str, Any]:
+    """OpenFeature's ``targetingKey`` stands in for the flag's ``bucket_by`` attribute when that is absent.
+
+    The context itself when nothing changes: a bulk request evaluates every flag with it."""
+    if found is None or "targetingKey" not in context or context.get(found.bucket_by) is not None:
+        return context
+    return {**context, found.bucket_by: context["targetingKey"]}
 
 
 def flag_metadata(found: Flag | None, rule: str | None) -> dict[str, bool | int | float | str]:
