@@ -1,4 +1,4 @@
-""""Did you mean" with bounded work, as rustc bounds it.
+"""Did-you-mean suggestions with bounded work, as rustc bounds them.
 
 A suggestion is a courtesy; it must never make a run slow. Each lookup examines at most
 `MAX_CANDIDATES` names (the caller passes the most relevant first, e.g. the innermost scope), skips
