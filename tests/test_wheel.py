@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -22,10 +23,21 @@ def test_wheel_installs_and_checks_a_fixture(tmp_path: Path) -> None:
     )
     wheel = next(dist.glob("tusklang-*.whl"))
     env_dir = tmp_path / "venv"
-    # The venv sees the machine's site-packages for dependencies, so nothing is downloaded; the
-    # package itself comes only from the wheel.
-    venv.create(env_dir, with_pip=True, system_site_packages=True)
+    # The new venv borrows the dependencies of the interpreter running the tests (a user's venv, or the
+    # base interpreter in CI), so nothing is downloaded; the package itself comes only from the wheel.
+    # `system_site_packages` would not do: it sees the BASE interpreter, which in a fresh venv has none.
+    venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
+    inner = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    outer = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    # Plain path lines: the outer site-packages' own .pth files (an editable install of the checkout)
+    # are not run, so `tusklang` can only come from the wheel.
+    (Path(inner) / "_outer_site_packages.pth").write_text("".join(f"{path}\n" for path in outer))
     subprocess.run(
         [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--force-reinstall", str(wheel)],
         check=True,
