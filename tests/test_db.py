@@ -12,8 +12,10 @@ from types import ModuleType
 
 import pytest
 
-from tusklang.db import QueryError, connect, database_from_env, redact_url
-from tusklang.db.placeholders import qmark_to_pyformat
+from tusklang.db import DatabaseURLError, QueryError, connect, database_from_env, redact_url
+from tusklang.db.guard import check_statement
+from tusklang.db.placeholders import qmark_to_dollar, qmark_to_pyformat
+from tusklang.diagnostics import TuskError
 
 FLAG_ROWS = 10  # rows in fixtures/db/rows.sql's feature_flags
 
@@ -68,6 +70,20 @@ def test_missing_sqlite_file_is_a_connection_error_and_is_not_created(tmp_path: 
         connect(f"sqlite:///{missing}")
     assert info.value.kind == "connection"
     assert not missing.exists()
+
+
+def test_unknown_scheme_is_the_same_coded_error_in_every_layer(tmp_path: Path) -> None:
+    from tusklang.delivery.db import Database
+    from tusklang.events import EventStore
+
+    errors = []
+    for open_it in (connect, EventStore, Database):
+        with pytest.raises(DatabaseURLError) as info:
+            open_it("foo://user:hunter2@host/db")
+        errors.append(info.value)
+    assert {(type(e), e.code, e.message) for e in errors} == {(DatabaseURLError, "TSK250", errors[0].message)}
+    assert isinstance(errors[0], TuskError) and isinstance(errors[0], ValueError)
+    assert "'foo'" in errors[0].message and "hunter2" not in errors[0].render()
 
 
 def test_unknown_scheme_lists_the_supported_ones() -> None:
@@ -244,13 +260,126 @@ def test_timestamps_are_normalised_like_postgresql(tmp_path: Path) -> None:
         ("CREATE TABLE t (v TIMESTAMP); INSERT INTO t VALUES ('yesterday');", "ISO 8601"),
         ("CREATE TABLE t (v BOOLEAN); INSERT INTO t VALUES ('maybe');", "BOOLEAN"),
         ("CREATE TABLE t (v REAL); INSERT INTO t VALUES (9e999);", "JSON number"),
+        # JSON text is bounded like every JSON from outside (tusklang.safejson, limits.MAX_DEPTH) ...
+        ("CREATE TABLE t (v JSON); INSERT INTO t VALUES (printf('%.5000c', '[') || printf('%.5000c', ']'));", "deeper"),
+        ("CREATE TABLE t (v JSON); INSERT INTO t VALUES (printf('%.129c', '[') || printf('%.129c', ']'));", "deeper"),
+        # ... and its numbers must have a JSON form too: no NaN/Infinity, no 4,000+ digit integers
+        ("CREATE TABLE t (v JSON); INSERT INTO t VALUES ('[NaN]');", "JSON number"),
+        ("CREATE TABLE t (v JSON); INSERT INTO t VALUES ('{\"a\": 1e999}');", "JSON number"),
+        ("CREATE TABLE t (v JSON); INSERT INTO t VALUES ('[' || printf('%.4100c', '7') || ']');", "digits"),
+        ("CREATE TABLE t (v JSON); INSERT INTO t VALUES ('{\"a\": [' || printf('%.4100c', '7') || ']}');", "digits"),
+        ("CREATE TABLE t (v JSONB); INSERT INTO t VALUES (zeroblob(3));", "JSON"),
     ],
 )
 def test_values_without_a_json_form_are_refused_clearly(tmp_path: Path, script: str, needle: str) -> None:
     with connect(make_db(tmp_path / "v.db", script)) as database, pytest.raises(QueryError) as info:
         database.query("SELECT v FROM t")
-    assert info.value.kind == "unsupported_value"
+    assert info.value.kind == "unsupported_value" and info.value.code == "TSK254"
     assert needle in info.value.message
+
+
+def test_values_at_the_limits_still_pass(tmp_path: Path) -> None:
+    url = make_db(
+        tmp_path / "ok.db",
+        "CREATE TABLE t (v JSON, n TEXT); "
+        "INSERT INTO t VALUES (printf('%.128c', '[') || printf('%.128c', ']'), printf('%.5000c', '9'));",
+    )
+    with connect(url) as database:
+        row = database.query("SELECT v, n FROM t")[0]
+    depth, value = 0, row["v"]
+    while isinstance(value, list) and value:
+        depth, value = depth + 1, value[0]
+    assert depth + 1 == 128 and row["n"] == "9" * 5000  # digits as text are just text
+
+
+@pytest.mark.parametrize(("sql", "params"), [("SELECT '\ud800' AS s", []), ("SELECT ? AS s", ["\udc80"])])
+def test_a_lone_surrogate_is_a_query_error_not_a_unicode_error(seed_url: str, sql: str, params: list[object]) -> None:
+    with connect(seed_url) as database, pytest.raises(QueryError) as info:
+        database.query(sql, params)
+    assert info.value.kind == "syntax" and "lone surrogate" in info.value.message
+
+
+# --- SQLite's side doors: every one refused before the statement runs --------------------------------
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ATTACH DATABASE '{dir}/attached.db' AS other",
+        "VACUUM INTO '{dir}/copy.db'",
+        "VACUUM",
+        "SELECT load_extension('{dir}/evil')",
+        "SELECT LOAD_EXTENSION('{dir}/evil', 'init')",
+        "SELECT fts3_tokenizer('simple')",
+        "PRAGMA query_only = OFF",
+        "PRAGMA journal_mode = DELETE",
+        "PRAGMA writable_schema = ON",
+        "SELECT * FROM pragma_table_info('feature_flags')",
+        "REINDEX",
+        "ANALYZE",
+        "BEGIN",
+        "CREATE TEMP TABLE t (a)",
+        "INSERT INTO feature_flags (flag_name) VALUES ('x')",
+        "REPLACE INTO feature_flags (id, flag_name) VALUES (1, 'x')",
+        "WITH x AS (SELECT 1) DELETE FROM feature_flags",
+        "DETACH main",
+    ],
+)
+def test_sqlite_side_doors_are_shut(seed_path: Path, seed_url: str, sql: str) -> None:
+    before = file_digest(seed_path)
+    with connect(seed_url) as database, pytest.raises(QueryError) as info:
+        database.query(sql.format(dir=seed_path.parent))
+    assert info.value.kind == "read_only" and info.value.code == "TSK252"
+    assert file_digest(seed_path) == before
+    assert sorted(p.name for p in seed_path.parent.iterdir()) == ["seed.db"]  # no file was created
+
+
+# --- the statement guard (the readable first refusal) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 1",
+        "  (SELECT 1) UNION (SELECT 2)",
+        "/* lead */ WITH a AS (SELECT 1) SELECT * FROM a",
+        "VALUES (1)",
+        "TABLE t",
+        "SELECT 'pg_read_file(' AS s, lo_limit FROM t -- set_config(",
+        "SELECT $$ lo_export( $$ AS s",
+        "SELECT lo_x AS set_config FROM t",
+    ],
+)
+def test_guard_lets_queries_through(sql: str) -> None:
+    check_statement(sql)
+
+
+@pytest.mark.parametrize(
+    ("sql", "fragment"),
+    [
+        ("COPY t TO STDOUT", "COPY is not allowed"),
+        ("EXPLAIN ANALYZE SELECT 1", "EXPLAIN is not allowed"),
+        ("(SHOW x)", "SHOW is not allowed"),
+        ('"select" 1', "this statement"),
+        ("SELECT pg_read_file('x')", "pg_read_file()"),
+        ("SELECT \"PG_LS_DIR\"('.')", "PG_LS_DIR()"),
+        ("SELECT pg_catalog . set_config ('role', 'x', true)", "set_config()"),
+        ("SELECT dblink_exec('x', 'y')", "dblink_exec()"),
+        ("SELECT * FROM t WHERE pg_try_advisory_lock(1)", "pg_try_advisory_lock()"),
+        ("SELECT query_to_xml('DELETE FROM t', true, true, '')", "query_to_xml()"),
+        ('SELECT U&"\\0070g_sleep"(1)', "Unicode-escaped"),
+    ],
+)
+def test_guard_refuses_utility_statements_and_side_effect_functions(sql: str, fragment: str) -> None:
+    with pytest.raises(QueryError) as info:
+        check_statement(sql)
+    assert info.value.kind == "read_only" and fragment in info.value.message
+
+
+def test_guard_calls_a_misspelt_statement_a_syntax_error() -> None:
+    with pytest.raises(QueryError) as info:
+        check_statement("SELEC 1")
+    assert info.value.kind == "syntax"
 
 
 def test_closed_database_refuses_queries(seed_url: str) -> None:
@@ -287,3 +416,8 @@ def test_qmark_placeholders_become_pyformat(sql: str, expected: str, count: int)
     converted = qmark_to_pyformat(sql)
     assert converted.sql == expected
     assert converted.placeholders == count
+
+
+def test_qmark_placeholders_become_numbered_for_the_server() -> None:
+    converted = qmark_to_dollar("SELECT '?', a % 2 FROM t WHERE a = ? AND b = ?")
+    assert converted == ("SELECT '?', a % 2 FROM t WHERE a = $1 AND b = $2", 2)

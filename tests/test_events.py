@@ -26,7 +26,7 @@ from tusklang.events import (
     experiment_counts,
     tracking_config,
 )
-from tusklang.events.schema import EVENT_COLUMNS
+from tusklang.events.schema import EVENT_COLUMNS, SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "k" * 32
@@ -296,9 +296,9 @@ def _init_twice(capsys: pytest.CaptureFixture[str], url: str) -> None:
     for _ in range(2):
         code, out, err = run(capsys, "db", "init", "--db", url, "--format", "json")
         assert code == 0, err
-        assert json.loads(out)["schema_version"] == 1
+        assert json.loads(out)["schema_version"] == SCHEMA_VERSION == 2
     with EventStore(url, create=False) as store:
-        assert store.query("SELECT version FROM tusk_schema") == [(1,)]
+        assert store.query("SELECT version FROM tusk_schema") == [(2,)]
         store.put(("conversion", 1.0, None, None, None, "e", "u", None, 1.0, None))
     run(capsys, "db", "init", "--db", url)
     with EventStore(url) as store:  # init again, and a store's own init, keep the data

@@ -68,12 +68,14 @@ def _rows(events: Iterable[Event]) -> list[tuple[object, ...]]:
     ]
 
 
-def sqlite_store(path: Path, events: Iterable[Event], dropped: Sequence[int] = ()) -> str:
+def sqlite_store(path: Path, events: Iterable[Event], dropped: Sequence[tuple[float, int]] = ()) -> str:
+    """A store in the version-1 shape (tusk_event_drops without `failed`/`since`); `dropped` is
+    (recorded at, count) pairs."""
     connection = sqlite3.connect(path)
     connection.executescript(DDL.format(id=SQLITE_ID))
     connection.execute("INSERT INTO tusk_schema VALUES (1)")
     connection.executemany(INSERT.format(p="?"), _rows(events))
-    connection.executemany("INSERT INTO tusk_event_drops VALUES (0, ?)", [(n,) for n in dropped])
+    connection.executemany("INSERT INTO tusk_event_drops VALUES (?, ?)", dropped)
     connection.commit()
     connection.close()
     return f"sqlite:///{path}"
@@ -136,7 +138,8 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 def test_counts_follow_the_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    url = sqlite_store(tmp_path / "events.db", SMALL, dropped=[3, 4])
+    # Drops recorded at 120 and 400 fall in exp1's window (first exposure at 100); the one at 50 does not.
+    url = sqlite_store(tmp_path / "events.db", SMALL, dropped=[(120, 3), (400, 4), (50, 1000)])
     code, out, err = run(
         ["experiment", "report", "exp1", "--db", url, "--metric", "purchase", "--format", "json"], capsys
     )
@@ -146,7 +149,15 @@ def test_counts_follow_the_contract(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert [arm["name"] for arm in report["arms"]] == ["control", "B"]
     assert report["units_in_several_variants"] == 1
     assert report["dropped_events"] == 7
+    assert report["lost_events"] == {
+        "dropped": 7,
+        "failed": 0,
+        "total": 7,
+        "first": "1970-01-01T00:02:00Z",
+        "last": "1970-01-01T00:06:40Z",
+    }
     assert any("more than one variant" in w for w in report["warnings"])
+    assert any("7 dropped" in w and "counts may be low" in w for w in report["warnings"])
     assert report["srm"] is None  # no snapshot, no configured weights
 
 
@@ -330,3 +341,55 @@ def test_counts_on_postgres(postgres_url: str, capsys: pytest.CaptureFixture[str
             assert postgres_url not in out + err
         finally:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_the_report_warns_when_its_window_lost_events(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A store written by EventStore (schema version 2) where one batch failed and one event was dropped:
+    every format says so; an experiment that started after the losses is not warned."""
+    from tusklang.events import EventStore
+
+    path = tmp_path / "events.db"
+    url = f"sqlite:///{path}"
+    rows = [("exposure", 1_000.0 + i, "exp1", "AB"[i % 2], "SPLIT", None, f"u{i}", None, 1.0, None) for i in range(60)]
+    with EventStore(url, queue_size=40, batch_size=1_000, flush_interval=60, clock=lambda: 2_000.0) as store:
+        for item in rows[:20]:
+            store.put(item)
+        store.flush()
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TRIGGER block BEFORE INSERT ON tusk_events BEGIN SELECT RAISE(ABORT, 'no'); END")
+        for item in rows[20:60]:
+            assert store.put(item)
+        assert not store.put(rows[0])  # the queue is full: one drop
+        store.flush()  # the batch of 40 fails; the losses are recorded at 2,000
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TRIGGER block")
+        store.put(("exposure", 3_000.0, "exp2", "A", "SPLIT", None, "late", None, 1.0, None))
+        store.put(("exposure", 3_000.0, "exp2", "B", "SPLIT", None, "late2", None, 1.0, None))
+        store.put(("conversion", 3_001.0, None, None, None, "purchase", "u0", None, 1.0, None))
+    args = ["experiment", "report", "exp1", "--db", url, "--metric", "purchase", "--control", "A"]
+    code, out, err = run([*args, "--format", "json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["lost_events"] == {
+        "dropped": 1,
+        "failed": 40,
+        "total": 41,
+        "first": "1970-01-01T00:17:00Z",  # the first lost event (1,020 s)
+        "last": "1970-01-01T00:33:20Z",  # recorded at 2,000 s
+    }
+    warning = "events were lost while this experiment ran: 1 dropped (the recording queue was full) and 40 lost"
+    assert any(w.startswith(warning) for w in report["warnings"]) and "warning: events were lost" in err
+    code, out, _ = run([*args, "--format", "text"], capsys)
+    assert code == 0 and "warning: " + warning in out
+    code, out, _ = run([*args, "--format", "html"], capsys)
+    assert code == 0 and warning in out
+    # exp2 began after the losses were recorded: its window has none
+    code, out, _ = run(
+        ["experiment", "report", "exp2", "--db", url, "--metric", "purchase", "--control", "A", "--format", "json"],
+        capsys,
+    )
+    assert (
+        code == 0
+        and json.loads(out)["lost_events"]["total"] == 0
+        and not any("lost" in w for w in json.loads(out)["warnings"])
+    )

@@ -20,6 +20,7 @@ from ._common import (
     report,
     write_atomic,
 )
+from ._db_errors import one_line
 from ._resolve_options import add_resolve_options, resolve_kwargs
 
 
@@ -48,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..db import QueryError, connect, database_from_env, redact_url
+    from ..db import DatabaseError, connect, database_from_env, redact_url
     from ..diagnostics import TuskError
     from ..reports import dashboard
 
@@ -68,10 +69,10 @@ def run(args: argparse.Namespace) -> int:
             if args.db
             else database_from_env(timeout=options["query_timeout"], max_rows=options["max_rows"])
         )
-    except ValueError as exc:
-        raise UsageError(f"--db: {exc}") from None
-    except QueryError as exc:
-        raise UsageError(f"{redact_url(args.db or '')}: {exc.message}") from None
+    except DatabaseError as exc:
+        # An unsupported URL or an unreachable database: exit 2, with the code, without the password.
+        where = f"{redact_url(args.db)}: " if args.db and exc.kind != "url" else "--db: " if exc.kind == "url" else ""
+        raise UsageError(f"{where}{one_line(exc)}") from None
     if db is None:
         raise UsageError("--db: no database given (pass --db URL or set TUSK_DATABASE_URL)")
     with db:
@@ -87,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
             return report(exc.diagnostics, args.format)
         try:
             spec = dashboard.override_params(spec, args.param)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        except TuskError as exc:  # DashboardParamError (TSK947): a usage problem
+            raise UsageError(one_line(exc)) from None
         if args.format == "text":
             report(spec.diagnostics, "text")
         if args.serve:

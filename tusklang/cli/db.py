@@ -6,9 +6,12 @@ import argparse
 import re
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
+from ..db.errors import DatabaseError
+from ..diagnostics import TuskError
 from ._common import EXIT_OK, EXIT_USAGE, UsageError, add_command, add_format, print_json, read_text
+from ._db_errors import one_line, usage_error
 
 _SHORT = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _SHORT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -63,30 +66,34 @@ def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
     return EXIT_USAGE
 
 
+def _fail(exc: TuskError) -> NoReturn:
+    """A database problem (unreachable, unsupported URL, newer tables) is an I/O error: exit 2."""
+    raise usage_error(exc) from None
+
+
 def _connect(url: str, *, existing: bool = False) -> Any:
-    from ..events.schema import Connection, EventStoreError, dialect_of
+    from ..db.urls import dialect_of, sqlite_path
+    from ..events.schema import Connection
 
     try:
         if existing and dialect_of(url) == "sqlite":
-            from ..db.sqlite import sqlite_path
-
             path = sqlite_path(url)
             if str(path) != ":memory:" and not path.exists():
                 # Opening would create an empty database; purging one that does not exist is a typo.
                 raise UsageError(f"{path}: no such file (create the tables with `tusk db init --db URL`)")
         return Connection(url)
-    except EventStoreError as exc:
-        raise UsageError(str(exc)) from None
+    except TuskError as exc:
+        _fail(exc)
 
 
 def _run_init(args: argparse.Namespace) -> int:
-    from ..events.schema import EventStoreError, init_schema
+    from ..events.schema import init_schema
 
     with _connect(args.db) as conn:
         try:
             version = init_schema(conn)
-        except EventStoreError as exc:
-            raise UsageError(str(exc)) from None
+        except TuskError as exc:
+            _fail(exc)
         shown = conn.url
     if args.format == "json":
         print_json({"database": shown, "schema_version": version, "tables": _TABLES})
@@ -117,7 +124,6 @@ def parse_retention(text: str) -> timedelta:
 
 def _config_retention(path: str) -> timedelta:
     from .. import loads
-    from ..diagnostics import TuskError
     from ..events.tracker import tracking_config
 
     try:
@@ -153,7 +159,7 @@ def _iso(seconds: float) -> str:
 
 
 def _run_purge(args: argparse.Namespace) -> int:
-    from ..events.schema import EventStoreError, purge
+    from ..events.schema import purge
 
     # Deleting data on a guessed default would be worse than refusing: one of the two must say how long.
     if args.retention is not None:
@@ -167,9 +173,10 @@ def _run_purge(args: argparse.Namespace) -> int:
     with _connect(args.db, existing=True) as conn:
         try:
             deleted = purge(conn, cutoff)
-        except EventStoreError as exc:
-            hint = " (run `tusk db init --db URL` first)" if "tusk_event" in str(exc) else ""
-            raise UsageError(f"{exc}{hint}") from None
+        except DatabaseError as exc:
+            if exc.kind == "missing_table" or "tusk_event" in str(exc):
+                raise UsageError(f"{one_line(exc)} (run `tusk db init --db URL` first)") from None
+            _fail(exc)
         shown = conn.url
     if args.format == "json":
         print_json(

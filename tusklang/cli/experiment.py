@@ -11,6 +11,7 @@ import os
 import sys
 
 from ._common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError, add_command, add_format, read_text, write_atomic
+from ._db_errors import one_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,9 +62,8 @@ def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
 def _run_report(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from ..db import QueryError, connect, redact_url
+    from ..db import DatabaseError, connect, redact_url
     from ..diagnostics import TuskError
-    from ..experiments.stats import StatsInputError
     from ..reports import report as rep
 
     url = args.db or os.environ.get("TUSK_DATABASE_URL", "").strip()
@@ -86,11 +86,7 @@ def _run_report(args: argparse.Namespace) -> int:
             spec = rep.ExperimentSpec(args.name, args.control or "control")
         if args.correction:
             spec = dataclasses.replace(spec, config=dataclasses.replace(spec.config, correction=args.correction))
-        try:
-            db = connect(url, timeout=args.query_timeout, max_rows=10_000)
-        except ValueError as exc:
-            raise UsageError(f"--db: {exc}") from None
-        with db:
+        with connect(url, timeout=args.query_timeout, max_rows=10_000) as db:
             metric = args.metric or spec.primary_metric
             if metric is None:
                 events = rep.conversion_events(db)
@@ -100,14 +96,13 @@ def _run_report(args: argparse.Namespace) -> int:
                 metric = events[0]
             counts = rep.count(db, args.name, metric)
         result = rep.analyse(spec, metric, counts)
-    except QueryError as exc:
+    except DatabaseError as exc:
+        # The store cannot be read (URL, connection, missing tables): an I/O problem, exit 2.
         hint = " (create the tables with `tusk db init`)" if exc.kind == "missing_table" else ""
-        raise UsageError(f"{redact_url(url)}: {exc.kind.replace('_', ' ')}: {exc.message}{hint}") from None
-    except rep.ReportError as exc:
-        print(f"tusk experiment report: {exc}", file=sys.stderr)
-        return EXIT_PROBLEMS
-    except StatsInputError as exc:
-        # e.g. an `analysis` setting that no statistic accepts; rendered with its code
+        where = redact_url(url)
+        raise UsageError(f"{where}: {exc.kind.replace('_', ' ')}: {one_line(exc)}{hint}") from None
+    except TuskError as exc:
+        # The data cannot be analysed (ReportError TSK945, a statistics input TSK90x): exit 1.
         print(exc.render(), file=sys.stderr)
         return EXIT_PROBLEMS
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ._common import EXIT_OK, EXIT_PROBLEMS, UsageError, add_command, add_format, print_json, read_text
+from ._db_errors import usage_error
 
 if TYPE_CHECKING:
     from ..delivery.db import Database
@@ -118,8 +119,12 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def _fail(exc: Exception) -> int:
+    from ..db.errors import DatabaseError
     from ..diagnostics import TuskError
 
+    if isinstance(exc, DatabaseError):
+        # An unreachable database, an unsupported URL, a failed write: an I/O problem (exit 2).
+        raise usage_error(exc) from None
     if isinstance(exc, TuskError):
         for d in exc.diagnostics:
             print(d.render() + "\n", file=sys.stderr)

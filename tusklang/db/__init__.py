@@ -1,9 +1,13 @@
-"""Read-only database access behind `@query`: one URL in, JSON-safe rows out.
+"""The one database layer: URLs, read-only `@query` connections, write connections, one error family.
 
-`connect(url)` returns a `Database` for SQLite (`sqlite:///path.db`) or PostgreSQL
-(`postgresql://...`). Every query is a single read-only statement with bound `?` parameters, a
-deadline and a row limit, all enforced by the database itself; every failure is a `QueryError`
-whose text never contains the URL or its password. See docs/database.md.
+- `connect(url)` returns a read-only `Database` for SQLite (`sqlite:///path.db`) or PostgreSQL
+  (`postgresql://...`). Every query is a single read-only statement with bound `?` parameters, a
+  deadline and a row limit, all enforced by the database itself (see docs/database.md).
+- `WriteConnection(url)` (tusklang/db/write.py) is the writing side the event store and the delivery
+  controller build on: same URLs, same `?` placeholders, same redaction, same errors.
+- Every failure is a `DatabaseError` (a `TuskError` with a coded diagnostic): `QueryError` for reads,
+  `WriteError` for writes, `DatabaseURLError` for a URL no layer accepts. No message ever contains the
+  URL or its password.
 """
 
 from __future__ import annotations
@@ -16,101 +20,111 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from types import TracebackType
-from typing import Final, Literal, Self
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Final, Self
 from uuid import UUID
+
+from ..limits import MAX_INT_DIGITS
+from ..safejson import JSONInputError
+from ..safejson import loads as safe_json_loads
+from .errors import (
+    CodedError,
+    DatabaseError,
+    DatabaseURLError,
+    ErrorKind,
+    QueryError,
+    QueryErrorKind,
+    WriteError,
+)
+from .urls import SUPPORTED_SCHEMES, Dialect, dialect_of, redact_url, scrub, sqlite_path, url_secrets
 
 __all__ = [
     "ENV_VAR",
     "SUPPORTED_SCHEMES",
+    "CodedError",
     "Database",
+    "DatabaseError",
+    "DatabaseURLError",
+    "Dialect",
+    "ErrorKind",
     "QueryError",
     "QueryErrorKind",
+    "WriteConnection",
+    "WriteError",
     "connect",
+    "connect_write",
     "database_from_env",
+    "dialect_of",
     "redact_url",
+    "scrub",
+    "sqlite_path",
+    "url_secrets",
 ]
 
 ENV_VAR: Final = "TUSK_DATABASE_URL"
-SUPPORTED_SCHEMES: Final = ("sqlite", "postgresql", "postgres")
 DEFAULT_TIMEOUT: Final = 5.0
 DEFAULT_MAX_ROWS: Final = 10_000
-
-QueryErrorKind = Literal[
-    "syntax",
-    "missing_table",
-    "timeout",
-    "read_only",
-    "connection",
-    "too_many_rows",
-    "multiple_statements",
-    "unsupported_value",
-    "other",
-]
 
 Row = dict[str, object]
 Param = str | int | float | bool | None
 
-
-class QueryError(Exception):
-    """A query (or connecting) failed. `message` is the database's own words, cleaned of secrets."""
-
-    def __init__(self, message: str, kind: QueryErrorKind, *, sqlstate: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.kind: QueryErrorKind = kind
-        self.sqlstate = sqlstate
-
-    def __repr__(self) -> str:
-        return f"QueryError(kind={self.kind!r}, message={self.message!r})"
+# The largest integer a value may be: what the TuskLang parser accepts, below CPython's str() limit.
+_INT_LIMIT: Final = 10**MAX_INT_DIGITS
 
 
 class UnsupportedValue(Exception):
     """A value with no JSON form; the backend adds the column name and raises a QueryError."""
 
 
-def redact_url(url: str) -> str:
-    """The URL with its password (in the authority or a `password=` parameter) replaced by `***`."""
+class JSONText:
+    """A json/jsonb value as the server sent it, decoded later by `json_value` (which knows the column)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes | str) -> None:
+        self.raw = raw
+
+
+def check_text(text: str, what: str) -> None:
+    """Text the driver must encode as UTF-8: a lone surrogate (from a `\\ud800` escape) cannot be."""
     try:
-        parts = urlsplit(url)
-        if parts.password is None and "password=" not in parts.query.lower():
-            return url
-        netloc = parts.netloc
-        if parts.password is not None:
-            userinfo, _, hostinfo = netloc.rpartition("@")
-            user = userinfo.split(":", 1)[0]
-            netloc = f"{user}:***@{hostinfo}"
-        query = parts.query
-        if query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            if any(key.lower() == "password" for key, _ in pairs):
-                pairs = [(key, "***" if key.lower() == "password" else value) for key, value in pairs]
-                query = urlencode(pairs, safe="*")
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return "<unparseable database URL>"
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise QueryError(
+            f"{what} holds a lone surrogate (U+{ord(text[exc.start]):04X} at character {exc.start + 1}), "
+            "which is not text a database can take",
+            "syntax",
+        ) from None
 
 
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    """Remove every secret (password, raw URL) from a message coming back from a driver."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+def check_number(value: int | float) -> int | float:
+    """Integers with more than MAX_INT_DIGITS digits and non-finite floats have no JSON form here."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise UnsupportedValue(f"{value!r} is not a JSON number")
+    elif not -_INT_LIMIT < value < _INT_LIMIT:
+        raise UnsupportedValue(
+            f"an integer of more than {MAX_INT_DIGITS} digits has no JSON form here; cast it to text"
+        )
+    return value
 
 
-def url_secrets(url: str) -> tuple[str, ...]:
-    """Strings that must never appear in output: the raw URL and its password."""
-    secrets = [url]
+def json_value(raw: bytes | str) -> object:
+    """Decode JSON from a column: at most limits.MAX_DEPTH deep, finite numbers, bounded integers."""
     try:
-        parts = urlsplit(url)
-        if parts.password:
-            secrets.append(parts.password)
-        secrets.extend(value for key, value in parse_qsl(parts.query) if key.lower() == "password")
-    except ValueError:
-        pass
-    # Longest first, so the URL is replaced whole before its password is.
-    return tuple(sorted(secrets, key=len, reverse=True))
+        value = safe_json_loads(raw)
+    except JSONInputError as exc:
+        raise UnsupportedValue(f"the JSON value is refused: {exc}") from None
+    # safe_json_loads bounded the depth, so this walk is bounded too.
+    stack: list[object] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, int | float) and not isinstance(item, bool):
+            check_number(item)
+    return value
 
 
 def check_params(params: Sequence[object]) -> list[Param]:
@@ -132,6 +146,21 @@ def check_params(params: Sequence[object]) -> list[Param]:
     return checked
 
 
+def decimal_value(value: Decimal) -> int | float:
+    """An integral numeric as int, else float; refused when it is not finite or too large for JSON."""
+    if not value.is_finite():
+        raise UnsupportedValue(f"{value} is not a JSON number")
+    # adjusted() is the exponent of the leading digit: checked before int() builds a huge number.
+    if value.adjusted() >= MAX_INT_DIGITS:
+        raise UnsupportedValue(
+            f"a number of {value.adjusted() + 1} digits has no JSON form here (at most {MAX_INT_DIGITS}); "
+            "cast it to text"
+        )
+    if value == value.to_integral_value():
+        return int(value)
+    return check_number(float(value))
+
+
 def iso_datetime(value: datetime) -> str:
     """Naive timestamps keep no offset; aware ones are shown in UTC with `Z`."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -142,16 +171,18 @@ def iso_datetime(value: datetime) -> str:
 def json_safe(value: object) -> object:
     """The JSON form of one database value, or UnsupportedValue."""
     kind = type(value)
-    if value is None or kind is str or kind is int or kind is bool:
+    if value is None:
+        return value
+    if kind is int:
+        return check_number(value)  # type: ignore[arg-type]
+    if kind is str or kind is bool:
         return value
     if kind is float:
-        if math.isfinite(value):  # type: ignore[arg-type]
-            return value
-        raise UnsupportedValue(f"{value!r} is not a JSON number")
+        return check_number(value)  # type: ignore[arg-type]
     if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise UnsupportedValue(f"{value} is not a JSON number")
-        return int(value) if value == value.to_integral_value() else float(value)
+        return decimal_value(value)
+    if isinstance(value, JSONText):
+        return json_value(value.raw)
     if isinstance(value, datetime):
         return iso_datetime(value)
     if isinstance(value, date | time):
@@ -219,6 +250,10 @@ class Database(ABC):
     def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """Run one read-only statement with `?` placeholders bound to `params`; rows as dicts."""
         checked = check_params(params)
+        check_text(sql, "the SQL text")
+        for position, value in enumerate(checked, start=1):
+            if isinstance(value, str):
+                check_text(value, f"parameter {position}")
         with self._lock:
             return self._query(sql, checked)
 
@@ -241,21 +276,18 @@ class Database(ABC):
 
 
 def connect(url: str, *, timeout: float = DEFAULT_TIMEOUT, max_rows: int = DEFAULT_MAX_ROWS) -> Database:
-    """Open a read-only Database for `url`; QueryError(kind="connection") if it cannot be reached."""
-    scheme = url.partition(":")[0].lower() if ":" in url else ""
-    if scheme == "sqlite":
+    """Open a read-only Database for `url`.
+
+    DatabaseURLError (TSK250) for a URL no layer accepts; QueryError(kind="connection", TSK251) if the
+    database cannot be reached or opened.
+    """
+    if dialect_of(url) == "sqlite":
         from .sqlite import SQLiteDatabase
 
         return SQLiteDatabase(url, timeout=timeout, max_rows=max_rows)
-    if scheme in ("postgresql", "postgres"):
-        from .postgres import PostgresDatabase
+    from .postgres import PostgresDatabase
 
-        return PostgresDatabase(url, timeout=timeout, max_rows=max_rows)
-    shown = f"{scheme!r}" if scheme else "none"
-    raise ValueError(
-        f"unsupported database URL scheme {shown}; supported schemes: "
-        "sqlite:///relative/path.db or sqlite:////absolute/path.db, postgresql://... (or postgres://...)"
-    )
+    return PostgresDatabase(url, timeout=timeout, max_rows=max_rows)
 
 
 def database_from_env(
@@ -269,3 +301,12 @@ def database_from_env(
     if not url:
         return None
     return connect(url, timeout=timeout, max_rows=max_rows)
+
+
+def __getattr__(name: str) -> object:
+    # The write side imports drivers lazily; reached as tusklang.db.WriteConnection / connect_write.
+    if name in ("WriteConnection", "connect_write"):
+        from . import write
+
+        return getattr(write, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Translate the one placeholder style users write (`?`) into psycopg's `%s`.
+"""Translate the one placeholder style users write (`?`) into psycopg's `%s` (or the server's `$1`).
 
 psycopg looks for `%` everywhere in the query text, string literals included, so every literal `%`
 must be doubled; a `?` is a placeholder only outside string literals, quoted identifiers, dollar-quoted
@@ -7,6 +7,7 @@ bodies and comments. This is a lexer for exactly those token kinds, not an SQL p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 
@@ -66,7 +67,7 @@ def _end_of_block_comment(sql: str, start: int) -> int:
     return len(sql)
 
 
-def _skip_token(sql: str, index: int) -> int | None:
+def skip_token(sql: str, index: int) -> int | None:
     """End of a literal, quoted identifier or comment starting at `index`, or None if none starts."""
     char = sql[index]
     if char == "'":
@@ -89,21 +90,31 @@ def _skip_token(sql: str, index: int) -> int | None:
 
 
 def qmark_to_pyformat(sql: str) -> Converted:
-    """`?` outside literals/comments becomes `%s`; every `%` becomes `%%`."""
+    """`?` outside literals/comments becomes `%s`; every `%` becomes `%%` (psycopg's format)."""
+    return _translate(sql, lambda _: "%s", escape_percent=True)
+
+
+def qmark_to_dollar(sql: str) -> Converted:
+    """`?` outside literals/comments becomes `$1`, `$2`, ...: the server's own form (libpq's PQprepare)."""
+    return _translate(sql, lambda number: f"${number}", escape_percent=False)
+
+
+def _translate(sql: str, placeholder: Callable[[int], str], *, escape_percent: bool) -> Converted:
     out: list[str] = []
     count = 0
     index = 0
     while index < len(sql):
-        end = _skip_token(sql, index)
+        end = skip_token(sql, index)
         if end is not None:
-            out.append(sql[index:end].replace("%", "%%"))
+            chunk = sql[index:end]
+            out.append(chunk.replace("%", "%%") if escape_percent else chunk)
             index = end
             continue
         char = sql[index]
         if char == "?":
-            out.append("%s")
             count += 1
-        elif char == "%":
+            out.append(placeholder(count))
+        elif char == "%" and escape_percent:
             out.append("%%")
         else:
             out.append(char)

@@ -1,13 +1,24 @@
-"""PostgreSQL backend (psycopg 3): each query is one statement in its own READ ONLY transaction.
+"""PostgreSQL backend (psycopg 3): each query is one described statement in a READ ONLY transaction.
 
-Why it cannot write, enforced by the server:
-- every query runs between `BEGIN READ ONLY` and `ROLLBACK` (and the session default is read-only);
-- the statement goes through the extended protocol (psycopg's `prepare=True`: Parse/Bind/Execute),
-  which accepts exactly one statement, so `SELECT 1; DELETE ...` is refused even without parameters;
-- `SET LOCAL statement_timeout` bounds it; the row limit is checked before any row is converted.
+Read-only whatever the text, for any role, enforced by the server where it can be:
+- the statement is prepared and DESCRIBED before it runs (libpq PQprepare/PQdescribePrepared): Parse
+  accepts exactly one statement, and one whose result has no columns (COPY, SET, DDL, DML without
+  RETURNING) is refused without being executed. Utility statements that do return rows (EXPLAIN
+  ANALYZE runs its statement, SHOW, FETCH) and COPY are refused by their first word (tusklang/db/guard.py);
+- it runs between `BEGIN READ ONLY` and `ROLLBACK`, with `SET LOCAL statement_timeout`/`lock_timeout`;
+- a login that could act on the server (superuser, replication, or a member of pg_read_server_files,
+  pg_write_server_files, pg_execute_server_program, pg_signal_backend) runs each query as
+  `SET LOCAL ROLE pg_read_all_data` (PostgreSQL 14+): it can read every table, and the server itself
+  refuses file access, programs, large-object export and signalling other sessions. Such a login with
+  no pg_read_all_data to drop to is refused when connecting;
+- session-level advisory locks outlive ROLLBACK: every query ends with `pg_advisory_unlock_all()`;
+- functions the server cannot stop for a privileged login (`set_config` can change the role back,
+  functions that run SQL text) are refused by name (tusklang/db/guard.py), as are the other known
+  side-effect functions, for a clear early error.
 
 Values are converted per column, chosen once from the column's type OID, so the common types
-(integers, text, booleans, JSON) cost nothing per row.
+(integers, text, booleans) cost nothing per row; json/jsonb are decoded by tusklang.safejson (bounded
+depth), numerics are bounded (limits.MAX_INT_DIGITS).
 """
 
 from __future__ import annotations
@@ -19,25 +30,33 @@ from decimal import Decimal
 from functools import lru_cache
 
 import psycopg
+import psycopg.errors
+from psycopg.adapt import Loader, PyFormat, Transformer
+from psycopg.pq import ExecStatus
 
 from . import (
     Converter,
     Database,
+    JSONText,
     Param,
     QueryError,
     QueryErrorKind,
     Row,
     UnsupportedValue,
+    decimal_value,
     iso_datetime,
     json_safe,
+    json_value,
     rows_to_dicts,
     scrub,
     too_many_rows,
 )
-from .placeholders import Converted, qmark_to_pyformat
+from .guard import check_statement
+from .placeholders import Converted, qmark_to_dollar, qmark_to_pyformat
 
 # Type OIDs from pg_type.h; psycopg already hands these back as JSON-safe Python values.
-_PASSTHROUGH_OIDS = frozenset({16, 18, 19, 20, 21, 23, 25, 26, 114, 1042, 1043, 3802})
+_PASSTHROUGH_OIDS = frozenset({16, 18, 19, 20, 21, 23, 25, 26, 1042, 1043})
+_JSON_OIDS = frozenset({114, 3802})  # json, jsonb
 _FLOAT_OIDS = frozenset({700, 701})
 _NUMERIC_OID = 1700
 _TIMESTAMPTZ_OID = 1184
@@ -53,12 +72,19 @@ def _float(value: object) -> object:
 
 
 def _numeric(value: object) -> object:
-    if not isinstance(value, Decimal):
-        return json_safe(value)
-    if not value.is_finite():
-        raise UnsupportedValue(f"{value} is not a JSON number")
-    integral = int(value)
-    return integral if integral == value else float(value)
+    return decimal_value(value) if isinstance(value, Decimal) else json_safe(value)
+
+
+def _json(value: object) -> object:
+    return json_value(value.raw) if isinstance(value, JSONText) else json_safe(value)
+
+
+class _JSONTextLoader(Loader):
+    """json/jsonb as undecoded text: psycopg's own loader calls json.loads, which has no depth limit
+    (RecursionError on deep documents) and takes any number; `_json` decodes it with limits."""
+
+    def load(self, data: object) -> JSONText:
+        return JSONText(bytes(data))  # type: ignore[call-overload]
 
 
 def _timestamptz(value: object) -> object:
@@ -77,6 +103,8 @@ def converter_for(oid: int) -> Converter | None:
         return _float
     if oid == _NUMERIC_OID:
         return _numeric
+    if oid in _JSON_OIDS:
+        return _json
     if oid == _TIMESTAMPTZ_OID:
         return _timestamptz
     if oid in _ISOFORMAT_OIDS:
@@ -120,10 +148,27 @@ def clean_message(exc: BaseException) -> str:
     return re.sub(r"\s+", " ", "; ".join(lines)) or type(exc).__name__
 
 
+# Roles whose members can act on the server beyond reading (files, programs, other sessions).
+_SERVER_ROLES = ("pg_read_server_files", "pg_write_server_files", "pg_execute_server_program", "pg_signal_backend")
+_READ_ROLE = "pg_read_all_data"
+_PRIVILEGES_SQL = """
+SELECT r.rolsuper OR r.rolreplication OR EXISTS (
+           SELECT 1 FROM pg_roles p
+           WHERE p.rolname = ANY(%s) AND pg_has_role(session_user, p.oid, 'MEMBER')
+       ) AS privileged,
+       EXISTS (
+           SELECT 1 FROM pg_roles p WHERE p.rolname = %s AND pg_has_role(session_user, p.oid, 'MEMBER')
+       ) AS can_drop
+FROM pg_roles r WHERE r.rolname = session_user
+"""
+
+
 class PostgresDatabase(Database):
     def __init__(self, url: str, *, timeout: float, max_rows: int) -> None:
         super().__init__(url, timeout=timeout, max_rows=max_rows)
         self._raw_url = url
+        # The role each query runs as (SET LOCAL ROLE), or None to keep the login's own.
+        self._query_role: str | None = None
         self._connection: psycopg.Connection[tuple[object, ...]] | None = self._open()
         self._closed = False
 
@@ -146,9 +191,23 @@ class PostgresDatabase(Database):
         try:
             # A second line of defence behind BEGIN READ ONLY; UTC so DATE(timestamptz) is stable.
             connection.execute("SET default_transaction_read_only = on; SET TIME ZONE 'UTC'")
+            row = connection.execute(_PRIVILEGES_SQL, [list(_SERVER_ROLES), _READ_ROLE]).fetchone()
         except psycopg.Error as exc:
             connection.close()
             raise self._error(exc, classify(exc)) from None
+        privileged, can_drop = (bool(row[0]), bool(row[1])) if row is not None else (False, False)
+        if privileged and not can_drop:
+            connection.close()
+            raise QueryError(
+                "the database role can act on the server (superuser, replication, or a member of "
+                f"{', '.join(_SERVER_ROLES)}) and has no {_READ_ROLE} role to run queries as "
+                "(PostgreSQL 14+); @query refuses to run with such a role",
+                "read_only",
+                hint="connect @query with a role that has SELECT privileges only",
+            )
+        self._query_role = _READ_ROLE if privileged else None
+        for name in ("json", "jsonb"):
+            connection.adapters.register_loader(name, _JSONTextLoader)
         return connection
 
     def _live_connection(self) -> psycopg.Connection[tuple[object, ...]]:
@@ -162,6 +221,21 @@ class PostgresDatabase(Database):
             connection = self._connection = self._open()
         return connection
 
+    def _describe(self, connection: psycopg.Connection[tuple[object, ...]], sql: str, params: list[Param]) -> int:
+        """The number of result columns of `sql`, found by preparing it (never running it)."""
+        dumper = Transformer(connection)
+        dumper.dump_sequence(params, [PyFormat.AUTO] * len(params))  # the parameter types psycopg will send
+        pgconn = connection.pgconn
+        encoding = connection.info.encoding
+        text = qmark_to_dollar(sql).sql.encode(encoding)
+        for result in (
+            pgconn.prepare(b"", text, dumper.types or None),
+            pgconn.describe_prepared(b""),
+        ):
+            if result.status != ExecStatus.COMMAND_OK:
+                raise psycopg.errors.error_from_result(result, encoding=encoding)
+        return int(result.nfields)
+
     def _query(self, sql: str, params: list[Param]) -> list[Row]:
         converted = _convert_sql(sql)
         if converted.placeholders != len(params):
@@ -169,21 +243,33 @@ class PostgresDatabase(Database):
                 f"the query has {converted.placeholders} `?` placeholder(s) but {len(params)} parameter(s) were given",
                 "syntax",
             )
+        check_statement(sql)
         connection = self._live_connection()
         timeout_ms = max(1, round(self.timeout * 1000))
+        # Our own literals (an integer, a fixed role name), not user input: one round trip opens the
+        # guarded transaction.
+        setup = f"BEGIN READ ONLY; SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL lock_timeout = {timeout_ms}"
+        if self._query_role is not None:
+            setup += f"; SET LOCAL ROLE {self._query_role}"
         try:
-            # Our own literal integer, not user input: one round trip opens the guarded transaction.
-            connection.execute(f"BEGIN READ ONLY; SET LOCAL statement_timeout = {timeout_ms}")
+            connection.execute(setup)
             try:
+                if self._describe(connection, sql, params) == 0:
+                    raise QueryError(
+                        "the statement returns no rows (it is not a query); @query runs one SELECT",
+                        "read_only",
+                        hint="@query runs one SELECT (or WITH/VALUES/TABLE) that only reads",
+                    )
                 with connection.cursor() as cursor:
                     cursor.execute(converted.sql, params, prepare=True)
                     description = cursor.description
                     if description is None:
-                        raise QueryError("the statement returned no result set; @query runs SELECT statements", "other")
+                        raise QueryError("the statement returned no rows; @query runs one SELECT", "read_only")
                     rows = cursor.fetchmany(self.max_rows + 1)
             finally:
                 if not connection.broken:
-                    connection.execute("ROLLBACK")
+                    # Session-level advisory locks survive the rollback: release whatever the query took.
+                    connection.execute("ROLLBACK; SELECT pg_advisory_unlock_all()")
         except psycopg.Error as exc:
             # A dropped connection is reopened by the next query.
             kind: QueryErrorKind = "connection" if connection.broken else classify(exc)

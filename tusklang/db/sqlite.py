@@ -2,8 +2,10 @@
 
 Read-only is layered, all inside SQLite: the `mode=ro` URI (the file handle cannot write),
 `PRAGMA query_only` (no statement may change the database) and an authorizer that allows only
-reading (no ATTACH, PRAGMA or transaction control from a query). sqlite3 refuses several
-statements in one `execute`.
+reading, checked while the statement is compiled, before it runs: no ATTACH (which creates files),
+PRAGMA (also as `pragma_*` table functions), VACUUM INTO (writes a new file), transaction control,
+and no call of `load_extension` or the shell's file functions. Extension loading is also off in the
+connection itself (Python's default). sqlite3 refuses several statements in one `execute`.
 
 SQLite has no column types, only declared ones, read through `PARSE_DECLTYPES` converters so a
 fixture gives the same values as PostgreSQL: `BOOLEAN` -> bool, `JSON` -> decoded,
@@ -13,12 +15,9 @@ table, so registering them affects every sqlite3 connection opened with `detect_
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from datetime import date, datetime
-from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from . import (
     Database,
@@ -29,10 +28,13 @@ from . import (
     UnsupportedValue,
     iso_datetime,
     json_safe,
+    json_value,
     rows_to_dicts,
     scrub,
     too_many_rows,
 )
+from .guard import check_statement
+from .urls import sqlite_path
 
 # How many virtual-machine instructions run between two deadline checks (about 10 us of work).
 _PROGRESS_STEPS = 1_000
@@ -59,12 +61,13 @@ def _convert_boolean(raw: bytes) -> bool:
 
 
 def _convert_json(raw: bytes) -> object:
+    # Bounded like every JSON from outside: depth (limits.MAX_DEPTH), finite numbers, integer size.
     try:
-        return json.loads(raw)
-    except ValueError:
-        shown = _text(raw)
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
-        raise SqliteValueError(f"a JSON column holds {shown!r}, which is not valid JSON") from None
+        return json_value(raw)
+    except UnsupportedValue as exc:
+        shown = _text(raw[:40])
+        shown = shown if len(raw) <= 40 else shown[:37] + "..."
+        raise SqliteValueError(f"a JSON column holds {shown!r}: {exc}") from None
 
 
 def _convert_timestamp(raw: bytes) -> str:
@@ -94,26 +97,17 @@ sqlite3.register_converter("DATE", _convert_date)
 _READ_ACTIONS = frozenset(
     {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 )
+# Functions that reach outside the database file (the last three exist only where an application or
+# the sqlite3 shell registered them, but a query must not call them whatever the build).
+_DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit"})
 
 
-def _authorize(action: int, *_: object) -> int:
-    return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
-
-
-def sqlite_path(url: str) -> Path:
-    """`sqlite:///rel/x.db` -> `rel/x.db` (from the working directory); `sqlite:////abs/x.db` -> `/abs/x.db`.
-
-    A relative path is resolved against the current working directory when the file is opened.
-    """
-    parts = urlsplit(url)
-    if parts.netloc:
-        raise ValueError(
-            f"a SQLite URL has no host: write sqlite:///relative/path.db or sqlite:////absolute/path.db, not {url!r}"
-        )
-    path = unquote(parts.path)
-    if not path.startswith("/") or path == "/":
-        raise ValueError(f"a SQLite URL needs a file path: sqlite:///relative/path.db, not {url!r}")
-    return Path(path[1:])
+def _authorize(action: int, arg1: str | None, arg2: str | None, *_: object) -> int:
+    if action not in _READ_ACTIONS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 def classify(exc: sqlite3.Error) -> QueryErrorKind:
@@ -128,7 +122,7 @@ def classify(exc: sqlite3.Error) -> QueryErrorKind:
         return "syntax"
     if "incorrect number of bindings" in text:
         return "syntax"
-    if "readonly" in text or "not authorized" in text or "query_only" in text:
+    if "readonly" in text or "authoriz" in text or "query_only" in text:
         return "read_only"
     if "unable to open" in text or "not a database" in text:
         return "connection"
@@ -166,12 +160,15 @@ class SQLiteDatabase(Database):
         connection = self._connection
         if connection is None:
             raise QueryError("the database is closed", "connection")
+        check_statement(sql, functions=False)
         deadline = time.monotonic() + self.timeout
         connection.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
         try:
             cursor = connection.execute(sql, params)
             if cursor.description is None:
-                raise QueryError("the statement returned no result set; @query runs SELECT statements", "other")
+                raise QueryError(
+                    "the statement returns no rows (it is not a query); @query runs one SELECT", "read_only"
+                )
             columns = [column[0] for column in cursor.description]
             rows = cursor.fetchmany(self.max_rows + 1)
             cursor.close()

@@ -1,7 +1,10 @@
 """`@query("SQL", params...)`: rows from the configured database, as a list of objects.
 
-The SQL runs read-only with bound `?` parameters, a timeout and a row limit (tusklang/db). Only
-the SQL text's hash and the row count go into provenance; the connection string never does.
+The SQL runs read-only with bound `?` parameters, a timeout and a row limit (tusklang/db): one
+statement that returns rows, whatever its text and whatever the database role (docs/database.md).
+Every failure, including a refused statement or a value with no JSON form, is TSK232 at the
+directive. Only the SQL text's hash and the row count go into provenance; the connection string
+never does.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp:
                 "TSK232",
                 f"@query failed ({exc.kind.replace('_', ' ')}): {exc.message}",
                 node.span,
-                hint=_HINTS.get(exc.kind),
+                hint=exc.first.hint or _HINTS.get(exc.kind),
             )
         ) from None
     ctx.queries.append(

@@ -14,13 +14,20 @@ import hmac
 import os
 from typing import Final
 
+from ..db.errors import MASKING_KEY_CODE, CodedError
+
 ENV_KEY: Final = "TUSK_PII_KEY"
 MIN_KEY_BYTES: Final = 16
 _CACHE_LIMIT: Final = 65_536
 
 
-class MaskingKeyError(ValueError):
-    """pii_masking is on but no usable key was given."""
+class MaskingKeyError(CodedError, ValueError):
+    """pii_masking is on but no usable key was given (TSK257; also a ValueError, as it always was)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            MASKING_KEY_CODE, message, hint=f"set {ENV_KEY}, e.g. `export {ENV_KEY}=$(openssl rand -hex 32)`"
+        )
 
 
 class Masker:

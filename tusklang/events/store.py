@@ -2,9 +2,14 @@
 
 The request path only appends a tuple to a deque (`put`): it never waits for the database, never takes
 a lock the writer holds during I/O, and never raises. When the queue holds `queue_size` events the new
-event is dropped and counted; each flush that saw drops records how many in `tusk_event_drops`, so a
-report can say how much is missing. The writer flushes when `batch_size` events are waiting or every
-`flush_interval` seconds, in one transaction per batch (COPY on PostgreSQL, executemany on SQLite).
+event is dropped and counted. The writer flushes when `batch_size` events are waiting or every
+`flush_interval` seconds, in one transaction per batch (COPY on PostgreSQL, multi-row INSERTs on SQLite).
+
+Lost events are never silent: drops (queue full) and failures (a batch whose write failed, e.g. INSERT
+revoked or a constraint broken) are recorded in `tusk_event_drops` with the time span they happened in
+(`since` .. `occurred_at`), as soon as the database accepts that row: with the next batch, or right
+after the failed one, or when the store comes back. `stats()` shows both counts, in memory and as
+recorded, so a health endpoint and `tusk experiment report` can say that data is missing.
 
 `close()` (or leaving the `with` block) stops the writer and writes everything still queued.
 """
@@ -20,7 +25,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-from .schema import Connection, EventRow, EventStoreError, init_schema
+from ..db.errors import DatabaseError
+from .schema import Connection, EventRow, EventStoreError, has_loss_columns, init_schema
 
 log = logging.getLogger("tusklang.events")
 
@@ -49,7 +55,33 @@ class StoreStats:
     queued: int  # waiting in memory now
     written: int  # committed to the database
     dropped: int  # refused because the queue was full
-    failed: int  # lost because a write failed (database down); logged
+    failed: int  # lost because a write failed, or still queued when closed with the database down
+    dropped_recorded: int = 0  # of `dropped`, how many are recorded in tusk_event_drops
+    failed_recorded: int = 0  # of `failed`, how many are recorded in tusk_event_drops
+
+    @property
+    def unrecorded(self) -> int:
+        """Lost events the database does not know about yet (recorded once it accepts the row)."""
+        return self.dropped - self.dropped_recorded + self.failed - self.failed_recorded
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as JSON-ready data (for /health and metrics)."""
+        return {
+            "queued": self.queued,
+            "written": self.written,
+            "dropped": self.dropped,
+            "failed": self.failed,
+            "dropped_recorded": self.dropped_recorded,
+            "failed_recorded": self.failed_recorded,
+            "unrecorded": self.unrecorded,
+        }
+
+
+@dataclass(frozen=True)
+class _Losses:
+    dropped: int
+    failed: int
+    since: float | None
 
 
 class EventStore:
@@ -79,12 +111,15 @@ class EventStore:
         self._secret_url = url  # kept to reconnect after the server drops the connection; never shown
         self.url = self._conn.url  # redacted
         self.dialect = self._conn.dialect
-        if create:
-            try:
+        try:
+            if create:
                 init_schema(self._conn)
-            except BaseException:
-                self._conn.close()
-                raise
+            # A store whose tables are managed separately may not be migrated yet: then losses are
+            # recorded in the version-1 shape (drops only; failures are logged and counted).
+            self._loss_columns = has_loss_columns(self._conn)
+        except BaseException:
+            self._conn.close()
+            raise
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.queue_size = queue_size
@@ -99,9 +134,14 @@ class EventStore:
         # before a waiting thread could run. Only the writer reads the counters and records drops.
         self._local = threading.local()
         self._drop_counters: list[_DropCounter] = []
+        self._drops_seen = 0  # drops the writer has noticed (and dated); <= the producers' total
         self._drops_recorded = 0
         self._written = 0
         self._failed = 0
+        self._failed_recorded = 0
+        self._loss_since: float | None = None  # when the losses not yet recorded began
+        self._last_check = clock()
+        self._last_loss_log = -1e9
         self._analyze_at = ANALYZE_ROWS
         self._last_down_log = -1e9
         self._closed = False
@@ -172,7 +212,7 @@ class EventStore:
         return batch
 
     def _drain(self) -> None:
-        """Write everything queued at call time, batch by batch, plus the drop count.
+        """Write everything queued at call time, batch by batch, plus the losses not yet recorded.
 
         Only what was queued when the call began: under a steady stream of new events a drain that
         waited for an empty queue would never return (and ``flush()`` would hang its caller).
@@ -180,41 +220,115 @@ class EventStore:
         with self._io_lock:
             owed = len(self._queue)
             while True:
+                self._note_drops()
                 conn = self._connection()
                 if conn is None:
                     return
                 batch = self._take()
-                dropped = self._dropped_total() - self._drops_recorded
-                if not batch and not dropped:
+                losses = self._unrecorded()
+                if not batch and losses is None:
                     return
                 try:
                     conn.begin()
                     if batch:
                         conn.insert_events(batch)
-                    if dropped:
-                        conn.execute(
-                            "INSERT INTO tusk_event_drops (occurred_at, dropped) VALUES (?, ?)",
-                            (self._clock(), dropped),
-                        )
+                    if losses is not None:
+                        self._insert_losses(conn, losses)
                     conn.commit()
-                    self._written += len(batch)
-                    self._drops_recorded += dropped
                 except EventStoreError as exc:
-                    conn.rollback()  # the drops stay unrecorded: the next batch records them
+                    conn.rollback()  # the losses stay unrecorded: the next write records them
                     if conn.broken:
                         # The server went away mid-write (restart, killed session): nothing was committed,
                         # so the batch goes back to the front of the queue for the next connection.
                         self._queue.extendleft(reversed(batch))
                         log.warning("event store: connection lost, %d events will be retried: %s", len(batch), exc)
                         return
+                    if not batch:
+                        self._log_unrecorded(exc)
+                        return
                     self._failed += len(batch)
+                    since = min(row[1] for row in batch)
+                    self._loss_since = since if self._loss_since is None else min(self._loss_since, since)
                     log.error("event store: %d events lost: %s", len(batch), exc)
-                    return
+                    # The events table may refuse while the drops table accepts (a revoked INSERT, a
+                    # constraint): record the loss now rather than when the events flow again.
+                    self._record_losses(conn)
+                    # Go on with the rest of what is owed: flush() and close() promise to have dealt with
+                    # every queued event, and a batch that fails does so quickly.
+                    owed -= len(batch)
+                    if owed <= 0:
+                        return
+                    continue
+                self._written += len(batch)
+                if losses is not None:
+                    self._mark_recorded(losses)
                 if self.dialect == "postgresql" and self._written >= self._analyze_at:
                     self._analyze(conn)
                 owed -= len(batch)
                 if len(batch) < self.batch_size or owed <= 0:
                     return
+
+    # --- lost events -----------------------------------------------------------------------------------
+
+    def _note_drops(self) -> None:
+        """Date the drops made since the last look: they happened after it (within a flush interval)."""
+        now = self._clock()
+        total = self._dropped_total()
+        if total > self._drops_seen:
+            self._drops_seen = total
+            if self._loss_since is None or self._last_check < self._loss_since:
+                self._loss_since = self._last_check
+        self._last_check = now
+
+    def _unrecorded(self) -> _Losses | None:
+        dropped = self._drops_seen - self._drops_recorded
+        failed = self._failed - self._failed_recorded
+        if not self._loss_columns:
+            failed = 0  # a version-1 table has no column for them
+        if not dropped and not failed:
+            return None
+        return _Losses(dropped, failed, self._loss_since)
+
+    def _insert_losses(self, conn: Connection, losses: _Losses) -> None:
+        if self._loss_columns:
+            conn.execute(
+                "INSERT INTO tusk_event_drops (occurred_at, dropped, failed, since) VALUES (?, ?, ?, ?)",
+                (self._clock(), losses.dropped, losses.failed, losses.since),
+            )
+        else:
+            conn.execute(
+                "INSERT INTO tusk_event_drops (occurred_at, dropped) VALUES (?, ?)", (self._clock(), losses.dropped)
+            )
+
+    def _mark_recorded(self, losses: _Losses) -> None:
+        self._drops_recorded += losses.dropped
+        if self._loss_columns:
+            self._failed_recorded += losses.failed
+        if self._drops_recorded == self._drops_seen and (
+            self._failed_recorded == self._failed or not self._loss_columns
+        ):
+            self._loss_since = None
+
+    def _record_losses(self, conn: Connection) -> None:
+        """Record the losses in a transaction of their own; on failure they wait for the next write."""
+        losses = self._unrecorded()
+        if losses is None:
+            return
+        try:
+            conn.begin()
+            self._insert_losses(conn, losses)
+            conn.commit()
+        except EventStoreError as exc:
+            conn.rollback()
+            self._log_unrecorded(exc)
+            return
+        self._mark_recorded(losses)
+
+    def _log_unrecorded(self, exc: DatabaseError) -> None:
+        now = time.monotonic()
+        if now - self._last_loss_log > 30:
+            self._last_loss_log = now
+            log.error("event store: cannot record lost events yet (retried with every write): %s", exc)
 
     def _analyze(self, conn: Connection) -> None:
         rows = 0.0
@@ -235,7 +349,15 @@ class EventStore:
         self._drain()
 
     def stats(self) -> StoreStats:
-        return StoreStats(len(self._queue), self._written, self._dropped_total(), self._failed)
+        """This store's counters: in memory, and how many of the lost events are recorded in the database."""
+        return StoreStats(
+            len(self._queue),
+            self._written,
+            self._dropped_total(),
+            self._failed,
+            self._drops_recorded,
+            self._failed_recorded,
+        )
 
     @property
     def dropped(self) -> int:
@@ -249,7 +371,7 @@ class EventStore:
         with self._io_lock:
             conn = self._connection()
             if conn is None:
-                raise EventStoreError(f"the database at {self.url} is unavailable")
+                raise EventStoreError(f"the database at {self.url} is unavailable", "connection")
             try:
                 return conn.execute(sql, params)
             finally:
@@ -267,10 +389,14 @@ class EventStore:
         self._drain()
         with self._io_lock:
             left = len(self._queue)
-            if left:  # the database is down: what is still queued cannot be written
+            if left:  # the database is down: what is still queued cannot be written (nor recorded)
                 self._failed += left
                 self._queue.clear()
                 log.error("event store: closed with %d events unwritten (database unavailable)", left)
+            if self.stats().unrecorded:
+                log.error(
+                    "event store: closed with %d lost events not recorded in tusk_event_drops", self.stats().unrecorded
+                )
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from ..compiler.locate import Locator, validation_diagnostics
 from ..db import Database, QueryError
+from ..db.errors import CodedError
 from ..diagnostics import Diagnostic, Severity, Span, TuskError
 from ..schema._base import ConfigModel
 from ..schema.analytics import FeatureAnalyticsConfig
@@ -32,6 +33,8 @@ DASHBOARD_DISABLED = "TSK941"
 UNKNOWN_SELECTION = "TSK942"
 REFRESH_NOT_USED = "TSK943"
 WIDGET_FAILED = "TSK944"
+WIDGET_DATA = "TSK946"
+BAD_PARAM = "TSK947"
 
 Path_ = tuple[str | int, ...]
 
@@ -193,11 +196,11 @@ def override_params(spec: DashboardSpec, assignments: Sequence[str]) -> Dashboar
     for text in assignments:
         name, sep, value = text.partition("=")
         if not sep or not name:
-            raise ValueError(f"--param: expected WIDGET=VALUE or PANEL.WIDGET=VALUE, got {text!r}")
+            raise DashboardParamError(f"--param: expected WIDGET=VALUE or PANEL.WIDGET=VALUE, got {text!r}")
         widget = spec.widget(name)
         if widget is None:
             known = ", ".join(w.key for p in spec.panels for w in p.widgets)
-            raise ValueError(f"--param: no widget {name!r} (widgets: {known})")
+            raise DashboardParamError(f"--param: no widget {name!r} (widgets: {known})")
         given.setdefault(widget.key, []).append(value)
     panels = []
     for panel in spec.panels:
@@ -214,8 +217,20 @@ def override_params(spec: DashboardSpec, assignments: Sequence[str]) -> Dashboar
 # --------------------------------------------------------------------------- running the queries
 
 
-class WidgetDataError(Exception):
-    """The rows came back but do not fit the widget (no number for a counter, ...)."""
+class WidgetDataError(CodedError):
+    """The rows came back but do not fit the widget (no number for a counter, ...): TSK946.
+
+    Shown in the widget and reported as its TSK944 failure at the widget's `query`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(WIDGET_DATA, message)
+
+
+class DashboardParamError(CodedError, ValueError):
+    """A `--param` that names no widget or is not WIDGET=VALUE: TSK947 (also a ValueError, as before)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(BAD_PARAM, message)
 
 
 @dataclass

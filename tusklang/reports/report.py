@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..db import Database, QueryError
+from ..db.errors import CodedError
 from ..experiments import stats
 from ..experiments.decision import Decision, DecisionConfig, decide
 
@@ -56,11 +57,30 @@ WHERE kind = 'conversion' AND event IS NOT NULL
 GROUP BY event ORDER BY event
 """
 
-DROPS_SQL = "SELECT COALESCE(SUM(dropped), 0) AS dropped FROM tusk_event_drops"
+# The report's window starts at the experiment's first recorded exposure and runs to now (the report
+# reads everything recorded since). A loss row covers `since` .. `occurred_at` (when it was recorded),
+# so it overlaps the window when it was recorded at or after the window's start; this also catches a
+# loss that swallowed every event after the last recorded one.
+WINDOW_SQL = "SELECT MIN(occurred_at) AS start FROM tusk_events WHERE kind = 'exposure' AND flag = ?"
+LOSSES_SQL = """
+SELECT COALESCE(SUM(dropped), 0) AS dropped, COALESCE(SUM(failed), 0) AS failed,
+       MIN(COALESCE(since, occurred_at)) AS first, MAX(occurred_at) AS last
+FROM tusk_event_drops WHERE occurred_at >= ?
+"""
+# A store not migrated to schema version 2 has no `failed`/`since` columns.
+LOSSES_V1_SQL = """
+SELECT COALESCE(SUM(dropped), 0) AS dropped, 0 AS failed, MIN(occurred_at) AS first, MAX(occurred_at) AS last
+FROM tusk_event_drops WHERE occurred_at >= ?
+"""
+
+REPORT_ERROR_CODE = "TSK945"
 
 
-class ReportError(Exception):
-    """The report cannot be produced from this input (no exposures, unknown control, ...)."""
+class ReportError(CodedError):
+    """The report cannot be produced from this input (no exposures, unknown control, ...): TSK945."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(REPORT_ERROR_CODE, message, hint=hint)
 
 
 @dataclass(frozen=True)
@@ -108,10 +128,21 @@ def spec_from_snapshot(snapshot: Any, name: str) -> ExperimentSpec:
 
 
 @dataclass(frozen=True)
+class Losses:
+    """Events the store recorded as lost within the report's window."""
+
+    dropped: int  # refused because the recording queue was full
+    failed: int  # lost to writes that failed
+    first: float | None  # epoch seconds: when the first of these losses began
+    last: float | None  # when the last of them was recorded
+
+
+@dataclass(frozen=True)
 class Counts:
     per_variant: dict[str, tuple[int, int]]  # variant -> (units, conversions)
     switched_units: int
     dropped_events: int | None
+    losses: Losses | None = None  # None: the store has no tusk_event_drops table
 
 
 def conversion_events(db: Database) -> list[str]:
@@ -122,13 +153,54 @@ def count(db: Database, experiment: str, metric: str) -> Counts:
     rows = db.query(COUNTS_SQL, [experiment, metric])
     per_variant = {str(row["variant"]): (int(row["units"]), int(row["conversions"])) for row in rows}  # type: ignore[call-overload]
     switched = int(db.query(SWITCHED_SQL, [experiment])[0]["units"])  # type: ignore[call-overload]
+    losses = window_losses(db, experiment)
+    return Counts(per_variant, switched, losses.dropped if losses is not None else None, losses)
+
+
+def window_losses(db: Database, experiment: str) -> Losses | None:
+    """Drops and failed writes recorded within the experiment's window; None without a drops table."""
+    start = db.query(WINDOW_SQL, [experiment])[0]["start"]
+    if start is None:
+        return Losses(0, 0, None, None)
     try:
-        dropped: int | None = int(db.query(DROPS_SQL)[0]["dropped"])  # type: ignore[call-overload]
+        found = db.query(LOSSES_SQL, [start])
     except QueryError as exc:
-        if exc.kind != "missing_table":
-            raise
-        dropped = None
-    return Counts(per_variant, switched, dropped)
+        if exc.kind == "missing_table":
+            return None
+        try:  # a version-1 table: no failed/since columns (`tusk db init` migrates it)
+            found = db.query(LOSSES_V1_SQL, [start])
+        except QueryError:
+            raise exc from None
+    row = found[0]
+    first, last = row["first"], row["last"]
+    return Losses(
+        int(row["dropped"]),  # type: ignore[call-overload]
+        int(row["failed"]),  # type: ignore[call-overload]
+        float(first) if first is not None else None,  # type: ignore[arg-type]
+        float(last) if last is not None else None,  # type: ignore[arg-type]
+    )
+
+
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def losses_warning(losses: Losses) -> str | None:
+    parts = []
+    if losses.dropped:
+        parts.append(f"{losses.dropped} dropped (the recording queue was full)")
+    if losses.failed:
+        parts.append(f"{losses.failed} lost to failed writes")
+    if not parts:
+        return None
+    return (
+        f"events were lost while this experiment ran: {' and '.join(parts)}, between {_iso(losses.first)} and "
+        f"{_iso(losses.last)}; counts may be low"
+    )
 
 
 def _finite(value: float | None) -> float | None:
@@ -217,10 +289,9 @@ def analyse(spec: ExperimentSpec, metric: str, counts: Counts) -> dict[str, Any]
             f"{counts.switched_units} units were exposed to more than one variant (a config change?); "
             "each is counted in its first variant"
         )
-    if counts.dropped_events:
-        warnings.append(
-            f"{counts.dropped_events} events were dropped because the recording queue was full; counts may be low"
-        )
+    lost = losses_warning(counts.losses) if counts.losses is not None else None
+    if lost is not None:
+        warnings.append(lost)
     srm = decision.srm
     return {
         "experiment": spec.name,
@@ -244,7 +315,20 @@ def analyse(spec: ExperimentSpec, metric: str, counts: Counts) -> dict[str, Any]
         },
         "units_in_several_variants": counts.switched_units,
         "dropped_events": counts.dropped_events,
+        "lost_events": _losses_json(counts.losses),
         "warnings": warnings,
+    }
+
+
+def _losses_json(losses: Losses | None) -> dict[str, Any] | None:
+    if losses is None:
+        return None
+    return {
+        "dropped": losses.dropped,
+        "failed": losses.failed,
+        "total": losses.dropped + losses.failed,
+        "first": _iso(losses.first),
+        "last": _iso(losses.last),
     }
 
 
