@@ -4,6 +4,7 @@ outages, serialise under concurrent writers, and invalid ones are refused."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -674,3 +675,168 @@ def test_unreachable_or_malformed_redis_is_a_usage_error(capsys: pytest.CaptureF
     assert "tusk flags: Redis: ConnectionError" in err
     assert "tusk serve: --redis: not a Redis URL" in err
     assert "hunter2" not in err
+
+
+# --- malformed records affect only their own flag ---------------------------------------------------
+
+BAD_RECORDS: list[tuple[str, bytes, str]] = [
+    # (what, stored bytes, words of the reason)
+    ("not JSON", b"{not json", "not valid JSON"),
+    ("not UTF-8", b'{"version": 1, "enabled": "\xff"}', "not UTF-8"),
+    ("nested 2,000 deep", b'{"version": 1, "enabled": ' + b"[" * 2000 + b"]" * 2000 + b"}", "deeper than"),
+    ("a 5,000-digit number", b'{"version": ' + b"9" * 5000 + b"}", "not valid JSON"),
+    ("not an object", b"[1, 2]", "not a JSON object"),
+    ("a string version", b'{"version": "12", "enabled": false}', "`version` must be a non-negative integer"),
+    ("a float version", b'{"version": 1.5, "enabled": false}', "`version` must be a non-negative integer"),
+    ("enabled a string", b'{"version": 1, "enabled": "false"}', "`enabled` must be true or false"),
+    ("a NaN rollout", b'{"version": 1, "rollout": {"experiment": NaN}}', "from 0 to 100"),
+    ("a 1e308 rollout", b'{"version": 1, "rollout": {"experiment": 1e308}}', "from 0 to 100"),
+    ("an infinite rollout", b'{"version": 1, "rollout": {"experiment": 1e999}}', "from 0 to 100"),
+    ("a negative rollout", b'{"version": 1, "rollout": {"experiment": -5}}', "from 0 to 100"),
+    ("rollout not a map", b'{"version": 1, "rollout": 40}', "`rollout` must be an object"),
+    ("weights not pairs", b'{"version": 1, "weights": {"experiment": [["control"]]}}', "not a [variant, percent] pair"),
+    ("weights a string", b'{"version": 1, "weights": {"experiment": "control=100"}}', "non-empty list"),
+    ("weights not summing to 100", b'{"version": 1, "weights": {"experiment": [["control", 60]]}}', "sum to 60"),
+    ("a NaN weight", b'{"version": 1, "weights": {"experiment": [["control", NaN], ["variant_a", 100]]}}', "weight of"),
+    (
+        "a negative weight",
+        b'{"version": 1, "weights": {"experiment": [["control", -1], ["variant_a", 101]]}}',
+        "weight of",
+    ),
+    ("an unknown variant", b'{"version": 1, "weights": {"experiment": [["nope", 100]]}}', "unknown variant"),
+]
+
+
+def _store_raw(store: OverrideStore, flag: str, raw: bytes) -> None:
+    """Write a record by hand, as anyone with access to Redis can, and announce it like a real write."""
+    version = store.client.incr(store.version_key)
+    store.client.hset(store.hash_key, flag, raw)
+    store.client.publish(store.channel, json.dumps({"flag": flag, "version": version}))
+
+
+@pytest.mark.parametrize(("what", "raw", "words"), BAD_RECORDS, ids=[b[0] for b in BAD_RECORDS])
+def test_a_malformed_record_affects_only_its_own_flag(
+    redis_url: str,
+    prefix: str,
+    store: OverrideStore,
+    caplog: pytest.LogCaptureFixture,
+    what: str,
+    raw: bytes,
+    words: str,
+) -> None:
+    # Another flag's override is in force before the bad record arrives, and one is written after it.
+    assert flags(redis_url, prefix, "disable", "new_checkout_flow", "--snapshot", str(SEED)) == 0
+    source = RedisOverrides(redis_url, prefix=prefix, poll_interval=600)
+    client = Client.from_file(SEED, overrides=source)
+    try:
+        with TestClient(create_app(client)) as http:
+            _wait_listening(source)
+            with caplog.at_level(logging.WARNING, logger="tusklang.overrides"):
+                _store_raw(store, "checkout_optimization", raw)
+                _wait_for(
+                    lambda: "checkout_optimization" in http.get("/health").json()["overrides"]["rejected"],
+                    2.0,
+                    "refusal",
+                )
+                assert flags(redis_url, prefix, "disable", "search_v2", "--snapshot", str(SEED)) == 0
+                _wait_for(
+                    lambda: client.evaluate("search_v2", {"user_id": "u"}).reason == "DISABLED", 1.0, "later write"
+                )
+            assert client.evaluate("new_checkout_flow", CHECKOUT_UNIT).reason == "DISABLED"  # still in force
+            at = "2024-02-10T00:00:00Z"  # inside the experiment's window: the snapshot's own split serves
+            assert client.evaluate("checkout_optimization", {"user_id": "u7"}, now=at).error_code is None
+            # The swap comes first, the watcher's bookkeeping right after: wait for it rather than race it.
+            _wait_for(lambda: "search_v2" in http.get("/health").json()["overrides"]["flags"], 1.0, "bookkeeping")
+            health = http.get("/health").json()
+            assert health["status"] == "degraded"
+            entry = health["overrides"]["rejected"]["checkout_optimization"]
+            assert words in entry["reason"]
+            assert entry["serving"] == "the snapshot's definition"
+            assert health["overrides"]["flags"] == ["new_checkout_flow", "search_v2"]
+            assert "error" not in health["overrides"]  # Redis itself is fine
+            lines = [r.getMessage() for r in caplog.records]
+            assert any("`checkout_optimization`" in line and words in line for line in lines), lines
+            assert not any("unavailable" in line for line in lines), lines
+
+            # Fixed by a real write (which replaces the bad record): applied, refusal gone, ok again.
+            args = ["set-variant-weights", "checkout_optimization", "control=0", "variant_a=100"]
+            assert flags(redis_url, prefix, *args, "--snapshot", str(SEED)) == 0
+            _wait_for(lambda: http.get("/health").json()["status"] == "ok", 2.0, "ok again")
+            assert http.get("/health").json()["overrides"]["rejected"] == {}
+            assert client.evaluate("checkout_optimization", {"user_id": "u7"}, now=at).variant in (
+                "variant_a",
+                "control",
+            )
+    finally:
+        client.close()
+
+
+def test_a_bad_record_keeps_the_flags_last_good_override(redis_url: str, prefix: str, store: OverrideStore) -> None:
+    # A kill switch must not be lost to a corrupt write: the flag keeps its last good override.
+    assert flags(redis_url, prefix, "disable", "new_checkout_flow", "--snapshot", str(SEED)) == 0
+    source = RedisOverrides(redis_url, prefix=prefix, poll_interval=600)
+    client = Client.from_file(SEED, overrides=source)
+    try:
+        _wait_listening(source)
+        _store_raw(store, "new_checkout_flow", b'{"version": 2, "enabled": NaN}')
+        _wait_for(lambda: "new_checkout_flow" in source.status()["rejected"], 2.0, "refusal")
+        entry = source.status()["rejected"]["new_checkout_flow"]
+        assert entry["serving"] == "its last good override (version 1)"
+        assert entry["at"].endswith("Z")
+        assert client.evaluate("new_checkout_flow", CHECKOUT_UNIT).reason == "DISABLED"
+        assert flags(redis_url, prefix, "clear", "new_checkout_flow") == 0  # clear removes a corrupt record
+        _wait_for(lambda: client.evaluate("new_checkout_flow", CHECKOUT_UNIT).value is True, 1.0, "cleared")
+        assert source.status()["status"] == "ok"
+    finally:
+        client.close()
+
+
+def test_a_garbage_version_counter_still_applies_every_record(
+    redis_url: str, prefix: str, store: OverrideStore
+) -> None:
+    assert flags(redis_url, prefix, "disable", "new_checkout_flow", "--snapshot", str(SEED)) == 0
+    store.client.set(store.version_key, "not-a-number")
+    source = RedisOverrides(redis_url, prefix=prefix, poll_interval=0.2, heartbeat_interval=0.1)
+    client = Client.from_file(SEED, overrides=source)
+    try:
+        assert client.evaluate("new_checkout_flow", CHECKOUT_UNIT).reason == "DISABLED"
+        status = source.status()
+        assert status["status"] == "degraded" and "not an integer" in status["error"]
+        assert status["version"] is None
+        # Written without the counter (the CLI cannot write now): the poll still notices the change.
+        store.client.hset(store.hash_key, "search_v2", json.dumps({"enabled": False}))
+        _wait_for(lambda: client.evaluate("search_v2", {"user_id": "u"}).reason == "DISABLED", 2.0, "poll")
+        store.client.set(store.version_key, "7")
+        _wait_for(lambda: source.status()["status"] == "ok", 2.0, "counter fixed")
+    finally:
+        client.close()
+
+
+def test_malformed_static_records_are_refused_per_flag() -> None:
+    client = Client(
+        json.dumps(ROLLOUT_SNAPSHOT),
+        overrides={"gate": {"rollout": {"rollout": float("nan")}}, "plain": {"enabled": False}},
+    )
+    assert client.evaluate("plain", {"user_id": "u"}).reason == "DISABLED"
+    assert client.evaluate("gate", {"user_id": "u"}).error_code is None
+    assert "from 0 to 100" in client.override_rejections()["gate"]
+
+
+def test_cli_show_and_write_cope_with_a_corrupt_record(
+    redis_url: str, prefix: str, store: OverrideStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _store_raw(store, "new_checkout_flow", b"[" * 3000)
+    _store_raw(store, "search_v2", b'{"version": 2, "rollout": {"rollout": "40"}}')
+    assert flags(redis_url, prefix, "show") == 0
+    out = capsys.readouterr().out
+    assert "new_checkout_flow: (malformed: JSON nested deeper than" in out
+    assert "search_v2: (malformed: rollout of rule `rollout`" in out
+    assert flags(redis_url, prefix, "show", "--format", "json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert "new_checkout_flow" in shown["malformed"]
+    # A write replaces a corrupt record whole (and says so); clear removes one.
+    assert flags(redis_url, prefix, "disable", "search_v2", "--snapshot", str(SEED)) == 0
+    assert "malformed" in capsys.readouterr().err
+    assert store.get("search_v2") is not None and store.get("search_v2")["enabled"] is False  # type: ignore[index]
+    assert flags(redis_url, prefix, "clear", "new_checkout_flow") == 0
+    assert not store.exists("new_checkout_flow")

@@ -155,8 +155,13 @@ def _actor(args: argparse.Namespace) -> str:
 
 def describe(record: dict[str, Any] | None) -> str:
     """One line of what an override changes: ``enabled=false rollout[rollout]=40%``."""
+    from ..overrides.overlay import check_record
+
     if not record:
         return "(none)"
+    problem = check_record(record)
+    if problem is not None:  # written by hand into Redis: say so rather than fail to print it
+        return f"(malformed: {problem})"
     parts = []
     if "enabled" in record:
         parts.append(f"enabled={json.dumps(record['enabled'])}")
@@ -172,11 +177,18 @@ def _write(args: argparse.Namespace, patch: dict[str, Any] | None, snapshot: Sna
     import redis
 
     from ..diagnostics import TuskError
-    from ..overrides.overlay import check_result, merge
+    from ..overrides.overlay import check_record, check_result, merge
 
     def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
         if patch is None:
             return None
+        if current is not None and (problem := check_record(current)) is not None:
+            # A record written by hand that no client applies: the new write replaces it whole.
+            print(
+                f"tusk flags: the stored override of {args.flag} is malformed ({problem}); replacing it",
+                file=sys.stderr,
+            )
+            current = None
         content = merge(current, patch)
         if snapshot is not None:
             problems = check_result(snapshot, args.flag, content, cmd)
@@ -186,7 +198,7 @@ def _write(args: argparse.Namespace, patch: dict[str, Any] | None, snapshot: Sna
 
     store = _store(args, snapshot)
     try:
-        if patch is None and store.get(args.flag) is None:
+        if patch is None and not store.exists(args.flag):
             return _print_result(args, None, store.prefix)
         result = store.write(args.flag, change, op=args.flags_command, actor=_actor(args), reason=args.reason)
     except TuskError as exc:
@@ -290,13 +302,16 @@ def run_show(args: argparse.Namespace) -> int:
     finally:
         store.close()
     records = state.records if args.flag is None else {k: v for k, v in state.records.items() if k == args.flag}
+    malformed = {k: v for k, v in state.malformed.items() if args.flag is None or k == args.flag}
     if args.format == "json":
-        print_json({"prefix": store.prefix, "version": state.version, "overrides": records})
+        print_json({"prefix": store.prefix, "version": state.version, "overrides": records, "malformed": malformed})
         return EXIT_OK
-    if args.flag is not None and not records:
+    if args.flag is not None and not records and not malformed:
         print(f"{args.flag}: no override (version {state.version})")
         return EXIT_OK
     print(f"overrides under {store.prefix!r}: {len(records)} flag(s), version {state.version}")
+    for key, reason in malformed.items():
+        print(f"  {key}: (malformed: {reason}; clients ignore it, `tusk flags clear {key}` removes it)")
     for key, record in records.items():
         why = f', "{record["reason"]}"' if record.get("reason") else ""
         print(

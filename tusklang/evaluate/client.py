@@ -7,11 +7,11 @@ import os
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..diagnostics import TuskError
+from ..diagnostics import Diagnostic, TuskError
 from ..snapshot import Snapshot, load_snapshot
 from . import reasons as r
 from .compile import CompiledFlag, compile_snapshot
@@ -65,7 +65,16 @@ class _State:
 
 
 def _compile(snapshot: Snapshot) -> _State:
-    flags, experiments = compile_snapshot(snapshot)
+    try:
+        flags, experiments = compile_snapshot(snapshot)
+    except TuskError:
+        raise
+    except Exception as exc:
+        # load_snapshot accepted it, so this is a compiler bug; still the caller's input, never a traceback.
+        log.exception("compiling the snapshot failed")
+        raise TuskError(
+            [Diagnostic("snapshot-invalid", f"snapshot could not be compiled: {type(exc).__name__}: {exc}"[:300])]
+        ) from exc
     functions = {k: c.evaluate for k, c in experiments.items()}
     functions.update({k: c.evaluate for k, c in flags.items()})
     ordered = [(k, c.evaluate) for k, c in flags.items()] + [(k, c.evaluate) for k, c in experiments.items()]
@@ -106,13 +115,19 @@ class Client:
         records, layered on top of the snapshot (docs/overrides.md)."""
         self._base = load_snapshot(snapshot)
         self._override_records: Mapping[str, Any] = {}
+        # Override records the snapshot refused (flag -> reason), from the last apply_overrides.
+        self._override_rejected: dict[str, str] = {}
         self._state = _compile(self._base)
+        self._loaded_at = _now_iso()
+        self._reloads = 0
+        # The last snapshot file refused since the last good load ({"reason", "at"}), shown by /health.
+        self._rejected: dict[str, str] | None = None
         self._tracker = tracker
         if tracker is not None:
             # An instance attribute shadows the method, so an untracked client pays nothing for tracking.
             self.evaluate = self._evaluate_tracked  # type: ignore[method-assign]
         self._path = path
-        self._mtime: float | None = None
+        self._file_sig: tuple[int, int, int] | None = None
         self._lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
@@ -136,8 +151,9 @@ class Client:
     ) -> Client:
         """Load a snapshot file; with ``watch`` a daemon thread reloads it when it changes."""
         p = Path(path)
+        signature = _signature(p)
         client = cls(p.read_bytes(), path=str(p), overrides=overrides, tracker=tracker)
-        client._mtime = _mtime(p)
+        client._file_sig = signature
         if watch:
             client.watch(interval)
         return client
@@ -146,49 +162,85 @@ class Client:
         """Atomically replace the snapshot (from ``source`` or the file this client was loaded from).
 
         An unreadable, corrupt or invalid new snapshot is rejected with a logged diagnostic and the
-        last good snapshot keeps serving. Returns True when the new snapshot is live.
+        last good snapshot keeps serving; ``snapshot_status()`` shows the rejection until a good one
+        loads. Returns True when the new snapshot is live. Never raises.
         """
         with self._lock:
             try:
                 if source is None:
                     if self._path is None:
                         raise ValueError("reload() without a source needs a client made by from_file")
-                    self._mtime = _mtime(Path(self._path))
+                    self._file_sig = _signature(Path(self._path))
                     source = Path(self._path).read_bytes()
                 base = load_snapshot(source)
-                state = _compile(self._overlaid(base, self._override_records))
+                snapshot, rejected = self._overlaid(base, self._override_records)
+                state = _compile(snapshot)
             except TuskError as exc:
+                more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
+                self._reject(f"{exc.first.message}{more}")
                 log.error("snapshot rejected, keeping the last good one:\n%s", exc.render())
                 return False
             except (OSError, ValueError) as exc:
+                self._reject(f"{type(exc).__name__}: {exc}")
                 log.error("snapshot rejected, keeping the last good one: %s", exc)
                 return False
+            except Exception as exc:  # whatever the file holds, the last good snapshot keeps serving
+                self._reject(f"{type(exc).__name__}: {exc}")
+                log.exception("snapshot rejected, keeping the last good one")
+                return False
             self._base = base
+            self._override_rejected = rejected
             self._swap(state)
+            self._loaded_at = _now_iso()
+            self._reloads += 1
+            self._rejected = None
             return True
 
-    @staticmethod
-    def _overlaid(base: Snapshot, records: Mapping[str, Any]) -> Snapshot:
-        if not records:
-            return base
-        from ..overrides import apply_overrides
+    def _reject(self, reason: str) -> None:
+        self._rejected = {"reason": reason if len(reason) <= 500 else reason[:500] + "...", "at": _now_iso()}
 
-        return apply_overrides(base, records)
+    def snapshot_status(self) -> dict[str, Any]:
+        """The live snapshot's bookkeeping for health checks: ``status`` ("ok", or "degraded" while the
+        newest file is refused), ``loaded_at`` and ``reloads`` of the live one, ``rejected``
+        (``{"reason", "at"}`` of the refused file, or None)."""
+        rejected = self._rejected
+        return {
+            "status": "ok" if rejected is None else "degraded",
+            "loaded_at": self._loaded_at,
+            "reloads": self._reloads,
+            "rejected": dict(rejected) if rejected is not None else None,
+        }
+
+    def _overlaid(self, base: Snapshot, records: Mapping[str, Any]) -> tuple[Snapshot, dict[str, str]]:
+        """``base`` with the override records on top, and the records it refused (flag -> reason)."""
+        if not records:
+            return base, {}
+        from ..overrides.overlay import overlay
+
+        return overlay(base, records, known=self._override_rejected)
 
     def apply_overrides(self, records: Mapping[str, Any]) -> bool:
         """Atomically serve the snapshot with ``records`` layered on top (replacing earlier overrides).
 
-        Called by the overrides watcher; parts that do not fit the snapshot are skipped with a log line.
+        Called by the overrides watcher. A record that does not fit the snapshot affects only its own
+        flag: it is skipped with a log line naming the flag (see ``override_rejections``) and every
+        other flag's override still applies.
         """
         with self._lock:
             try:
-                state = _compile(self._overlaid(self._base, records))
+                snapshot, rejected = self._overlaid(self._base, records)
+                state = _compile(snapshot)
             except Exception:  # the last good state keeps serving whatever the watcher delivers
                 log.exception("overrides rejected, keeping the last good state")
                 return False
             self._override_records = dict(records)
+            self._override_rejected = rejected
             self._swap(state)
             return True
+
+    def override_rejections(self) -> dict[str, str]:
+        """Flags whose override record the live snapshot refused (flag -> reason)."""
+        return dict(self._override_rejected)
 
     @property
     def overrides(self) -> Any:
@@ -202,8 +254,11 @@ class Client:
 
         def loop() -> None:
             while not self._stop.wait(interval):
-                if self._path is not None and _mtime(Path(self._path)) != self._mtime:
-                    self.reload()
+                try:
+                    if self._path is not None and _signature(Path(self._path)) != self._file_sig:
+                        self.reload()
+                except Exception:  # never end the thread: a dead watcher would serve a stale snapshot forever
+                    log.exception("snapshot watcher: unexpected error; still watching")
 
         self._watcher = threading.Thread(target=loop, name="tusk-snapshot-watch", daemon=True)
         self._watcher.start()
@@ -392,8 +447,15 @@ class Client:
         return res
 
 
-def _mtime(path: Path) -> float | None:
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    """What tells a changed file: mtime, size and inode (a rename-into-place within one mtime tick still
+    changes the inode), or None when it cannot be read."""
     try:
-        return path.stat().st_mtime_ns / 1e9
+        st = path.stat()
     except OSError:
         return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

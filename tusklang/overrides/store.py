@@ -21,13 +21,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from .. import safejson
 
 # KEYS: hash, version counter, audit stream.
 # ARGV: flag, expected stored record ('' = none), new record tail ('' = delete), op, actor, at, reason,
@@ -58,14 +60,46 @@ def _dumps(data: Any) -> str:
 
 
 def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    # Anything can be stored in Redis by hand: shown with replacement characters rather than failing.
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+class RecordError(ValueError):
+    """A stored override record that is not a JSON object (the message says why, never echoing it)."""
+
+
+def decode_record(raw: Any) -> dict[str, Any] | None:
+    """A stored record as a dict (None for no record); ``RecordError`` when it is not a JSON object,
+    whatever the bytes: not UTF-8, not JSON, nested too deep, numbers beyond the digit limit."""
+    if raw is None or raw == b"" or raw == "":
+        return None
+    try:
+        value = safejson.loads(raw if isinstance(raw, bytes | str) else str(raw))
+    except safejson.JSONInputError as exc:
+        raise RecordError(str(exc)) from None
+    if not isinstance(value, dict):
+        raise RecordError("not a JSON object")
+    return value
 
 
 def _record(raw: Any) -> dict[str, Any] | None:
-    if raw is None or raw == b"" or raw == "":
+    """``decode_record`` for the CLI's own reads: a corrupt record reads as none, so a write replaces it
+    (the compare-and-set still compares the stored text) and ``show``/``history`` still work."""
+    try:
+        return decode_record(raw)
+    except RecordError:
         return None
-    value = json.loads(_text(raw))
-    return value if isinstance(value, dict) else None
+
+
+def _version(raw: Any) -> int | None:
+    """The version counter, None when it holds something that is not a non-negative integer."""
+    if raw is None:
+        return 0
+    try:
+        text = _text(raw).strip()
+    except UnicodeDecodeError:
+        return None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else None
 
 
 def connect(url: str, *, timeout: float = 2.0, client_name: str | None = None) -> redis.Redis:
@@ -85,10 +119,14 @@ def now_iso() -> str:
 
 @dataclass(frozen=True)
 class OverrideState:
-    """Every override record and the version they were read at (one consistent read)."""
+    """Every override record and the version they were read at (one consistent read).
 
-    version: int
+    ``version`` is None when the counter holds garbage. ``malformed`` maps each flag whose stored
+    record could not be decoded to the reason (those flags are not in ``records``)."""
+
+    version: int | None
     records: dict[str, dict[str, Any]]
+    malformed: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -154,17 +192,28 @@ class OverrideStore:
             pipe.get(self.version_key)
             raw, version = pipe.execute()
         records: dict[str, dict[str, Any]] = {}
+        malformed: dict[str, str] = {}
         for key, value in raw.items():
-            record = _record(value)
+            flag = _text(key) if not isinstance(key, bytes) else key.decode("utf-8", "replace")
+            try:
+                record = decode_record(value)
+            except RecordError as exc:
+                malformed[flag] = str(exc)
+                continue
             if record is not None:
-                records[_text(key)] = record
-        return OverrideState(int(version or 0), dict(sorted(records.items())))
+                records[flag] = record
+        return OverrideState(_version(version), dict(sorted(records.items())), dict(sorted(malformed.items())))
 
-    def version(self) -> int:
-        return int(self.client.get(self.version_key) or 0)
+    def version(self) -> int | None:
+        """The version counter (None when it is not an integer)."""
+        return _version(self.client.get(self.version_key))
 
     def get(self, flag: str) -> dict[str, Any] | None:
         return _record(self.client.hget(self.hash_key, flag))
+
+    def exists(self, flag: str) -> bool:
+        """Whether the flag has a stored record, decodable or not (so ``clear`` removes a corrupt one)."""
+        return bool(self.client.hexists(self.hash_key, flag))
 
     def audit(self, flag: str | None = None, limit: int | None = None) -> list[AuditEntry]:
         """Audit entries, oldest first (the last ``limit`` of them when given)."""
@@ -176,7 +225,7 @@ class OverrideStore:
             entries.append(
                 AuditEntry(
                     _text(entry_id),
-                    int(data.get("version", 0)),
+                    _version(data.get("version")) or 0,
                     data.get("flag", ""),
                     data.get("op", ""),
                     data.get("actor", ""),
@@ -204,8 +253,9 @@ class OverrideStore:
         ``change`` gets the record as stored and returns the new content (without bookkeeping fields);
         it is called again if another writer got in first.
         """
+        # The stored bytes as they are: the script compares them exactly, even when they are not UTF-8.
         raw = self.client.hget(self.hash_key, flag)
-        current = _text(raw) if raw is not None else ""
+        current: bytes | str = raw if raw is not None else ""
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             content = change(_record(current))
             at = now_iso()
@@ -218,7 +268,7 @@ class OverrideStore:
                 keys=[self.hash_key, self.version_key, self.audit_key],
                 args=[flag, current, tail, op, actor, at, reason, self.channel, json.dumps(flag)],
             )
-            version, seen = int(result[0]), _text(result[1])
+            version, seen = int(result[0]), result[1]
             if version:
                 return WriteResult(flag, version, _record(current), self.get_written(tail, version), attempt)
             current = seen

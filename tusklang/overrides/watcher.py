@@ -8,11 +8,16 @@ keeps serving the snapshot with the last overrides it saw, the watcher retries e
 lost (Redis, not the message stream, is the source of truth). A closed connection is noticed at once;
 a silent one (a partition, a stalled server) by the heartbeat, a version read every
 ``heartbeat_interval`` seconds that must answer within ``timeout`` and that also catches a lost message.
+
+Records are screened one by one: a record that is not JSON, nests too deep or has the wrong shape (a
+version that is not an integer, a NaN or out-of-range percentage, weights that are not pairs summing to
+100) is refused for its own flag only. That flag keeps its last good override (or the snapshot's
+definition if it never had one), the refusal is logged once with the flag and the reason and shown by
+``status()["rejected"]``, and every other flag's override applies as usual.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -23,8 +28,9 @@ from typing import Any, Protocol
 
 import redis
 
+from .. import safejson
 from ..snapshot import Snapshot
-from .overlay import DEFAULT_PREFIX, DEFAULT_TTL, storage_settings
+from .overlay import DEFAULT_PREFIX, DEFAULT_TTL, check_record, storage_settings
 from .store import OverrideState, OverrideStore, connect, now_iso
 
 log = logging.getLogger("tusklang.overrides")
@@ -101,6 +107,13 @@ class RedisOverrides:
         self._thread: threading.Thread | None = None
         self._version: int | None = None
         self._flags: list[str] = []
+        # The records last handed to ``apply`` (None before the first): a re-read that finds the same
+        # ones applies nothing. Also each flag's last good record, kept when its new one is refused.
+        self._applied: dict[str, dict[str, Any]] | None = None
+        # flag -> {"reason", "at", "serving"} for records refused by the last read.
+        self._rejected: dict[str, dict[str, str]] = {}
+        # Set when the version counter holds something that is not an integer.
+        self._counter_problem: str | None = None
         self._healthy = False
         self._error: str | None = None
         self._last_sync: str | None = None
@@ -125,8 +138,11 @@ class RedisOverrides:
                 self._sync(store)
             finally:
                 store.close()
-        except (redis.RedisError, OSError, ValueError) as exc:
+        except (redis.RedisError, OSError) as exc:
             self._degraded(exc)
+        except Exception as exc:  # whatever Redis holds, the client is made and serves its snapshot
+            log.exception("overrides: the first read failed; the watcher retries")
+            self._degraded(exc, unavailable=False)
         self._thread = threading.Thread(target=self._run, name="tusk-overrides-watch", daemon=True)
         self._thread.start()
 
@@ -147,13 +163,17 @@ class RedisOverrides:
         return self._version
 
     def status(self) -> dict[str, Any]:
+        """``status`` is "ok" only when Redis answers and every record was applied; "degraded" comes with
+        ``error`` (Redis unreachable, or the version counter unreadable) and/or ``rejected`` entries."""
         with self._lock:
+            ok = self._healthy and not self._rejected and self._counter_problem is None
             out: dict[str, Any] = {
                 "source": "redis",
-                "status": "ok" if self._healthy else "degraded",
+                "status": "ok" if ok else "degraded",
                 "prefix": self.prefix,
                 "version": self._version,
                 "flags": list(self._flags),
+                "rejected": {flag: dict(entry) for flag, entry in self._rejected.items()},
                 "last_sync": self._last_sync,
                 "poll_interval": self.poll_interval,
                 # Consistent reads so far (the first at start, one per reconnect, change or poll).
@@ -163,33 +183,48 @@ class RedisOverrides:
                 out["error"] = self._error
                 if self._down_since is not None:
                     out["degraded_for_s"] = round(time.monotonic() - self._down_since, 3)
+            elif self._counter_problem is not None:
+                out["error"] = self._counter_problem
             return out
 
-    def _degraded(self, exc: BaseException) -> None:
+    def _degraded(self, exc: BaseException, *, unavailable: bool = True) -> None:
         message = redact(f"{type(exc).__name__}: {exc}").replace(self._url, "<redis>")
+        if not unavailable:
+            message = f"watcher error (see log): {message}"
         with self._lock:
             was_healthy = self._healthy or self._down_since is None
             self._healthy = False
             self._error = message
             if self._down_since is None:
                 self._down_since = time.monotonic()
-        if was_healthy:
+        if was_healthy and unavailable:
             log.warning("overrides: Redis unavailable, serving the last overrides seen (%s)", message)
 
     def _sync(self, store: OverrideStore, seen: int | None = None) -> None:
-        """Re-read every record and apply them if the version moved; skipped when ``seen`` (a version
-        from a message or the heartbeat) is the one already applied. Any difference counts, not only
-        a newer one: a Redis restarted without persistence starts counting again from 0."""
+        """Re-read every record and apply them if they changed; skipped when ``seen`` (a version from a
+        message or the heartbeat) is the one already read. Any difference counts, not only a newer one:
+        a Redis restarted without persistence starts counting again from 0."""
         if seen is not None and seen == self._version:
             return
         state: OverrideState = store.read()
-        if state.version != self._version:
+        records, rejected = self._screen(state)
+        if records != self._applied:
             assert self._apply is not None
-            self._apply(state.records)
+            self._apply(records)
+        counter_problem = (
+            None if state.version is not None else f"version counter {store.version_key!r} is not an integer"
+        )
+        if counter_problem is not None and counter_problem != self._counter_problem:
+            log.error(
+                "overrides: %s; records still apply, but `tusk flags` cannot write until it is fixed", counter_problem
+            )
         with self._lock:
             recovered = not self._healthy and self._down_since is not None
+            self._applied = records
             self._version = state.version
-            self._flags = sorted(state.records)
+            self._flags = sorted(records)
+            self._rejected = rejected
+            self._counter_problem = counter_problem
             self._healthy = True
             self._error = None
             self._down_since = None
@@ -197,6 +232,39 @@ class RedisOverrides:
             self._syncs += 1
         if recovered:
             log.warning("overrides: Redis reachable again, resynced at version %s", state.version)
+
+    def _screen(self, state: OverrideState) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
+        """The records to apply and the refused ones: a malformed record is refused for its own flag,
+        which keeps its last good record (if any) rather than lose, say, a kill switch to a typo."""
+        refused = dict(state.malformed)
+        records: dict[str, dict[str, Any]] = {}
+        for flag, record in state.records.items():
+            problem = check_record(record)
+            if problem is None:
+                records[flag] = record
+            else:
+                refused[flag] = problem
+        rejected: dict[str, dict[str, str]] = {}
+        for flag, reason in sorted(refused.items()):
+            last_good = (self._applied or {}).get(flag)
+            if last_good is not None:
+                records[flag] = last_good
+                serving = f"its last good override (version {last_good.get('version')})"
+            else:
+                serving = "the snapshot's definition"
+            before = self._rejected.get(flag)
+            if before is not None and before["reason"] == reason:
+                rejected[flag] = before  # the same refusal: keep its first time, log it once
+                continue
+            rejected[flag] = {"reason": reason, "at": now_iso(), "serving": serving}
+            log.error(
+                "overrides: record of `%s` rejected (%s); `%s` keeps %s, other flags are unaffected",
+                flag,
+                reason,
+                flag,
+                serving,
+            )
+        return dict(sorted(records.items())), rejected
 
     # --- the thread ----------------------------------------------------------------------------
 
@@ -228,11 +296,11 @@ class RedisOverrides:
                         self._sync(store, seen=store.version())
                     if now >= next_beat:
                         next_beat = time.monotonic() + min(self.heartbeat_interval, self.poll_interval)
-            except (redis.RedisError, OSError, ValueError) as exc:
+            except (redis.RedisError, OSError) as exc:
                 self._degraded(exc)
-            except Exception:  # a bug here must not end the thread: the client would silently go stale
-                log.exception("overrides watcher failed; retrying")
-                self._degraded(RuntimeError("watcher error (see log)"))
+            except Exception as exc:  # nothing may end the thread: the client would silently go stale
+                log.exception("overrides watcher: unexpected error; retrying")
+                self._degraded(exc, unavailable=False)
             finally:
                 for closable in (pubsub, store):
                     try:
@@ -253,10 +321,10 @@ class RedisOverrides:
 
 def _message_version(data: Any) -> int | None:
     try:
-        value = json.loads(data)
-        return int(value["version"])
-    except (ValueError, TypeError, KeyError):
-        return None  # unknown message shape: re-read to be safe
+        version = safejson.loads(data)["version"]
+    except Exception:
+        return None  # unknown message shape (anyone can publish): re-read to be safe
+    return version if type(version) is int else None
 
 
 def attach(

@@ -1,12 +1,14 @@
 """Loading a snapshot: JSON parse, shape validation, then whole-document checks.
 
 Every problem becomes a Diagnostic whose message names the JSON path (``$.flags.x.rules[0].serve``), so
-a corrupt snapshot is reported, never half-loaded.
+a corrupt snapshot is reported, never half-loaded. Snapshots arrive from files an operator (or a broken
+deploy) can replace at any time, so *every* malformed input is a ``TuskError``: too deep, numbers that
+are not finite, segment chains of any length, regular expressions Python cannot compile.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import re
 import zoneinfo
 from collections.abc import Iterator
@@ -14,7 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .. import safejson
 from ..diagnostics import Diagnostic, TuskError
+from ..limits import MAX_DEPTH
 from .models import (
     FORMAT,
     Condition,
@@ -55,13 +59,50 @@ def load_snapshot(source: str | bytes | dict[str, Any] | Snapshot) -> Snapshot:
     """Parse and validate a snapshot; raise TuskError (every problem, with its JSON path) if invalid."""
     if isinstance(source, Snapshot):
         return source
-    if isinstance(source, str | bytes):
+    if isinstance(source, str | bytes | bytearray):
         try:
-            data = json.loads(source)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise TuskError([Diagnostic(CODE_JSON, f"snapshot is not valid JSON: {exc}")]) from None
+            data = safejson.loads(source)
+        except safejson.JSONInputError as exc:
+            raise TuskError([Diagnostic(CODE_JSON, f"snapshot: {exc}")]) from None
     else:
         data = source
+        if safejson.depth_exceeds(data):
+            raise TuskError([Diagnostic(CODE_INVALID, f"$: snapshot nested deeper than {MAX_DEPTH} levels")])
+    where = non_finite_path(data)
+    if where is not None:
+        # NaN and Infinity are not JSON (Python reads them, and 1e999 as inf): a variant or metadata value
+        # like that could never be served back as JSON, and a comparison with NaN is always false.
+        raise TuskError([Diagnostic(CODE_INVALID, f"{where}: number is not finite (NaN or out of range)")])
+    try:
+        return _validated(data)
+    except TuskError:
+        raise
+    except Exception as exc:  # a checker bug must not reach the caller as a traceback (logged by it)
+        raise TuskError(
+            [Diagnostic(CODE_INVALID, f"snapshot could not be checked: {type(exc).__name__}: {_clip(str(exc))}")]
+        ) from exc
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def non_finite_path(value: Any) -> str | None:
+    """The JSON path of the first float that is NaN or infinite in ``value``, else None (iterative)."""
+    stack: list[tuple[Any, str]] = [(value, "$")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return path
+        elif isinstance(item, dict):
+            stack.extend((child, f"{path}.{key}") for key, child in item.items())
+        elif isinstance(item, list | tuple):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+    return None
+
+
+def _validated(data: Any) -> Snapshot:
     if not isinstance(data, dict):
         raise TuskError([Diagnostic(CODE_INVALID, f"$: snapshot must be a JSON object, not {_kind(data)}")])
     if data.get("format") != FORMAT:
@@ -185,7 +226,10 @@ def _condition_problems(cond: Condition, path: str, segments: set[str]) -> Itera
         try:
             re.compile(cond.value)
         except re.error as exc:
-            yield f"{path}.value: invalid regular expression {cond.value!r}: {exc}"
+            yield f"{path}.value: invalid regular expression {_clip(repr(cond.value))}: {exc}"
+        except (RecursionError, OverflowError, ValueError, MemoryError):
+            # sre's parser recurses once per group: ~1000 nested parentheses overflow it.
+            yield f"{path}.value: regular expression {_clip(repr(cond.value))} is too deeply nested to compile"
     elif isinstance(cond, SemverCondition) and not _SEMVER.match(cond.value):
         yield f"{path}.value: {cond.value!r} is not a semantic version"
     elif getattr(cond, "op", None) == "time_window" and cond.start_minute == cond.end_minute:  # type: ignore[union-attr]
@@ -213,23 +257,30 @@ def _segment_refs(conds: list[Any]) -> Iterator[str]:
 
 
 def _segment_cycles(snap: Snapshot) -> Iterator[str]:
-    graph = {name: set(_segment_refs(seg.conditions)) & set(snap.segments) for name, seg in snap.segments.items()}
-    state: dict[str, int] = {}
-
-    def visit(node: str, trail: list[str]) -> str | None:
-        state[node] = 1
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == 1:
-                return " -> ".join([*trail, node, nxt])
-            if nxt not in state:
-                found = visit(nxt, [*trail, node])
-                if found:
-                    return found
-        state[node] = 2
-        return None
-
-    for name in sorted(graph):
-        if name not in state:
-            cycle = visit(name, [])
-            if cycle:
-                yield f"$.segments.{name}: segments refer to each other in a cycle: {cycle}"
+    """One cycle per connected group of segments that refer to each other, found without recursion (a
+    chain of thousands of segments must not overflow the stack)."""
+    names = set(snap.segments)
+    graph = {name: sorted(set(_segment_refs(seg.conditions)) & names) for name, seg in snap.segments.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    for root in sorted(graph):
+        if root in state:
+            continue
+        trail: list[str] = [root]
+        pending: list[Iterator[str]] = [iter(graph[root])]
+        state[root] = 1
+        cycle: str | None = None
+        while pending and cycle is None:
+            nxt = next(pending[-1], None)
+            if nxt is None:
+                state[trail.pop()] = 2
+                pending.pop()
+            elif state.get(nxt) == 1:
+                cycle = " -> ".join([*trail, nxt])
+            elif nxt not in state:
+                state[nxt] = 1
+                trail.append(nxt)
+                pending.append(iter(graph[nxt]))
+        if cycle is not None:
+            for name in trail:  # leave the rest of this group unvisited-as-finished, as before
+                state[name] = 2
+            yield f"$.segments.{root}: segments refer to each other in a cycle: {cycle}"
