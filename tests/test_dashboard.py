@@ -92,7 +92,22 @@ def test_param_binds_the_seed_question_mark(tmp_path: Path, capsys: pytest.Captu
     values, _, _ = widget_values(out_file.read_text())
     assert values["experiment_monitoring.experiment_performance"] == [("ai_v1", 0.138), ("control", 0.12)]
     code, _, err = run(["dashboard", str(FIXTURE), "--db", f"sqlite:///{SEED_DB}", "--param", "nope=1"], capsys)
-    assert code == 2 and "no widget 'nope'" in err
+    assert code == 2 and "error[TSK947]" in err and "no widget 'nope'" in err
+    # A value that is not text a database can take (argv decoded with surrogateescape) is the widget's error.
+    code, _, err = run(
+        [
+            "dashboard",
+            str(FIXTURE),
+            "--db",
+            f"sqlite:///{SEED_DB}",
+            "-o",
+            str(out_file),
+            "--param",
+            "experiment_performance=\udcff",
+        ],
+        capsys,
+    )
+    assert code == 1 and "error[TSK944]" in err and "lone surrogate" in err and "Traceback" not in err
 
 
 def _config(tmp_path: Path, widgets: str, extra: str = "") -> Path:

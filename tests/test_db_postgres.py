@@ -297,3 +297,18 @@ def test_time_window_bound_is_inclusive_and_order_is_total(fixtures_dir: Path, s
     # Equal times are ordered by the tie-breakers, so the order never depends on the storage.
     ties = [(row["flag_name"], row["user_id"]) for row in rows if row["evaluation_time"] == rows[0]["evaluation_time"]]
     assert len(ties) > 1 and ties == sorted(ties)
+
+
+def test_write_connections_translate_placeholders_outside_literals_only(postgres_url: str) -> None:
+    """The event store and the delivery controller write `?`; a `?` or `%` inside a literal stays as written
+    (a plain `replace("?", "%s")` broke on these)."""
+    from tusklang.db import WriteConnection
+    from tusklang.delivery.db import Database
+
+    for conn in (WriteConnection(postgres_url), Database(postgres_url)):
+        with conn:
+            rows = conn.execute("SELECT '?' AS q, '50%' AS pct, ? AS p, $$a?b$$ AS d -- why?\n", ("x",))
+            assert rows == [("?", "50%", "x", "a?b")] and rows.fetchone() == ("?", "50%", "x", "a?b")
+            with conn.transaction():
+                assert conn.in_transaction
+            assert not conn.in_transaction

@@ -203,3 +203,25 @@ def test_losses_reach_postgres_once_both_tables_accept_again(
         assert store.stats().unrecorded == 0
     found = admin.execute(f"SELECT SUM(dropped), SUM(failed) FROM {schema}.tusk_event_drops").fetchone()
     assert found == (1, 3_000)
+
+
+def _poisoned_batch(url: str) -> None:
+    """One event whose text no database stores (a lone surrogate from a JSON body's escape, a NUL) must not
+    cost the rest of its batch: it is written with U+FFFD, the others as they were."""
+    with EventStore(url, flush_interval=60) as store:
+        store.put(row(T0, "fine"))
+        store.put(row(T0, "half\ud800"))
+        store.put(("conversion", T0, None, None, None, "buy", "nul\x00id", None, 1.0, '{"k": "\x00"}'))
+        store.flush()
+        assert (store.stats().written, store.stats().failed) == (3, 0)
+        stored = sorted(r[0] for r in store.query("SELECT unit_id FROM tusk_events"))
+    assert stored == ["fine", "half\ufffd", "nul\ufffdid"]
+
+
+def test_a_poisoned_event_does_not_lose_its_batch_on_sqlite(tmp_path: Path) -> None:
+    _poisoned_batch(f"sqlite:///{tmp_path / 'e.db'}")
+
+
+@pytest.mark.postgres
+def test_a_poisoned_event_does_not_lose_its_batch_on_postgres(pg_events_url: str) -> None:
+    _poisoned_batch(pg_events_url)

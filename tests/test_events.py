@@ -277,8 +277,11 @@ def test_pii_masking_refuses_a_missing_or_short_key_and_unmasked_id_attributes(m
     with EventStore("sqlite:///:memory:") as store:
         with pytest.raises(MaskingKeyError):
             EventTracker(store, pii_masking=True)
-        with pytest.raises(MaskingKeyError, match="at least 16"):
+        with pytest.raises(MaskingKeyError, match="at least 16") as info:
             EventTracker(store, pii_masking=True, pii_key="short")
+        # one error family: a TuskError with a code, still a ValueError for older callers
+        assert isinstance(info.value, tusklang.TuskError) and isinstance(info.value, ValueError)
+        assert info.value.code == "TSK257" and "error[TSK257]" in info.value.render()
         with pytest.raises(ValueError, match="user_id"):
             EventTracker(store, pii_masking=True, pii_key=KEY, attributes=["user_id"])
 

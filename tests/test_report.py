@@ -297,7 +297,7 @@ def test_html_report_has_the_interval_chart_and_escapes(tmp_path: Path, capsys: 
 def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = sqlite_store(tmp_path / "events.db", SMALL)
     code, _, err = run(["experiment", "report", "nope", "--db", url, "--metric", "purchase"], capsys)
-    assert code == 1 and "no exposures of experiment 'nope'" in err
+    assert code == 1 and "error[TSK945]: no exposures of experiment 'nope'" in err
     code, _, err = run(["experiment", "report", "exp1", "--db", url], capsys)
     assert code == 2 and "events in the store: purchase, signup" in err
     code, _, err = run(

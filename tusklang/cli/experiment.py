@@ -98,9 +98,9 @@ def _run_report(args: argparse.Namespace) -> int:
         result = rep.analyse(spec, metric, counts)
     except DatabaseError as exc:
         # The store cannot be read (URL, connection, missing tables): an I/O problem, exit 2.
-        hint = " (create the tables with `tusk db init`)" if exc.kind == "missing_table" else ""
-        where = redact_url(url)
-        raise UsageError(f"{where}: {exc.kind.replace('_', ' ')}: {one_line(exc)}{hint}") from None
+        hint = " (a missing table: create the tables with `tusk db init`)" if exc.kind == "missing_table" else ""
+        where = "--db" if exc.kind == "url" else redact_url(url)
+        raise UsageError(f"{where}: {one_line(exc)}{hint}") from None
     except TuskError as exc:
         # The data cannot be analysed (ReportError TSK945, a statistics input TSK90x): exit 1.
         print(exc.render(), file=sys.stderr)

@@ -23,7 +23,7 @@ from .errors import ErrorKind, WriteError
 from .placeholders import qmark_to_pyformat
 from .urls import Dialect, dialect_of, redact_url, scrub, sqlite_path, url_secrets
 
-__all__ = ["Result", "WriteConnection", "connect_write"]
+__all__ = ["Result", "WriteConnection", "connect_write", "storable_text"]
 
 # SQLite allows 32,766 bound parameters per statement (since 3.32); rows x columns stays under it.
 _SQLITE_MAX_PARAMS = 30_000
@@ -58,7 +58,18 @@ def _kind(exc: BaseException) -> ErrorKind:
         return "missing_table"
     if state.startswith("08") or state in ("57P01", "57P02", "57P03"):
         return "connection"
+    if isinstance(exc, UnicodeError) or state.startswith("22"):
+        # A value the database cannot store: a lone surrogate, a NUL in PostgreSQL text, ...
+        return "unsupported_value"
     return "write"
+
+
+def storable_text(text: str) -> str:
+    """`text` with what no database stores as text replaced by U+FFFD: lone surrogates (from a JSON
+    body's `\\ud800` escape, or non-UTF-8 bytes decoded with surrogateescape) and NUL."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in text)
 
 
 class WriteConnection:

@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from ..db.errors import DatabaseError
+from ..db.write import storable_text
 from .schema import Connection, EventRow, EventStoreError, has_loss_columns, init_schema
 
 log = logging.getLogger("tusklang.events")
@@ -246,6 +247,11 @@ class EventStore:
                     if not batch:
                         self._log_unrecorded(exc)
                         return
+                    if exc.kind == "unsupported_value" and self._write_cleaned(conn, batch, losses):
+                        owed -= len(batch)
+                        if len(batch) < self.batch_size or owed <= 0:
+                            return
+                        continue
                     self._failed += len(batch)
                     since = min(row[1] for row in batch)
                     self._loss_since = since if self._loss_since is None else min(self._loss_since, since)
@@ -267,6 +273,29 @@ class EventStore:
                 owed -= len(batch)
                 if len(batch) < self.batch_size or owed <= 0:
                     return
+
+    def _write_cleaned(self, conn: Connection, batch: list[EventRow], losses: _Losses | None) -> bool:
+        """Retry a batch refused for a value no database stores as text (a lone surrogate from a JSON
+        body's escape, a NUL): one such event must not cost the others. True when it was written."""
+        cleaned = [
+            tuple(storable_text(v) if type(v) is str else v for v in row)  # type: ignore[misc]
+            for row in batch
+        ]
+        try:
+            conn.begin()
+            conn.insert_events(cleaned)  # type: ignore[arg-type]
+            if losses is not None:
+                self._insert_losses(conn, losses)
+            conn.commit()
+        except EventStoreError:
+            conn.rollback()
+            return False
+        self._written += len(batch)
+        if losses is not None:
+            self._mark_recorded(losses)
+        changed = sum(1 for row, clean in zip(batch, cleaned) if row != clean)
+        log.warning("event store: %d events held text no database stores (replaced by U+FFFD)", changed)
+        return True
 
     # --- lost events -----------------------------------------------------------------------------------
 
