@@ -16,7 +16,8 @@ followed by `(`, as every call in SQL is written (schema-qualified, quoted or no
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Final, NamedTuple
+from functools import lru_cache
+from typing import Final, Literal, NamedTuple
 
 from .errors import QueryError
 from .placeholders import skip_token
@@ -85,6 +86,10 @@ _DENIED_PREFIXES: Final = (
 _HINT: Final = "@query runs one SELECT (or WITH/VALUES/TABLE) that only reads"
 
 
+class _UnicodeIdentifier(Exception):
+    """`U&"..."`: its name is spelt in escapes a scan would have to decode; refused instead."""
+
+
 class _Token(NamedTuple):
     kind: str  # "word", "quoted" (identifier), "literal", "punct"
     text: str  # lower-cased for words; the identifier for quoted; the character for punct
@@ -103,10 +108,7 @@ def _tokens(sql: str) -> Iterator[_Token]:
         if end is not None:
             if char == '"':
                 if sql[max(0, index - 2) : index].lower() == "u&":
-                    raise QueryError(
-                        'a Unicode-escaped identifier (U&"...") is not allowed in @query; write the name plainly',
-                        "read_only",
-                    )
+                    raise _UnicodeIdentifier
                 yield _Token("quoted", sql[index + 1 : end - 1].replace('""', '"'), index)
             elif char not in "-/":  # comments are not tokens
                 yield _Token("literal", "", index)
@@ -135,28 +137,37 @@ def denied_function(name: str) -> bool:
 def check_statement(sql: str, *, functions: bool = True) -> None:
     """QueryError(kind="read_only") for a statement that is not a query, or (`functions`) that calls a
     refused function. SQLite checks only the first word: its authorizer refuses the rest."""
-    tokens = list(_tokens(sql))
-    first = next((t for t in tokens if not (t.kind == "punct" and t.text == "(")), None)
-    if first is None:
-        raise QueryError("the statement is empty", "syntax")
-    if first.kind == "word" and first.text not in ALLOWED_FIRST_WORDS and first.text not in _STATEMENT_WORDS:
-        raise QueryError(f"the statement begins with {first.text!r}, which is not SQL; @query runs a SELECT", "syntax")
-    if first.kind != "word" or first.text not in ALLOWED_FIRST_WORDS:
-        shown = first.text.upper() if first.kind == "word" else "this statement"
-        raise QueryError(
-            f"{shown} is not allowed: @query runs only a query (SELECT, WITH, VALUES or TABLE)",
-            "read_only",
-            hint=_HINT,
-        )
-    if not functions:
-        return
-    for position, token in enumerate(tokens[:-1]):
-        following = tokens[position + 1]
-        if token.kind in ("word", "quoted") and following.kind == "punct" and following.text == "(":
-            if denied_function(token.text):
-                raise QueryError(
-                    f"the function {token.text}() is not allowed in @query: it acts on the server "
-                    "(files, other sessions, settings, locks) or runs SQL text",
-                    "read_only",
-                    hint=_HINT,
-                )
+    found = _verdict(sql, functions)
+    if found is not None:
+        message, kind = found
+        raise QueryError(message, kind, hint=_HINT if kind == "read_only" else None)
+
+
+@lru_cache(maxsize=512)
+def _verdict(sql: str, functions: bool) -> tuple[str, Literal["read_only", "syntax"]] | None:
+    """Why `sql` is refused, or None; cached, since a dashboard runs the same texts again and again."""
+    try:
+        tokens = _tokens(sql)
+        first = next((t for t in tokens if not (t.kind == "punct" and t.text == "(")), None)
+        if first is None:
+            return "the statement is empty", "syntax"
+        if first.kind == "word" and first.text not in ALLOWED_FIRST_WORDS and first.text not in _STATEMENT_WORDS:
+            return f"the statement begins with {first.text!r}, which is not SQL; @query runs a SELECT", "syntax"
+        if first.kind != "word" or first.text not in ALLOWED_FIRST_WORDS:
+            shown = first.text.upper() if first.kind == "word" else "this statement"
+            return f"{shown} is not allowed: @query runs only a query (SELECT, WITH, VALUES or TABLE)", "read_only"
+        if not functions:
+            return None
+        previous = first
+        for token in tokens:
+            if token.kind == "punct" and token.text == "(" and previous.kind in ("word", "quoted"):
+                if denied_function(previous.text):
+                    return (
+                        f"the function {previous.text}() is not allowed in @query: it acts on the server "
+                        "(files, other sessions, settings, locks) or runs SQL text",
+                        "read_only",
+                    )
+            previous = token
+    except _UnicodeIdentifier:
+        return 'a Unicode-escaped identifier (U&"...") is not allowed in @query; write the name plainly', "read_only"
+    return None
