@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
 from .. import __version__
@@ -23,9 +27,10 @@ from ..check import check_text
 from ..diagnostics import Diagnostic, Severity, TuskError
 from ..format import format_text
 from ..source import SourceFile
-from . import actions, completion, hover, navigation
+from . import actions, completion, hover, navigation, transport
 from .convert import offset_at, offset_range, to_lsp
 from .index import FileIndex, build_index
+from .protocol import TuskProtocol
 
 log = logging.getLogger(__name__)
 _MAX_WORKSPACE_FILES = 2000
@@ -53,11 +58,62 @@ class Settings:
 
 class TuskLanguageServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("tusk-lsp", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__(
+            "tusk-lsp",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=TuskProtocol,
+        )
         self.settings = Settings()
         self.pending: dict[str, asyncio.Task[None]] = {}
         self.indexes: dict[str, tuple[int | None, FileIndex]] = {}
         self.disk: dict[str, tuple[float, FileIndex]] = {}
+
+    # --- transport: pygls' readers hang on a bad Content-Length; ours resynchronise (transport.py) ---
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        self._stop_event = stop = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        reader = transport.ThreadReader(stdin or sys.stdin.buffer)
+        try:
+            asyncio.run(transport.pump(reader.read, self._tusk_protocol, stop))
+        except BrokenPipeError:
+            log.error("the client closed the connection")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """One client over TCP (for debugging); the server stops when it disconnects. OSError if bind fails."""
+        self._stop_event = stop = threading.Event()
+        connected = False
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connected
+            if connected:  # a second client would take over the first one's answers
+                writer.close()
+                return
+            connected = True
+            self.protocol.set_writer(writer)  # type: ignore[arg-type]  # StreamWriter.write is the sync kind
+            await transport.pump(lambda: reader.read(transport.READ_CHUNK), self._tusk_protocol, stop)
+            self.shutdown()
+
+        async def listen() -> None:
+            self._server = await asyncio.start_server(connection, host, port)
+            log.info("listening on %s:%s", host, port)
+            async with self._server:
+                await self._server.serve_forever()
+
+        try:
+            asyncio.run(listen())
+        except asyncio.CancelledError:
+            pass  # shutdown() closed the listener
+
+    @property
+    def _tusk_protocol(self) -> TuskProtocol:
+        assert isinstance(self.protocol, TuskProtocol)
+        return self.protocol
 
     # --- indexes -------------------------------------------------------------------------------
 
@@ -82,7 +138,10 @@ class TuskLanguageServer(LanguageServer):
             if file_uri == uri or file_uri in open_uris:
                 continue
             try:
-                mtime = path.stat().st_mtime
+                info = path.stat()
+                if not stat.S_ISREG(info.st_mode):
+                    continue  # a FIFO or device named *.tsk would block the read, and the server with it
+                mtime = info.st_mtime
                 cached = self.disk.get(file_uri)
                 if cached is None or cached[0] != mtime:
                     cached = (mtime, build_index(path.read_text(encoding="utf-8"), str(path)))
@@ -321,9 +380,9 @@ def formatting(ls: TuskLanguageServer, params: types.DocumentFormattingParams) -
     return [types.TextEdit(range=offset_range(source, 0, len(document.source)), new_text=formatted)]
 
 
-def start(tcp: str | None = None) -> None:
-    if tcp:
-        host, _, port = tcp.rpartition(":")
-        server.start_tcp(host or "127.0.0.1", int(port))
+def start(tcp: tuple[str, int] | None = None) -> None:
+    """Serve over stdio, or over TCP on (host, port). Raises OSError when the port cannot be bound."""
+    if tcp is not None:
+        server.start_tcp(*tcp)
     else:
         server.start_io()
