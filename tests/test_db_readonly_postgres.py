@@ -267,3 +267,12 @@ def test_a_lone_surrogate_is_a_query_error(url: str, sql: str, params: list[obje
     # The parser and @env refuse these first; the layer itself must too (an API caller, a --param).
     error = _refused(url, sql, params)
     assert isinstance(error, DatabaseError) and error.kind == "syntax" and "lone surrogate" in error.message
+
+
+@pytest.mark.parametrize(("sql", "params"), [("SELECT '€' AS e", []), ("SELECT ? AS e", ["€"])])
+def test_text_the_connection_encoding_cannot_hold_is_a_query_error(url: str, sql: str, params: list[object]) -> None:
+    latin1 = url + "&client_encoding=LATIN1"
+    error = _refused(latin1, sql, params)
+    assert error.kind == "syntax" and "encoding" in error.message
+    with connect(latin1) as db:
+        assert db.query("SELECT 'é' AS e") == [{"e": "é"}]

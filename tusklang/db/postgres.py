@@ -274,6 +274,13 @@ class PostgresDatabase(Database):
             # A dropped connection is reopened by the next query.
             kind: QueryErrorKind = "connection" if connection.broken else classify(exc)
             raise self._error(exc, kind) from None
+        except UnicodeEncodeError as exc:
+            # Text the database's encoding cannot hold (a LATIN1 database and a "€" in the SQL or a parameter).
+            raise QueryError(
+                f"{exc.object[exc.start : exc.end]!r} cannot be sent to this database: its encoding "
+                f"({connection.info.encoding}) has no such character",
+                "syntax",
+            ) from None
         if len(rows) > self.max_rows:
             raise too_many_rows(self.max_rows)
         columns = [column.name for column in description]
