@@ -354,11 +354,23 @@ def test_reloads_on_change_and_keeps_the_last_good_snapshot(http: TestClient, sn
     )
 
     reloaded = http.get("/health").json()
+    assert reloaded["snapshot"]["reloads"] == 1 and reloaded["snapshot"]["rejected"] is None
+    good = snapshot_path.read_text(encoding="utf-8")
     snapshot_path.write_text("{ this is not a snapshot", encoding="utf-8")
     _bump_mtime(snapshot_path, 2)
-    time.sleep(0.3)  # many watch intervals: the bad file has been seen and rejected
-    assert http.get("/health").json() == reloaded
+    _wait_for(lambda: http.get("/health").json()["status"] == "degraded")
+    refused = http.get("/health").json()
+    # Still the last good snapshot, and the refusal says why and when.
+    assert refused["snapshot_sha256"] == reloaded["snapshot_sha256"]
+    assert refused["snapshot"]["status"] == "degraded"
+    assert "not valid JSON" in refused["snapshot"]["rejected"]["reason"]
+    assert refused["snapshot"]["rejected"]["at"].endswith("Z")
     assert http.post(FLAG, json={"context": PREMIUM}).json()["reason"] == "DISABLED"
+
+    snapshot_path.write_text(good, encoding="utf-8")  # a good file loads again: ok
+    _bump_mtime(snapshot_path, 3)
+    _wait_for(lambda: http.get("/health").json()["status"] == "ok")
+    assert http.get("/health").json()["snapshot"]["reloads"] == 2
 
 
 def test_access_log_is_json_without_context_values(snapshot_path: Path, caplog: pytest.LogCaptureFixture) -> None:

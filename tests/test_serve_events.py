@@ -70,14 +70,31 @@ def test_served_evaluations_are_recorded_with_masked_units(tmp_path: Path) -> No
                 assert time.monotonic() < deadline, "tusk serve did not start"
                 time.sleep(0.05)
             with httpx.Client(timeout=5) as http:
-                for i in range(40):
-                    body = {"context": {"targetingKey": f"user-{i}", "user_id": f"user-{i}"}}
-                    answer = http.post(f"{url}/ofrep/v1/evaluate/flags/checkout", json=body).json()
-                    assert answer["reason"] == "SPLIT"
+
+                def evaluate(units: range) -> None:
+                    for i in units:
+                        body = {"context": {"targetingKey": f"user-{i}", "user_id": f"user-{i}"}}
+                        answer = http.post(f"{url}/ofrep/v1/evaluate/flags/checkout", json=body).json()
+                        assert answer["reason"] == "SPLIT"
+
+                evaluate(range(20))
+                # /health shows the store's counters: 20 evaluations and 20 exposures, written once the
+                # writer's next flush (every 0.2 s) has run, none lost.
+                events = http.get(f"{url}/health").json()["events"]
+                assert set(events) == {"queued", "written", "dropped", "failed"}
+                while events["written"] < 40 and time.monotonic() < deadline + 10:
+                    time.sleep(0.05)
+                    events = http.get(f"{url}/health").json()["events"]
+                assert events == {"queued": 0, "written": 40, "dropped": 0, "failed": 0}
+                # Then more, stopped right after the last answer, while they are still queued.
+                evaluate(range(20, 40))
                 http.post(f"{url}/ofrep/v1/evaluate/flags", json={"context": {"user_id": "user-0"}})
         finally:
-            proc.send_signal(signal.SIGTERM)  # a graceful stop flushes the queue
+            # Right after the last answer, with events still queued: SIGTERM (what systemd and Kubernetes
+            # send) is a graceful stop that writes them, and the normal way to stop a service: exit 0.
+            proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=20)
+    assert proc.returncode == 0, log.read_text()
     rows = sqlite3.connect(db).execute("SELECT kind, flag, variant, unit_id FROM tusk_events").fetchall()
     exposures = [r for r in rows if r[0] == "exposure"]
     assert len({r[3] for r in exposures}) == 40  # one exposure per unit, the repeat is deduplicated

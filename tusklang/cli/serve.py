@@ -1,14 +1,18 @@
 """`tusk serve`: answer OpenFeature Remote Evaluation Protocol (OFREP) requests from a snapshot file.
 
 The file is watched and hot-reloaded; a bad replacement is rejected and the last good snapshot keeps
-serving. Access logs go to stderr as JSON lines (context attribute names, never their values).
+serving. Access logs go to stderr as JSON lines (context attribute names, never their values). SIGTERM
+and Ctrl-C stop gracefully: requests in progress finish, queued events are written, exit 0 (130 for
+Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from ._common import EXIT_OK, UsageError, add_command
@@ -31,6 +35,50 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--watch-interval", type=float, default=1.0, help="seconds between snapshot file checks (default: 1)"
     )
     parser.add_argument("--quiet", action="store_true", help="no access log")
+    limits = parser.add_argument_group("connection limits (docs/serve.md#timeouts-and-limits)")
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="close a connection whose request headers are not complete S seconds after it opened (or "
+        "after the first byte of a kept-alive connection's next request); a partial request gets 408 (default: 10)",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="close a connection whose request body is not complete S seconds after its headers (default: 10)",
+    )
+    limits.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="close a kept-alive connection idle for S seconds between requests (default: 5)",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="with N connections open (or N requests in progress), new requests get 503 (default: 1000)",
+    )
+    limits.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=16 * 1024,
+        metavar="B",
+        help="a request line and headers larger than B bytes get 431 (400 while still incomplete) (default: 16384)",
+    )
+    limits.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="on SIGTERM/Ctrl-C, wait at most S seconds for requests in progress (default: 10)",
+    )
     parser.add_argument(
         "--redis",
         default=None,
@@ -56,18 +104,56 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived: stop as on Ctrl-C, but it is the normal way to stop a service, so exit 0."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
+    # Installed before anything else, so a SIGTERM during start-up also stops cleanly. While uvicorn runs
+    # it takes SIGTERM over (a graceful stop: no new connections, requests in progress finish, then the
+    # app's lifespan shutdown closes the watchers and flushes the event store), and afterwards re-raises
+    # it to this handler, which ends the command with exit 0 instead of death by signal (exit 143).
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        _serve(args)
+    except _Terminated:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return EXIT_OK
 
-    from ..diagnostics import TuskError
-    from ..serve import ACCESS_LOGGER, create_app
 
+def _check(args: argparse.Namespace) -> None:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, not {args.port}")
     if args.max_body_bytes <= 0 or args.watch_interval <= 0:
         raise UsageError("--max-body-bytes and --watch-interval must be positive")
     if args.poll_interval is not None and args.poll_interval <= 0:
         raise UsageError("--poll-interval must be positive")
+    for name in ("header_timeout", "body_timeout", "keep_alive_timeout", "shutdown_timeout"):
+        if not getattr(args, name) > 0:  # also refuses nan
+            raise UsageError(f"--{name.replace('_', '-')} must be a positive number of seconds")
+    if args.max_connections < 1 or args.max_header_bytes < 1024:
+        raise UsageError("--max-connections must be at least 1 and --max-header-bytes at least 1024")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from ..diagnostics import TuskError
+    from ..snapshot import load_snapshot
+
+    _check(args)
+    try:  # checked before anything connects, so a bad file is one clear line (exit 2)
+        snapshot_bytes = Path(args.snapshot).read_bytes()
+        load_snapshot(snapshot_bytes)
+    except TuskError as exc:
+        more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
+        raise UsageError(f"{args.snapshot}: invalid snapshot: {exc.first.message}{more}") from None
+    except OSError as exc:
+        raise UsageError(f"{args.snapshot}: {exc.strerror or exc}") from None
     overrides = None
     if args.redis:
         from ..overrides import RedisOverrides
@@ -76,24 +162,41 @@ def run(args: argparse.Namespace) -> int:
             overrides = RedisOverrides(args.redis, prefix=args.prefix, poll_interval=args.poll_interval)
         except ValueError as exc:
             raise UsageError(f"--redis: {exc}") from None
-    store, tracker = _tracking(args)
+    store, tracker = _tracking(args, snapshot_bytes)
+    try:
+        _run_server(args, overrides, store, tracker)
+    finally:
+        if store is not None:
+            store.close()  # idempotent: the app's shutdown normally did it already
+
+
+def _run_server(args: argparse.Namespace, overrides: Any, store: Any, tracker: Any) -> None:
+    import uvicorn
+
+    from ..diagnostics import TuskError
+    from ..serve import ACCESS_LOGGER, create_app
+    from ..serve.protocol import TimeoutStats, protocol_class
+
+    stats = TimeoutStats()
     try:
         app = create_app(
             args.snapshot,
             max_body_bytes=args.max_body_bytes,
+            max_header_bytes=args.max_header_bytes,
             watch_interval=args.watch_interval,
             overrides=overrides,
             tracker=tracker,
+            event_store=store,
+            timeout_stats=stats,
         )
-    except TuskError as exc:
-        more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
-        raise UsageError(f"{args.snapshot}: invalid snapshot: {exc.first.message}{more}") from None
+    except TuskError as exc:  # the file changed since it was checked
+        raise UsageError(f"{args.snapshot}: invalid snapshot: {exc.first.message}") from None
     except OSError as exc:
         raise UsageError(f"{args.snapshot}: {exc.strerror or exc}") from None
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    for name in (ACCESS_LOGGER, "tusklang.evaluate", "tusklang.overrides"):
+    for name in (ACCESS_LOGGER, "tusklang.serve", "tusklang.evaluate", "tusklang.overrides", "tusklang.events"):
         logger = logging.getLogger(name)
         logger.addHandler(handler)
         logger.setLevel(logging.WARNING if args.quiet and name == ACCESS_LOGGER else logging.INFO)
@@ -105,19 +208,45 @@ def run(args: argparse.Namespace) -> int:
         print(f"tusk serve: overrides under {state['prefix']!r} ({state['status']})", file=sys.stderr)
     if store is not None:
         print(f"tusk serve: recording events in {store.url}", file=sys.stderr)
+    _warn_about_file_limit(args.max_connections)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        http=protocol_class(args.header_timeout, args.body_timeout, stats),
+        limit_concurrency=args.max_connections,
+        timeout_keep_alive=args.keep_alive_timeout,
+        timeout_graceful_shutdown=args.shutdown_timeout,
+        h11_max_incomplete_event_size=args.max_header_bytes,
+    )
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
-    finally:
-        if store is not None:
-            store.close()  # flushes what is queued
-    return EXIT_OK
+        uvicorn.Server(config).run()
+    except SystemExit as exc:  # uvicorn exits when it cannot listen (the port is taken); it logged why
+        if exc.code not in (0, None):
+            raise UsageError(f"cannot serve on {args.host}:{args.port}") from None
 
 
-def _tracking(args: argparse.Namespace) -> tuple[Any, Any]:
+def _warn_about_file_limit(max_connections: int) -> None:
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return
+    if soft != resource.RLIM_INFINITY and soft < max_connections + 64:
+        print(
+            f"tusk serve: warning: the open-file limit ({soft}) is below --max-connections ({max_connections}) "
+            "plus the server's own files; raise it (ulimit -n) or lower --max-connections",
+            file=sys.stderr,
+        )
+
+
+def _tracking(args: argparse.Namespace, snapshot: bytes) -> tuple[Any, Any]:
     if not args.events_db:
         return None, None
-    from pathlib import Path
-
     from ..events import EventStore, EventTracker
 
     try:
@@ -125,7 +254,7 @@ def _tracking(args: argparse.Namespace) -> tuple[Any, Any]:
     except Exception as exc:  # unreachable database, bad URL: a usage problem, without the URL
         raise UsageError(f"--events-db: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     try:
-        tracker = EventTracker(store, snapshot=Path(args.snapshot).read_bytes())
+        tracker = EventTracker(store, snapshot=snapshot)
     except (ValueError, OSError) as exc:
         store.close()
         raise UsageError(f"--events-db: {exc}") from None
