@@ -140,7 +140,9 @@ def test_identical_duplicate_lengths_bare_newlines_and_blank_lines_between_frame
 )
 def test_after_any_garbage_a_well_formed_frame_is_decoded(garbage: list[bytes], cuts: list[int]) -> None:
     # Garbage that itself announces a frame (contains "content-length") may legitimately eat the next one.
-    junk = b"".join(g for g in garbage if b"content-length" not in g.lower())
+    junk = b"".join(garbage)
+    while b"content-length" in junk.lower():
+        junk = junk.lower().replace(b"content-length", b"")
     stream = junk + GOOD
     chunks, at = [], 0
     for size in cuts * (len(stream) // sum(cuts) + 1):
@@ -391,7 +393,7 @@ def test_requests_before_initialize_and_after_shutdown() -> None:
         assert_alive(client, 2)
         assert client.call(request(3, "shutdown", None))["result"] is None
         assert client.call(hover(4))["error"]["code"] == -32600
-        client.send(frame({"jsonrpc": "2.0", "method": "exit"}))
+        client.send(frame({"jsonrpc": "2.0", "method": "exit", "params": {"junk": [1]}}))
         assert client.proc.wait(5) == 0
     finally:
         client.close()
