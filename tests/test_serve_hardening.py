@@ -397,7 +397,7 @@ def test_an_idle_kept_alive_connection_is_closed_and_normal_clients_are_unaffect
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         for part in (b"GET /health HTTP/1.1\r\n", b"host: x\r\n", b"connection: close\r\n", b"\r\n"):
             sock.sendall(part)
-            time.sleep(TIMEOUT / 5)
+            time.sleep(TIMEOUT / 8)
         assert sock.recv(100).startswith(b"HTTP/1.1 200 ")
 
 
