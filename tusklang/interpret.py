@@ -8,19 +8,35 @@ Variable scoping (docs/syntax.md): `$name = value` is visible to the members aft
 object and in every object nested there; an inner definition shadows an outer one. Using a
 variable before the line that defines it is an error: files are read top to bottom, as every
 TuskLang SDK reads them, and hoisting would make `$a = $b`, `$b = $a` legal nonsense.
+
+Secrets (docs/directives.md, "@env and secrets"): the interpreter records which data paths depend on
+a secret directive (``secret_directives``, i.e. `@env`), as ``taint``: path -> the spans of the
+directive calls. A value keeps its structure through a variable or a whole-value `@file`
+(`a = $obj` taints `a.password`, not all of `a`); any other expression (interpolation, `+`,
+comparisons, `? :`, `!`) taints its whole result with everything it read. The compiler decides what
+may reach a snapshot (tusklang/compiler/secrets.py).
+
+Depth: evaluation uses at most three Python frames per level of the syntax tree, and none per link of
+a left-associative chain (`1 + 1 + ... + 1`), a run of `!` or a `? :` chain: those are loops. The
+parser bounds nesting (tusklang.limits.MAX_DEPTH), so evaluation cannot exhaust the stack.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from .diagnostics import Diagnostic, Related, Span
+from .suggest import MAX_CANDIDATES, did_you_mean
 from .syntax import nodes
 from .values import DirectiveCall, Expression, Identifier
 
 DirectiveHook = Callable[[nodes.Directive, list[Any], "Interpreter"], Any]
+DataPath = tuple[str | int, ...]
+# data path (relative to a value) -> spans of the secret directive calls it depends on
+TaintMap = dict[DataPath, set[Span]]
+# Names examined for "did you mean" over one run (about 40 lookups of MAX_CANDIDATES names each).
+SUGGESTION_BUDGET = 20_000
 
 _MISSING = object()
 
@@ -34,7 +50,13 @@ def _inert_hook(node: nodes.Directive, args: list[Any], interp: Interpreter) -> 
 
 
 class Interpreter:
-    def __init__(self, document: nodes.Document, hook: DirectiveHook | None = None, record_spans: bool = False):
+    def __init__(
+        self,
+        document: nodes.Document,
+        hook: DirectiveHook | None = None,
+        record_spans: bool = False,
+        secret_directives: Collection[str] = (),
+    ):
         self.document = document
         self.hook = hook or _inert_hook
         self.diagnostics: list[Diagnostic] = []
@@ -44,6 +66,14 @@ class Interpreter:
         self.key_spans: dict[tuple[str | int, ...], Span] = {}
         # The path of the member whose value is being computed (directives record where they ran).
         self.path: tuple[str | int, ...] = ()
+        # Directives whose value is a secret (`env`), and the data paths that depend on one.
+        self.secret_directives = frozenset(secret_directives)
+        self.taint: TaintMap = {}
+        # While an expression is evaluated: the secret spans it has read (collapsed), and the
+        # structured taint of a directive's value (relative paths, e.g. an @file's secrets).
+        self._read: set[Span] = set()
+        self._structured: TaintMap = {}
+        self._suggestion_budget = SUGGESTION_BUDGET
 
     # --- documents and objects ---------------------------------------------------------------
 
@@ -80,7 +110,16 @@ class Interpreter:
         scope.pending = pending
         for member in members:
             if isinstance(member, nodes.VarDef):
-                scope.values[member.name] = self.value(member.value, scope, (*path, f"${member.name}"))
+                where = (*path, f"${member.name}")
+                outer, self.taint = self.taint, {}
+                try:
+                    scope.values[member.name] = self.value(member.value, scope, where)
+                finally:
+                    captured, self.taint = self.taint, outer
+                if captured:
+                    # kept relative to the variable: every use re-roots it at the using place
+                    cut = len(where)
+                    scope.taint[member.name] = {sub[cut:]: spans for sub, spans in captured.items()}
                 scope.spans[member.name] = member.name_span
                 pending.pop(member.name, None)
                 continue
@@ -127,12 +166,56 @@ class Interpreter:
             return None
         if kind is nodes.Range:
             return {"min": node.low, "max": node.high}
+        if kind is nodes.VarRef:
+            # The whole value is a variable: its taint keeps its structure under this path.
+            try:
+                found, taint = self._lookup(node.name, node.span, scope)
+            except _Failed:
+                return None
+            if taint:
+                for sub, spans in taint.items():
+                    self._mark((*path, *sub), spans)
+            return found
+        outer_read, outer_structured = self._read, self._structured
+        read: set[Span] = set()
+        structured: TaintMap = {}
+        self._read, self._structured = read, structured
         try:
-            return self._expression(node, scope)
+            result = self._expression(node, scope)
         except _Inert:
-            return Expression(node.span.text, node.span.location())
+            result = Expression(node.span.text, node.span.location())
         except _Failed:
-            return None
+            result = None
+        finally:
+            self._read, self._structured = outer_read, outer_structured
+        if structured:
+            if kind is nodes.Directive:
+                for sub, spans in structured.items():
+                    self._mark((*path, *sub), spans)
+            else:
+                for spans in structured.values():
+                    read |= spans
+        if read:
+            self._mark(path, read)
+        return result
+
+    # --- secrets -----------------------------------------------------------------------------
+
+    def _mark(self, path: DataPath, spans: Iterable[Span]) -> None:
+        existing = self.taint.get(path)
+        if existing is None:
+            self.taint[path] = set(spans)
+        else:
+            existing.update(spans)
+
+    def add_taint(self, taint: Mapping[DataPath, Iterable[Span]]) -> None:
+        """For a directive whose value holds secrets (an @file): paths relative to that value."""
+        for sub, spans in taint.items():
+            existing = self._structured.get(sub)
+            if existing is None:
+                self._structured[sub] = set(spans)
+            else:
+                existing.update(spans)
 
     def _expression(self, node: Any, scope: _Scope) -> Any:
         """Evaluate; raise _Inert if a directive was left unrun, _Failed after recording a problem."""
@@ -142,44 +225,78 @@ class Interpreter:
         if kind is nodes.Range:
             return {"min": node.low, "max": node.high}
         if kind is nodes.VarRef:
-            return self._lookup(node.name, node.span, scope)
+            found, taint = self._lookup(node.name, node.span, scope)
+            if taint:
+                self._read_all(taint)
+            return found
         if kind is nodes.Template:
             out = []
             for part in node.parts:
                 if isinstance(part, str):
                     out.append(part)
                     continue
-                value = self._lookup(part.name, part.span, scope)
-                out.append(self._as_text(value, part.span))
+                found, taint = self._lookup(part.name, part.span, scope)
+                if taint:
+                    self._read_all(taint)
+                out.append(self._as_text(found, part.span))
             return "".join(out)
         if kind is nodes.Directive:
             where = self.path
             args: list[Any] = []
-            for arg in node.args or ():
-                if isinstance(arg, nodes.Bare):
-                    args.append(Identifier(arg.name))
-                else:
-                    args.append(self.value(arg, scope, ()))
+            # An argument's secrets do not flow into the result (`@query(sql, @env(TENANT))` gives
+            # rows, not the tenant); only a secret directive's own value is a secret.
+            outer, self.taint = self.taint, {}
+            try:
+                for arg in node.args or ():
+                    if isinstance(arg, nodes.Bare):
+                        args.append(Identifier(arg.name))
+                    else:
+                        args.append(self.value(arg, scope, ()))
+            finally:
+                self.taint = outer
             self.path = where
-            return self.hook(node, args, self)
+            result = self.hook(node, args, self)
+            if node.name in self.secret_directives:
+                self._read.add(node.span)
+            return result
         if kind is nodes.Object or kind is nodes.Array:
-            return self.value(node, scope, ())
+            # A literal inside an expression (`c ? { ... } : [...]`): its secrets are the expression's.
+            outer, self.taint = self.taint, {}
+            try:
+                return self.value(node, scope, ())
+            finally:
+                inner, self.taint = self.taint, outer
+                self.add_taint(inner)
         if kind is nodes.Unary:
-            operand = self._operand(node.operand, scope)
-            if not isinstance(operand, bool):
-                self._type_error(node.span, f"`!` needs true or false, got {_describe(operand)}")
-            return not operand
+            # `!!!...x` in a loop: a long run of `!` costs no stack.
+            chain = []
+            while type(node) is nodes.Unary:
+                chain.append(node)
+                node = node.operand
+            value = self._operand(node, scope)
+            for unary in reversed(chain):
+                if not isinstance(value, bool):
+                    self._type_error(unary.span, f"`!` needs true or false, got {_describe(value)}")
+                value = not value
+            return value
         if kind is nodes.Ternary:
-            condition = self._operand(node.condition, scope)
-            if not isinstance(condition, bool):
-                self._type_error(
-                    node.condition.span,
-                    f"the condition of `? :` must be true or false, got {_describe(condition)}",
-                )
-            return self._operand(node.then if condition else node.otherwise, scope)
+            # `a ? b : c ? d : e` in a loop: each chosen branch that is itself a `? :` is walked on.
+            while type(node) is nodes.Ternary:
+                condition = self._operand(node.condition, scope)
+                if not isinstance(condition, bool):
+                    self._type_error(
+                        node.condition.span,
+                        f"the condition of `? :` must be true or false, got {_describe(condition)}",
+                    )
+                node = node.then if condition else node.otherwise
+            return self._operand(node, scope)
         if kind is nodes.Binary:
             return self._binary(node, scope)
         raise AssertionError(f"unknown node {kind.__name__}")  # pragma: no cover
+
+    def _read_all(self, taint: Mapping[DataPath, set[Span]]) -> None:
+        for spans in taint.values():
+            self._read |= spans
 
     def _operand(self, node: Any, scope: _Scope) -> Any:
         value = self._expression(node, scope)
@@ -188,18 +305,34 @@ class Interpreter:
         return value
 
     def _binary(self, node: nodes.Binary, scope: _Scope) -> Any:
+        # Operators are left-associative, so a chain `a + b + c + ...` is a left spine: fold it in a
+        # loop (a 1,000-term chain costs no stack). Only a right operand recurses.
+        spine: list[nodes.Binary] = []
+        leftmost: Any = node
+        while type(leftmost) is nodes.Binary:
+            spine.append(leftmost)
+            leftmost = leftmost.left
+        left = self._operand(leftmost, scope)
+        for link in reversed(spine):
+            left = self._apply(link, left, scope)
+        return left
+
+    def _apply(self, node: nodes.Binary, left: Any, scope: _Scope) -> Any:
         op = node.op
-        left = self._operand(node.left, scope)
         if op in ("&&", "||"):
             if not isinstance(left, bool):
                 self._type_error(node.left.span, f"`{op}` needs true or false on both sides, got {_describe(left)}")
             if (op == "&&" and not left) or (op == "||" and left):
                 return left
-            right = self._operand(node.right, scope)
+            right = self._expression(node.right, scope)  # not via _operand: one frame less per level
+            if isinstance(right, DirectiveCall | Expression):
+                raise _Inert
             if not isinstance(right, bool):
                 self._type_error(node.right.span, f"`{op}` needs true or false on both sides, got {_describe(right)}")
             return right
-        right = self._operand(node.right, scope)
+        right = self._expression(node.right, scope)
+        if isinstance(right, DirectiveCall | Expression):
+            raise _Inert
         if op == "+":
             if _is_number(left) and _is_number(right):
                 return left + right
@@ -234,12 +367,13 @@ class Interpreter:
 
     # --- variables and errors ----------------------------------------------------------------
 
-    def _lookup(self, name: str, span: Span, scope: _Scope) -> Any:
+    def _lookup(self, name: str, span: Span, scope: _Scope) -> tuple[Any, TaintMap | None]:
+        """A variable's value and its taint (paths relative to the value), innermost scope first."""
         s: _Scope | None = scope
         while s is not None:
             value = s.values.get(name, _MISSING)
             if value is not _MISSING:
-                return value
+                return value, s.taint.get(name)
             if name in s.pending:
                 self.error(
                     "TSK201",
@@ -249,13 +383,19 @@ class Interpreter:
                     hint="move the definition above its first use",
                 )
             s = s.parent
-        visible = scope.visible_names()
-        close = difflib.get_close_matches(name, visible, n=1)
+        # Bounded work (tusklang.suggest): names are offered lazily, nearest first, never listed, and
+        # one run examines at most SUGGESTION_BUDGET names in all, so a file with thousands of unknown
+        # variables costs linear time (the first few dozen still get a suggestion).
+        close = None
+        if self._suggestion_budget > 0:
+            allowed = min(MAX_CANDIDATES, self._suggestion_budget)
+            self._suggestion_budget -= allowed
+            close = did_you_mean(name, scope.visible_names(), max_candidates=allowed)
         self.error(
             "TSK200",
             f"unknown variable `${name}`",
             span,
-            hint=f"did you mean `${close[0]}`?" if close else "define it first: `$" + name + " = ...`",
+            hint=f"did you mean `${close}`?" if close else "define it first: `$" + name + " = ...`",
         )
         raise AssertionError  # pragma: no cover
 
@@ -292,21 +432,21 @@ class _Failed(Exception):
 
 
 class _Scope:
-    __slots__ = ("parent", "pending", "spans", "values")
+    __slots__ = ("parent", "pending", "spans", "taint", "values")
 
     def __init__(self, parent: _Scope | None) -> None:
         self.parent = parent
         self.values: dict[str, Any] = {}
         self.spans: dict[str, Span] = {}
         self.pending: dict[str, Span] = {}
+        self.taint: dict[str, TaintMap] = {}
 
-    def visible_names(self) -> list[str]:
-        names: list[str] = []
+    def visible_names(self) -> Iterator[str]:
+        """Defined names, innermost scope first and the latest definition first, one at a time."""
         s: _Scope | None = self
         while s is not None:
-            names.extend(s.values)
+            yield from reversed(s.values)
             s = s.parent
-        return names
 
 
 def _is_number(value: Any) -> bool:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._gc import gc_paused
 from .diagnostics import Diagnostic, Span, TuskError
-from .directives import REGISTRY, DirectiveFailed, ResolveContext, unknown_directive
-from .interpret import Interpreter
+from .directives import REGISTRY, SECRET_DIRECTIVES, DirectiveFailed, ResolveContext, unknown_directive
+from .interpret import Interpreter, TaintMap
 from .syntax import nodes
 from .syntax.parser import parse
 from .values import DirectiveCall
@@ -32,10 +32,15 @@ class Resolved:
     key_spans: dict[Path_, Span]
     queries: list[dict[str, Any]]
     diagnostics: list[Diagnostic]
-    # Paths whose value came from @env: the compiler keeps them out of snapshots when they
-    # configure connections (connection strings are secrets).
-    secret_paths: set[Path_] = field(default_factory=set)
+    # Data path -> spans of the @env calls its value depends on (through variables, interpolation,
+    # operators, @file): the compiler keeps them out of snapshots (tusklang/compiler/secrets.py).
+    taint: TaintMap = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+
+    @property
+    def secret_paths(self) -> set[Path_]:
+        """The paths whose value depends on @env (anything below them is listed separately)."""
+        return set(self.taint)
 
 
 def resolve_document(
@@ -64,7 +69,7 @@ def resolve_document(
     own_connection = context is None and not _is_database(database)
     if document.source.path and Path(document.source.path).exists():
         ctx.include_stack.append(Path(document.source.path).resolve())
-    interpreter = Interpreter(document, _hook(ctx), record_spans=True)
+    interpreter = Interpreter(document, _hook(ctx), record_spans=True, secret_directives=SECRET_DIRECTIVES)
     try:
         with gc_paused():  # many small acyclic objects, as in parse (tusklang._gc)
             data = interpreter.run()
@@ -79,7 +84,7 @@ def resolve_document(
         interpreter.key_spans,
         ctx.queries,
         interpreter.diagnostics,
-        ctx.env_paths,
+        interpreter.taint,
         ctx.files,
     )
 
@@ -145,8 +150,8 @@ def static_hook(node: nodes.Directive, args: list[Any], interp: Interpreter) -> 
     return DirectiveCall(node.name, None if node.args is None else tuple(args), node.span.location())
 
 
-def resolve_included(text: str, target: Path, ctx: ResolveContext, parent: Interpreter) -> Any:
-    """Parse and resolve an @file target with the including compile's context."""
+def resolve_included(text: str, target: Path, ctx: ResolveContext, parent: Interpreter) -> tuple[Any, TaintMap]:
+    """Parse and resolve an @file target with the including compile's context: its data and taint."""
     document = parse(text, _display(target, ctx))
     saved = (ctx.base_dir, ctx.path_prefix)
     prefix = ctx.path_prefix + parent.path
@@ -155,7 +160,7 @@ def resolve_included(text: str, target: Path, ctx: ResolveContext, parent: Inter
     ctx.include_stack.append(target)
     ctx.files.append(target)
     try:
-        interpreter = Interpreter(document, _hook(ctx), record_spans=True)
+        interpreter = Interpreter(document, _hook(ctx), record_spans=True, secret_directives=SECRET_DIRECTIVES)
         data = interpreter.run()
     finally:
         ctx.include_stack.pop()
@@ -166,7 +171,7 @@ def resolve_included(text: str, target: Path, ctx: ResolveContext, parent: Inter
         parent.spans[parent.path + path] = span
     for path, span in interpreter.key_spans.items():
         parent.key_spans[parent.path + path] = span
-    return data
+    return data, interpreter.taint
 
 
 def _display(target: Path, ctx: ResolveContext) -> str:

@@ -21,14 +21,21 @@ def did_you_mean(word: str, candidates: Iterable[str], *, max_candidates: int = 
         return None
     limit = max(1, len(word) // 3)
     lowered = word.lower()
+    letters = set(lowered)
     best: str | None = None
     best_distance = limit + 1
     for candidate in islice(candidates, max_candidates):
         if candidate == word or abs(len(candidate) - len(word)) >= best_distance or len(candidate) > 200:
             continue
-        if candidate.lower() == lowered:
+        other = candidate.lower()
+        if other == lowered:
             return candidate
-        distance = bounded_distance(lowered, candidate.lower(), best_distance - 1)
+        # A cheap lower bound first (set operations run in C): every letter one name has and the
+        # other lacks costs at least one edit. It rejects most candidates for ~1 us instead of ~50.
+        other_letters = set(other)
+        if len(letters - other_letters) >= best_distance or len(other_letters - letters) >= best_distance:
+            continue
+        distance = bounded_distance(lowered, other, best_distance - 1)
         if distance < best_distance:
             best, best_distance = candidate, distance
     return best

@@ -61,13 +61,20 @@ def read_text(path: str) -> str:
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write via a temp file in the same folder and rename, so readers never see half a file."""
+    """Write via a temp file in the same folder and rename, so readers never see half a file.
+
+    Every failure (OUT is a directory, its folder is missing, unwritable or a file, the disk is full,
+    the text cannot be encoded) is a one-line UsageError naming ``path`` (exit 2), and leaves OUT and
+    its folder as they were: the temp file is removed and OUT is only ever replaced whole.
+    """
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     try:
+        if target.is_dir():  # os.replace would fail only after the temp file is written
+            raise UsageError(f"{path}: is a directory, not a file")
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise UsageError(f"{path}: cannot write ({_reason(exc)})") from None
     # mkstemp creates 0600; give the file the mode it had, or what the umask allows a new file.
     try:
         mode = target.stat().st_mode & 0o777
@@ -82,12 +89,24 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError | UnicodeError):
+            raise UsageError(f"{path}: cannot write ({_reason(exc)})") from None
         raise
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, UnicodeError):
+        return "the text is not valid Unicode"
+    return str(exc)
 
 
 def print_json(data: Any) -> None:

@@ -10,6 +10,11 @@ from typing import Any
 from ._common import UsageError, read_text
 
 _LINE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*\Z")
+# The escapes of a double-quoted dotenv value (as python-dotenv and docker compose read them). Any
+# other backslash stays as written: decoding \x.. or \u.. would let a file make text that is not
+# UTF-8 (a lone surrogate), and `unicode_escape` read non-ASCII text as Latin-1.
+_ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "r": "\r", "t": "\t", "$": "$"}
+_ESCAPE = re.compile(r"\\([\\\"'nrt$])")
 
 
 def add_resolve_options(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +29,11 @@ def add_resolve_options(parser: argparse.ArgumentParser) -> None:
 
 
 def read_env_file(path: str) -> dict[str, str]:
-    """Parse a dotenv file: NAME=value, optional `export`, quotes, # comments."""
+    """Parse a dotenv file: NAME=value, optional `export`, quotes, # comments.
+
+    The file must be UTF-8 (else a one-line usage error naming the byte's offset, exit 2): a value
+    that is not text could never be written to a snapshot, and guessing its bytes would change it.
+    """
     values: dict[str, str] = {}
     for number, line in enumerate(read_text(path).splitlines(), start=1):
         stripped = line.strip()
@@ -36,8 +45,8 @@ def read_env_file(path: str) -> dict[str, str]:
         name, value = m.groups()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             quote, value = value[0], value[1:-1]
-            if quote == '"':
-                value = value.encode("utf-8").decode("unicode_escape") if "\\" in value else value
+            if quote == '"' and "\\" in value:
+                value = _ESCAPE.sub(lambda m: _ESCAPES[m.group(1)], value)
         else:
             value = re.split(r"\s+#", value, maxsplit=1)[0]
         values[name] = value

@@ -19,6 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help=".tsk files (one project) to check")
     add_lint_options(parser)
+    parser.add_argument(
+        "--strict-secrets",
+        action="store_true",
+        help="as `tusk compile --strict-secrets`: a value from @env in metadata or a description is an error",
+    )
     parser.set_defaults(func=run)
     add_format(parser)
 
@@ -37,11 +42,13 @@ def run(args: argparse.Namespace) -> int:
         if data is not None and blocks & set(data):
             project.append(path)
     if project and not any(d.is_error for d in diagnostics):
-        diagnostics.extend(_project_diagnostics(project, options, diagnostics))
+        diagnostics.extend(_project_diagnostics(project, options, diagnostics, args.strict_secrets))
     return report([d for d in diagnostics if d.code not in options.ignored], args.format)
 
 
-def _project_diagnostics(project: list[str], options: object, seen: list[Diagnostic]) -> list[Diagnostic]:
+def _project_diagnostics(
+    project: list[str], options: object, seen: list[Diagnostic], strict_secrets: bool = False
+) -> list[Diagnostic]:
     """Schema and lint findings for the files that define a flag block, checked as one project.
 
     A TuskLang file that defines none of the flag blocks is general configuration: it is checked
@@ -50,7 +57,12 @@ def _project_diagnostics(project: list[str], options: object, seen: list[Diagnos
     from ..compiler import compile_files
 
     try:
-        found = compile_files(project, static=True, lint_options=options).diagnostics  # type: ignore[arg-type]
+        found = compile_files(
+            project,
+            static=True,
+            lint_options=options,  # type: ignore[arg-type]
+            strict_secrets=strict_secrets,
+        ).diagnostics
     except TuskError as exc:
         found = exc.diagnostics
     known = {_identity(d) for d in seen}

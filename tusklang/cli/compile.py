@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ._common import EXIT_OK, UsageError, add_command, add_format, read_text, report
@@ -26,6 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_lint_options(parser)
     parser.add_argument(
         "--verify", action="store_true", help="re-read the snapshot through the evaluator's loader before writing"
+    )
+    parser.add_argument(
+        "--strict-secrets",
+        action="store_true",
+        help="a value from @env in metadata or a description is an error (TSK271), not left out with a warning",
     )
     parser.add_argument(
         "--target",
@@ -58,10 +64,18 @@ def run(args: argparse.Namespace) -> int:
     env = parse_env_file(read_text(args.env_file), args.env_file) if args.env_file else None
     for path in args.files:
         read_text(path)  # one-line usage errors for missing or unreadable files
+    if os.path.isdir(args.output):  # before the work, not after it (write_atomic says the same)
+        raise UsageError(f"{args.output}: is a directory, not a file")
     options = lint_options(args)
     try:
         result = compile_files(
-            args.files, env=env, database=args.db, root=args.root, lint_options=options, verify=args.verify
+            args.files,
+            env=env,
+            database=args.db,
+            root=args.root,
+            lint_options=options,
+            verify=args.verify,
+            strict_secrets=args.strict_secrets,
         )
     except TuskError as exc:
         # the previous OUT stays untouched: nothing is written on failure

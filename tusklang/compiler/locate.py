@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from .._annotations import unwrap
 from ..diagnostics import Diagnostic, Span
+from ..suggest import MAX_CANDIDATES, did_you_mean
 
 Path = tuple[str | int, ...]
 
@@ -109,8 +110,12 @@ def suggest(name: str, candidates: Sequence[str]) -> str | None:
 
 @functools.lru_cache(maxsize=4096)
 def _suggest(name: str, candidates: tuple[str, ...]) -> str | None:
-    # Cached: thousands of flags name the same few application-computed segments, and each miss
-    # would otherwise rerun difflib over every defined name.
+    # Cached: thousands of flags name the same few application-computed segments. A schema's keys
+    # (a handful) keep difflib's ratio, which also offers completions of a cut-off key (`pii_mask` ->
+    # `pii_masking`, beyond an edit distance of a third); a long list (segment names from a database)
+    # gets the bounded search (tusklang.suggest), so one miss never scans thousands of names.
+    if len(candidates) > MAX_CANDIDATES:
+        return did_you_mean(name, candidates)
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
     return close[0] if close else None
 

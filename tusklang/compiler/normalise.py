@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -63,9 +63,8 @@ class SegmentSource:
 
 
 class Normaliser:
-    def __init__(self, locator: Locator, secret_paths: Iterable[Path] = (), scale: int = DEFAULT_SCALE):
+    def __init__(self, locator: Locator, scale: int = DEFAULT_SCALE):
         self.locator = locator
-        self.secret_paths = set(secret_paths)
         self.scale = scale
         self.diagnostics: list[Diagnostic] = []
         self.segment_names: set[str] = set()
@@ -405,7 +404,8 @@ class Normaliser:
             else:
                 rule["serve"] = "on"
             rules.append(rule)
-        metadata = self.metadata(cfg.metadata, at("metadata"))
+        # Secrets are already out (compiler/secrets.py scrubs the data before validation).
+        metadata = dict(cfg.metadata)
         metadata["rollout_strategy"] = strategy
         metadata["source"] = source.origin
         if ab is not None and ab.metrics:
@@ -423,15 +423,6 @@ class Normaliser:
         }
         if zone is not None:
             out["time_zone"] = zone
-        return out
-
-    def metadata(self, metadata: Mapping[str, Any], path: Path) -> dict[str, Any]:
-        out = {}
-        for name, value in metadata.items():
-            if (*path, name) in self.secret_paths:
-                self.warn("TSK334", f"metadata `{name}` comes from @env and is left out of the snapshot", (*path, name))
-                continue
-            out[name] = value
         return out
 
     def schedule(self, key: str, cfg: FlagConfig, at: Any) -> list[dict[str, Any]]:

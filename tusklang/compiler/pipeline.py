@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -25,6 +25,7 @@ from .emit import canonical_json, compile_time
 from .lint import LintOptions, lint
 from .locate import Locator, Path, validation_diagnostics
 from .normalise import FlagSource, Normaliser, SegmentSource, analysis_defaults
+from .secrets import scrub
 
 # Blocks (and keys) that are validated but that nothing in tusklang acts on yet: said plainly (TSK331).
 NOT_ACTED_ON: dict[Path, str] = {
@@ -65,7 +66,8 @@ class _Source:
     spans: dict[Path, Span] = field(default_factory=dict)
     key_spans: dict[Path, Span] = field(default_factory=dict)
     queries: list[dict[str, Any]] = field(default_factory=list)
-    secret_paths: set[Path] = field(default_factory=set)
+    # data path -> spans of the @env calls its value depends on (tusklang/compiler/secrets.py)
+    taint: dict[Path, set[Span]] = field(default_factory=dict)
 
 
 def _resolve(source: _Source, env: Mapping[str, str] | None, database: Any, static: bool) -> list[Diagnostic]:
@@ -82,14 +84,18 @@ def _resolve(source: _Source, env: Mapping[str, str] | None, database: Any, stat
         source.spans = dict(resolved.spans)
         source.key_spans = dict(resolved.key_spans)
         source.queries = list(resolved.queries)
-        source.secret_paths = {tuple(p) for p in resolved.secret_paths}
+        source.taint = resolved.taint
         return list(resolved.diagnostics)
+    from ..directives import SECRET_DIRECTIVES
     from ..interpret import Interpreter
 
-    interpreter = Interpreter(source.document, record_spans=True)
+    # Static (tusk check): directives stay inert, but where @env flows is known all the same, so
+    # the secret rule reports the same findings as `tusk compile`.
+    interpreter = Interpreter(source.document, record_spans=True, secret_directives=SECRET_DIRECTIVES)
     source.data = interpreter.run()
     source.spans = interpreter.spans
     source.key_spans = interpreter.key_spans
+    source.taint = interpreter.taint
     if any(d.is_error for d in interpreter.diagnostics):
         raise TuskError(interpreter.diagnostics)
     return list(interpreter.diagnostics)
@@ -120,11 +126,11 @@ def _strip_inert(data: Any, path: Path, locator: Locator, out: list[Diagnostic])
     return data
 
 
-def _merge(sources: Sequence[_Source]) -> tuple[dict[str, Any], Locator, set[Path], list[Diagnostic]]:
+def _merge(sources: Sequence[_Source]) -> tuple[dict[str, Any], Locator, dict[Path, set[Span]], list[Diagnostic]]:
     data: dict[str, Any] = {}
     spans: dict[Path, Span] = {}
     key_spans: dict[Path, Span] = {}
-    secrets: set[Path] = set()
+    taint: dict[Path, set[Span]] = {}
     owner: dict[str, _Source] = {}
     diagnostics: list[Diagnostic] = []
     for source in sources:
@@ -154,11 +160,13 @@ def _merge(sources: Sequence[_Source]) -> tuple[dict[str, Any], Locator, set[Pat
             for path, span in source.key_spans.items():
                 if path and owner.get(str(path[0])) is source:
                     key_spans[path] = span
-        secrets |= source.secret_paths
+        for path, origins in source.taint.items():
+            if path and owner.get(str(path[0])) is source:
+                taint[path] = origins
     spans.pop((), None)  # the whole document is no block's position
     key_spans.pop((), None)
     display = {s.path: s.display for s in sources}
-    return data, Locator(spans, key_spans, display), secrets, diagnostics
+    return data, Locator(spans, key_spans, display), taint, diagnostics
 
 
 def _validate(data: dict[str, Any], locator: Locator) -> tuple[ProjectConfig | None, list[Diagnostic]]:
@@ -213,11 +221,14 @@ def build_snapshot(
     config: ProjectConfig,
     data: dict[str, Any],
     locator: Locator,
-    secret_paths: Iterable[Path] = (),
     scale: int = DEFAULT_SCALE,
 ) -> tuple[dict[str, Any], list[Diagnostic]]:
-    """Lower a validated project into snapshot data (no provenance)."""
-    norm = Normaliser(locator, secret_paths, scale)
+    """Lower a validated project into snapshot data (no provenance).
+
+    ``data`` must already be scrubbed of secrets (secrets.scrub): everything the normaliser copies
+    from ``config`` goes into the snapshot as it is.
+    """
+    norm = Normaliser(locator, scale)
     diagnostics: list[Diagnostic] = []
     ff = config.feature_flags
     segment_sources = _segment_sources(config)
@@ -362,8 +373,13 @@ def compile_files(
     lint_options: LintOptions | None = None,
     static: bool = False,
     verify: bool = False,
+    strict_secrets: bool = False,
 ) -> CompileResult:
     """Compile a project; raises TuskError (with every diagnostic, warnings included) on any error.
+
+    Values from @env never reach the snapshot verbatim (tusklang/compiler/secrets.py): in metadata
+    and descriptions they are left out with a warning (TSK270), or are errors with
+    ``strict_secrets`` (TSK271); anywhere else that copies text they are errors (TSK272).
 
     ``verify`` re-reads the finished snapshot through the evaluator's own loader (``load_snapshot``)
     before it is returned. The normaliser builds snapshots from validated models, so this is a
@@ -371,7 +387,7 @@ def compile_files(
     makes) rather than the default: it costs as much as validating the config again.
     """
     with gc_paused():  # see tusklang._gc: validation alone ran 3-4x slower with the collector on
-        return _compile_files(paths, env, database, root, lint_options, static, verify)
+        return _compile_files(paths, env, database, root, lint_options, static, verify, strict_secrets)
 
 
 def _compile_files(
@@ -382,6 +398,7 @@ def _compile_files(
     lint_options: LintOptions | None,
     static: bool,
     verify: bool,
+    strict_secrets: bool = False,
 ) -> CompileResult:
     timings = {"parse": 0.0, "resolve": 0.0, "validate": 0.0, "emit": 0.0}
     project_root = FsPath(root) if root else FsPath(paths[0]).resolve().parent
@@ -397,7 +414,7 @@ def _compile_files(
     for source in sources:
         diagnostics.extend(_resolve(source, env, database, static))
     timings["resolve"] = time.perf_counter() - started
-    return _finish(sources, diagnostics, timings, lint_options, static, verify)
+    return _finish(sources, diagnostics, timings, lint_options, static, verify, strict_secrets)
 
 
 def _finish(
@@ -407,17 +424,23 @@ def _finish(
     lint_options: LintOptions | None,
     static: bool,
     verify: bool = False,
+    strict_secrets: bool = False,
 ) -> CompileResult:
     started = time.perf_counter()
-    data, locator, secrets, merge_diagnostics = _merge(sources)
+    data, locator, taint, merge_diagnostics = _merge(sources)
     diagnostics.extend(merge_diagnostics)
+    if taint:
+        # Before validation and before inert directives are stripped, so `tusk check` (static)
+        # and `tusk compile` report the same secrets at the same places.
+        data, found = scrub(data, taint, locator, strict_secrets)
+        diagnostics.extend(found)
     if static:
         data = _strip_inert(data, (), locator, diagnostics)
     config, problems = _validate(data, locator)
     diagnostics.extend(problems)
     snapshot: dict[str, Any] = {}
     if config is not None:
-        snapshot, problems = build_snapshot(config, data, locator, secrets)
+        snapshot, problems = build_snapshot(config, data, locator)
         diagnostics.extend(problems)
         diagnostics.extend(_not_acted_on(data, locator))
         diagnostics.extend(lint(config, snapshot, locator, lint_options or LintOptions()))

@@ -46,7 +46,6 @@ class ResolveContext:
     max_rows: int = 10_000
     include_stack: list[Path] = field(default_factory=list)
     queries: list[dict[str, Any]] = field(default_factory=list)
-    env_paths: set[tuple[str | int, ...]] = field(default_factory=set)
     files: list[Path] = field(default_factory=list)
     path_prefix: tuple[str | int, ...] = ()
 
@@ -94,6 +93,9 @@ class Directive:
     summary: str
     check: CheckFn
     resolve: ResolveFn
+    # The value is a secret (@env): the interpreter tracks where it flows, and the compiler keeps it
+    # out of anything a snapshot copies verbatim (docs/directives.md).
+    secret: bool = False
 
 
 def _discover() -> dict[str, Directive]:
@@ -109,7 +111,7 @@ def _discover() -> dict[str, Directive]:
 
 
 def unknown_directive(node: nodes.Directive) -> Diagnostic:
-    import difflib
+    from ..suggest import did_you_mean
 
     names = sorted(REGISTRY)
     if node.name in RUNTIME_ONLY:
@@ -119,8 +121,8 @@ def unknown_directive(node: nodes.Directive) -> Diagnostic:
             node.name_span,
             hint="compute the value in your application, or use one of: " + ", ".join(f"@{n}" for n in names),
         )
-    close = difflib.get_close_matches(node.name, names, n=1)
-    hint = f"did you mean `@{close[0]}`? " if close else ""
+    close = did_you_mean(node.name, names)
+    hint = f"did you mean `@{close}`? " if close else ""
     return Diagnostic(
         "TSK220",
         f"unknown directive `@{node.name}`",
@@ -137,3 +139,4 @@ def arg_span(node: nodes.Directive, index: int) -> Span:
 
 # Last, so the directive modules can import the names above.
 REGISTRY: dict[str, Directive] = _discover()
+SECRET_DIRECTIVES: frozenset[str] = frozenset(name for name, d in REGISTRY.items() if d.secret)

@@ -3,6 +3,11 @@
 Type rule: the value is a string, unless the default is a number or a boolean, in which case the
 variable's text must read as one (`"8080"` -> 8080, `"true"`/`"false"` -> booleans) or it is an
 error. A missing variable without a default is an error naming it; with a default, the default.
+
+The value is a secret (``secret=True``): where it may flow is decided by the compiler
+(docs/directives.md). A value that is not valid UTF-8 (the OS hands such bytes to Python as lone
+surrogates) is refused here, at the call: it could never be written to a snapshot, and silently
+replacing its bytes would make it a different value (a wrong password, say).
 """
 
 from __future__ import annotations
@@ -47,8 +52,17 @@ def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp:
     if problems:
         raise DirectiveFailed(problems[0])
     name = args[0].name if isinstance(args[0], Identifier) else args[0]
-    ctx.env_paths.add(ctx.path_prefix + interp.path)
     raw = ctx.env.get(name)
+    if raw is not None and not _is_utf8(raw):
+        # The value itself is never shown: it may be a secret.
+        raise DirectiveFailed(
+            Diagnostic(
+                "TSK273",
+                f"environment variable `{name}` is not valid UTF-8 text",
+                node.span,
+                hint="set it to UTF-8 text (a binary secret can be stored base64-encoded)",
+            )
+        )
     if len(args) == 1:
         if raw is None:
             raise DirectiveFailed(
@@ -83,6 +97,14 @@ def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp:
     return raw
 
 
+def _is_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: bytes that were not UTF-8 (PEP 383)
+        return False
+    return True
+
+
 def _wrong_type(node: nodes.Directive, name: str, kind: str, default: Any) -> None:
     # The value itself is not shown: environment variables often hold secrets.
     raise DirectiveFailed(
@@ -96,4 +118,4 @@ def _wrong_type(node: nodes.Directive, name: str, kind: str, default: Any) -> No
     )
 
 
-DIRECTIVE = Directive("env", "read an environment variable", check, resolve)
+DIRECTIVE = Directive("env", "read an environment variable", check, resolve, secret=True)

@@ -2,11 +2,14 @@
 
 Paths are relative to the including file. They may not leave the project root (the folder of the
 file compiled first) unless `allow_outside_root` is set. An include cycle is an error that shows
-the cycle.
+the cycle. Only regular files are read (after following symlinks): a FIFO would block the compile
+forever, and a device, socket or directory is never a TuskLang file.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,16 @@ def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp:
         raise DirectiveFailed(problems[0])
     from ..resolver import resolve_included
 
-    target = (ctx.base_dir / args[0]).resolve()
+    if "\0" in args[0]:
+        raise DirectiveFailed(
+            Diagnostic("TSK240", "an @file path cannot contain a NUL character (\\0)", arg_span(node, 0))
+        )
+    try:
+        target = (ctx.base_dir / args[0]).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11's resolve)
+        raise DirectiveFailed(
+            Diagnostic("TSK243", f"@file: cannot read `{_shown(args[0])}`: {_reason(exc)}", arg_span(node, 0))
+        ) from None
     root = (ctx.project_root or ctx.base_dir).resolve()
     if not ctx.allow_outside_root and not target.is_relative_to(root):
         raise DirectiveFailed(
@@ -55,16 +67,9 @@ def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp:
                 hint="an included file may not include (directly or not) the file that includes it",
             )
         )
+    text = _read_regular_file(target, args[0], node)
     try:
-        text = target.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DirectiveFailed(Diagnostic("TSK243", f"@file: no such file `{args[0]}`", arg_span(node, 0))) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DirectiveFailed(
-            Diagnostic("TSK243", f"@file: cannot read `{args[0]}`: {exc}", arg_span(node, 0))
-        ) from None
-    try:
-        data = resolve_included(text, target, ctx, interp)
+        data, taint = resolve_included(text, target, ctx, interp)
     except TuskError as exc:
         first = exc.diagnostics[0]
         raise DirectiveFailed(
@@ -88,7 +93,98 @@ def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp:
                     )
                 )
             data = data[part]
+        taint = _select(taint, tuple(args[1].split(".")))
+    interp.add_taint(taint)  # the included file's @env values stay secrets here
     return data
+
+
+def _select(taint: dict[tuple[str | int, ...], Any], key: tuple[str, ...]) -> dict[tuple[str | int, ...], Any]:
+    """The taint of the value at ``key``: paths under it, re-rooted; a tainted ancestor taints it whole."""
+    out: dict[tuple[str | int, ...], Any] = {}
+    for path, spans in taint.items():
+        if path[: len(key)] == key:
+            out.setdefault(path[len(key) :], set()).update(spans)
+        elif key[: len(path)] == path:
+            out.setdefault((), set()).update(spans)
+    return out
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _kind(mode: int) -> str:
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _read_regular_file(target: Path, given: str, node: nodes.Directive) -> str:
+    """The text of ``target``, which must be a regular file (symlinks followed), as UTF-8.
+
+    Checked before opening (a FIFO blocks open() until a writer comes), and again on the open
+    descriptor, opened non-blocking, so a file swapped for a FIFO in between cannot hang us either.
+    """
+    span = arg_span(node, 0)
+    shown = _shown(given)
+    try:
+        before = os.stat(target)
+    except FileNotFoundError:
+        raise DirectiveFailed(Diagnostic("TSK243", f"@file: no such file `{shown}`", span)) from None
+    except OSError as exc:
+        raise DirectiveFailed(Diagnostic("TSK243", f"@file: cannot read `{shown}`: {_reason(exc)}", span)) from None
+    if not stat.S_ISREG(before.st_mode):
+        raise DirectiveFailed(_not_regular(shown, before.st_mode, span))
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise DirectiveFailed(Diagnostic("TSK243", f"@file: cannot read `{shown}`: {_reason(exc)}", span)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise DirectiveFailed(_not_regular(shown, mode, span))
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise DirectiveFailed(Diagnostic("TSK243", f"@file: cannot read `{shown}`: {_reason(exc)}", span)) from None
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DirectiveFailed(
+            Diagnostic(
+                "TSK243",
+                f"@file: `{shown}` is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start})",
+                span,
+            )
+        ) from None
+
+
+def _not_regular(shown: str, mode: int, span: Any) -> Diagnostic:
+    return Diagnostic(
+        "TSK243",
+        f"@file: `{shown}` is {_kind(mode)}, not a regular file",
+        span,
+        hint="@file reads TuskLang files only (symlinks are followed to their target)",
+    )
+
+
+def _shown(path: str) -> str:
+    return path if len(path) <= 120 else path[:117] + "..."
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc)
+    return "a symlink loop" if "loop" in text.lower() else text
 
 
 def relative(path: Path, root: Path) -> str:
