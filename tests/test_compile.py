@@ -166,3 +166,81 @@ def test_check_document_reports_schema_problems_statically() -> None:
     assert [(d.code, d.span.line if d.span else None) for d in diagnostics if d.is_error] == [("TSK301", 3)]
     seed = (SEED / "project.tsk").read_text(encoding="utf-8")
     assert not [d for d in check_document(tusklang.parse(seed, "project.tsk")) if d.is_error]
+
+
+# --- where the snapshot goes: every failure is one line, exit 2, and nothing changes ----------------
+
+PROJECT = "feature_flags = {\n flags = { f = { rollout_percentage = 5 } }\n}\n"
+
+
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
+
+
+def _unwritable(tmp_path: Path) -> Path:
+    if os.geteuid() == 0:  # root writes anywhere chmod forbids: use a folder the kernel refuses
+        return Path("/sys")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    return folder
+
+
+@pytest.mark.parametrize("target", ["flags", "unwritable", "through-a-file", "missing-folder", "empty"])
+@pytest.mark.parametrize("kind", ["snapshot", "flagd"])
+def test_an_output_that_cannot_be_written_is_a_one_line_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str, kind: str
+) -> None:
+    project = tmp_path / "p.tsk"
+    project.write_text(PROJECT)
+    (tmp_path / "flags").mkdir()
+    (tmp_path / "flags" / "old.json").write_text("old\n")
+    (tmp_path / "afile").write_text("a file\n")
+    out = {
+        "flags": str(tmp_path / "flags"),
+        "unwritable": str(_unwritable(tmp_path) / "flags.json"),
+        "through-a-file": str(tmp_path / "afile" / "flags.json"),
+        "missing-folder": str(tmp_path / "nowhere" / "flags.json"),
+        "empty": "",
+    }[target]
+    before = _tree(tmp_path)
+    assert main(["compile", str(project), "-o", out, "--target", kind]) == 2
+    err = capsys.readouterr().err
+    named = f"tusk compile: {out}: " if out else "tusk compile: -o/--output: the path is empty"
+    assert err.count("\n") == 1 and err.startswith(named) and "Traceback" not in err
+    assert _tree(tmp_path) == before  # no temp file left, nothing replaced
+
+
+def test_a_write_that_fails_halfway_leaves_the_old_snapshot(tmp_path: Path) -> None:
+    """The disk fills up (here: a file-size limit) while the snapshot is written."""
+    import subprocess
+
+    project = tmp_path / "p.tsk"
+    project.write_text(PROJECT)
+    out = tmp_path / "flags.json"
+    out.write_text("old\n")
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))\n"
+        "from tusklang.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "compile", str(project), "-o", str(out)], capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"tusk compile: {out}: cannot write (File too large)")
+    assert "Traceback" not in done.stderr
+    assert out.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flags.json", "p.tsk"]
+
+
+def test_write_atomic_refuses_a_directory_for_every_caller(tmp_path: Path) -> None:
+    from tusklang.cli._common import UsageError, write_atomic
+
+    with pytest.raises(UsageError, match="is a directory"):
+        write_atomic(tmp_path, "x")
+    with pytest.raises(UsageError, match="cannot write"):
+        write_atomic(str(tmp_path / "a\0b"), "x")
+    assert list(tmp_path.iterdir()) == []

@@ -196,10 +196,45 @@ def test_type_error_in_expression_is_a_diagnostic_at_the_expression() -> None:
     assert "error[TSK210]" in message and "cannot add the string" in message and "test.tsk:1:" in message
 
 
-def test_env_paths_are_recorded_for_secret_handling() -> None:
-    document = tusklang.parse("storage = { connection = @env(REDIS_URL) }", "t.tsk")
-    resolved = resolve_document(document, env={"REDIS_URL": "redis://secret"})
+def test_where_env_values_flow_is_recorded_at_the_env_call() -> None:
+    text = (
+        "$tok = @env(TOKEN)\n"
+        "storage = { connection = @env(REDIS_URL) }\n"
+        'meta = { a = $tok, b = "t=${tok}", c = [1, @env(TOKEN)], d = @env(N, 1) > 0 ? "y" : "n", e = "plain" }\n'
+    )
+    document = tusklang.parse(text, "t.tsk")
+    resolved = resolve_document(document, env={"REDIS_URL": "redis://secret", "TOKEN": "t"})
+    where = {path: sorted(span.line for span in spans) for path, spans in resolved.taint.items()}
+    assert where == {
+        ("storage", "connection"): [2],
+        ("meta", "a"): [1],
+        ("meta", "b"): [1],
+        ("meta", "c", 1): [3],
+        ("meta", "d"): [3],
+    }
     assert ("storage", "connection") in resolved.secret_paths
+
+
+def test_env_value_that_is_not_utf8_is_refused_at_the_call_without_showing_it() -> None:
+    # os.environ holds undecodable bytes as lone surrogates (PEP 383)
+    message = error_of("x = 1\ny = @env(BIN)", env={"BIN": "pass\udcffword"})
+    assert "error[TSK273]" in message and "`BIN` is not valid UTF-8" in message and "test.tsk:2:5" in message
+    assert "pass" not in message
+
+
+def test_env_value_with_invalid_bytes_from_the_process_environment(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "e.tsk"
+    path.write_text("a = @env(TUSK_TEST_BIN)\n")
+    env = {**os.environb, b"TUSK_TEST_BIN": b"s3cr\xff\xfet"}
+    done = subprocess.run(
+        [sys.executable, "-m", "tusklang.cli", "parse", str(path), "--resolve"], env=env, capture_output=True
+    )
+    assert done.returncode == 1, done.stderr
+    assert b"TSK273" in done.stderr and b"Traceback" not in done.stderr and b"s3cr" not in done.stderr
 
 
 def test_env_file_option(tmp_path: Path) -> None:
@@ -208,6 +243,34 @@ def test_env_file_option(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text('# comment\nexport A=1\nB="two words"\nC=plain # trailing\n')
     assert read_env_file(str(env_file)) == {"A": "1", "B": "two words", "C": "plain"}
+
+
+def test_env_file_escapes_never_make_text_that_is_not_utf8(tmp_path: Path) -> None:
+    from tusklang.cli._resolve_options import read_env_file
+
+    env_file = tmp_path / ".env"
+    env_file.write_text('A="\\x"\nB="caf\u00e9\\n\\t\\"q\\""\nC="\\ud800"\nD=\'\\n\'\n', encoding="utf-8")
+    values = read_env_file(str(env_file))
+    assert values == {"A": "\\x", "B": 'caf\u00e9\n\t"q"', "C": "\\ud800", "D": "\\n"}
+    for value in values.values():
+        value.encode("utf-8")
+
+
+def test_env_file_with_invalid_bytes_is_a_one_line_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tusklang.cli import main
+
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(b"OK=1\nBIN=ab\xffcd\n")
+    path = tmp_path / "e.tsk"
+    path.write_text("a = @env(OK)\n")
+    assert main(["parse", str(path), "--resolve", "--env-file", str(env_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not UTF-8 text (invalid byte 0xff at offset 11)" in err
+    out = tmp_path / "o.json"
+    assert main(["compile", str(path), "-o", str(out), "--env-file", str(env_file)]) == 2
+    assert "invalid byte 0xff" in capsys.readouterr().err and not out.exists()
 
 
 # --- @file, @date, unknown directives --------------------------------------------------------
@@ -241,6 +304,53 @@ def test_file_may_not_escape_the_project_root(tmp_path: Path) -> None:
     assert "TSK241" in info.value.render()
     data = tusklang.resolve(tusklang.parse(main.read_text(), str(main)), env={}, allow_outside_root=True)
     assert data == {"x": {"x": 1}}
+
+
+def _file_error(tmp_path: Path, argument: str, **options: object) -> str:
+    main = tmp_path / "main.tsk"
+    main.write_text(f"x = 1\ny = @file({argument})\n")
+    with pytest.raises(TuskError) as info:
+        tusklang.resolve(tusklang.parse(main.read_text(), str(main)), env={}, **options)
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.span is not None and diagnostic.span.line == 2
+    return f"{diagnostic.code}: {diagnostic.message}"
+
+
+def test_file_path_with_a_nul_character_is_an_argument_error(tmp_path: Path) -> None:
+    assert _file_error(tmp_path, '"\\u0000"').startswith("TSK240: an @file path cannot contain a NUL")
+    assert _file_error(tmp_path, '"a\\u0000b.tsk"').startswith("TSK240")
+
+
+@pytest.mark.timeout(20)
+def test_file_refuses_anything_but_a_regular_file_before_opening_it(tmp_path: Path) -> None:
+    import os
+    import socket
+
+    os.mkfifo(tmp_path / "pipe.tsk")  # opening it for reading would block until a writer came
+    (tmp_path / "pipe-link.tsk").symlink_to(tmp_path / "pipe.tsk")
+    (tmp_path / "folder.tsk").mkdir()
+    (tmp_path / "device.tsk").symlink_to("/dev/null")
+    (tmp_path / "loop-a.tsk").symlink_to(tmp_path / "loop-b.tsk")
+    (tmp_path / "loop-b.tsk").symlink_to(tmp_path / "loop-a.tsk")
+    (tmp_path / "latin1.tsk").write_bytes(b'x = "caf\xe9"\n')
+    listener = socket.socket(socket.AF_UNIX)
+    try:
+        listener.bind(str(tmp_path / "sock.tsk"))
+        cases = {
+            '"pipe.tsk"': "is a FIFO (named pipe), not a regular file",
+            '"pipe-link.tsk"': "is a FIFO (named pipe), not a regular file",
+            '"folder.tsk"': "is a directory, not a regular file",
+            '"sock.tsk"': "is a socket, not a regular file",
+            '"device.tsk"': "is a character device, not a regular file",
+            '"loop-a.tsk"': "cannot read `loop-a.tsk`",
+            '"latin1.tsk"': "is not UTF-8 text (invalid byte 0xe9 at offset 8)",
+            '"' + "n" * 5000 + '.tsk"': "File name too long",
+        }
+        for argument, expected in cases.items():
+            found = _file_error(tmp_path, argument, allow_outside_root=True)
+            assert found.startswith("TSK243") and expected in found, (argument, found)
+    finally:
+        listener.close()
 
 
 def test_errors_inside_an_included_file_point_into_it(tmp_path: Path) -> None:
@@ -292,3 +402,11 @@ def test_shipped_fixture_database_matches_its_sql(tmp_path: Path) -> None:
             return list(conn.iterdump())
 
     assert dump(ROOT / "fixtures" / "db" / "seed.db") == dump(fresh), "run: python fixtures/db/build.py"
+
+
+@pytest.mark.parametrize("epoch", ["-99999999999999", "99999999999999999999", "1e3", "soon"])
+def test_date_with_an_unusable_source_date_epoch_is_a_positioned_error(epoch: str) -> None:
+    with pytest.raises(TuskError) as info:
+        resolve_text('x = 1\nd = @date("Y")', env={"SOURCE_DATE_EPOCH": epoch})
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.code == "TSK228" and diagnostic.span is not None and diagnostic.span.line == 2

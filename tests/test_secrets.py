@@ -238,7 +238,8 @@ VERBATIM = {
         "feature_flags.flags.f.bucket_by",
     ),
     "override ids": (
-        'rollout_percentage = 5\nfallback = false\ntargeting = { manual_override = true, overrides = { on = ["u", @env(API_TOKEN)] } }',
+        "rollout_percentage = 5\nfallback = false\n"
+        'targeting = { manual_override = true, overrides = { on = ["u", @env(API_TOKEN)] } }',
         "feature_flags.flags.f.targeting.overrides.on[1]",
     ),
 }
@@ -274,7 +275,10 @@ def test_an_included_files_secrets_stay_secrets(tmp_path: Path) -> None:
         'owner = "core"\ntoken = @env(API_TOKEN)\nnested = { deep = { pw = @env(DB_PASSWORD) } }\n',
         "meta.tsk",
     )
-    body = 'rollout_percentage = 5\nfallback = false\nmetadata = { all = @file("meta.tsk"), part = @file("meta.tsk", "nested") }'
+    body = (
+        "rollout_percentage = 5\nfallback = false\n"
+        'metadata = { all = @file("meta.tsk"), part = @file("meta.tsk", "nested") }'
+    )
     snapshot, diagnostics = _compile(_project(tmp_path, _flag(body)))
     metadata = snapshot["flags"]["f"]["metadata"]
     assert metadata["all"] == {"owner": "core", "nested": {"deep": {}}}

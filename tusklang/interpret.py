@@ -159,9 +159,16 @@ class Interpreter:
             self._members(node.members, data, _Scope(scope), path)
             return data
         if kind is nodes.Array:
+            # Loops, not comprehensions: a comprehension is one more Python frame per nesting level.
+            items: list[Any] = []
+            append = items.append
             if self.record_spans:
-                return [self.value(item, scope, (*path, i)) for i, item in enumerate(node.items)]
-            return [self.value(item, scope, path) for item in node.items]
+                for i, item in enumerate(node.items):
+                    append(self.value(item, scope, (*path, i)))
+            else:
+                for item in node.items:
+                    append(self.value(item, scope, path))
+            return items
         if kind is nodes.Null:
             return None
         if kind is nodes.Range:

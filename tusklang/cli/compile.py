@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     env = parse_env_file(read_text(args.env_file), args.env_file) if args.env_file else None
     for path in args.files:
         read_text(path)  # one-line usage errors for missing or unreadable files
+    if not args.output:
+        raise UsageError("-o/--output: the path is empty")
     if os.path.isdir(args.output):  # before the work, not after it (write_atomic says the same)
         raise UsageError(f"{args.output}: is a directory, not a file")
     options = lint_options(args)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, Span
 from ..syntax import nodes
 from . import Directive, DirectiveFailed, ResolveContext, arg_span
 
@@ -38,13 +38,20 @@ def check(node: nodes.Directive, args: list[Any]) -> list[Diagnostic]:
     return []
 
 
-def now(ctx: ResolveContext) -> datetime:
+def now(ctx: ResolveContext, span: Span | None = None) -> datetime:
     epoch = ctx.env.get("SOURCE_DATE_EPOCH")
     if epoch is not None:
         try:
             return datetime.fromtimestamp(int(epoch), UTC)
-        except (ValueError, OverflowError):
-            raise DirectiveFailed(Diagnostic("TSK228", "SOURCE_DATE_EPOCH must be a whole number of seconds")) from None
+        except (ValueError, OverflowError, OSError):
+            raise DirectiveFailed(
+                Diagnostic(
+                    "TSK228",
+                    "SOURCE_DATE_EPOCH must be a whole number of seconds (a date in the years 1 to 9999)",
+                    span,
+                    hint="e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)",
+                )
+            ) from None
     return datetime.now(UTC)
 
 
@@ -52,7 +59,7 @@ def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp:
     problems = check(node, args)
     if problems:
         raise DirectiveFailed(problems[0])
-    moment = now(ctx)
+    moment = now(ctx, node.span)
     if not args:
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     fmt = args[0]
