@@ -207,3 +207,68 @@ def test_the_suggestion_shortcut_never_changes_the_answer() -> None:
         word = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9)))
         candidates = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10))) for _ in range(8)]
         assert did_you_mean(word, candidates) == reference(word, candidates), (word, candidates)
+
+
+# --- values built from variables, directives and `+` stay walkable and in proportion -------------------
+
+
+def _codes(text: str, **options: Any) -> list[tuple[str, int]]:
+    with pytest.raises(TuskError) as caught:
+        if options:
+            tusklang.resolve(tusklang.parse(text, "t.tsk"), **options)
+        else:
+            tusklang.loads(text, "t.tsk")
+    return [(d.code, d.span.line) for d in caught.value.diagnostics if d.span is not None]
+
+
+def test_a_variable_cannot_nest_data_beyond_the_limit() -> None:
+    lines = ["$v0 = 1"] + [f"$v{i} = " + "[" * 50 + f"$v{i - 1}" + "]" * 50 for i in range(1, 30)]
+    codes = _codes("\n".join([*lines, "x = $v29"]))
+    assert codes[0] == ("TSK211", 4)  # $v3 = 50 + 50 + 50 levels
+    assert {code for code, _ in codes} == {"TSK211"}
+    # at the limit is fine: the document (1) + x (1) + 126 brackets
+    assert tusklang.loads("$a = " + "[" * 63 + "]" * 63 + "\nx = " + "[" * 63 + "$a" + "]" * 63)
+
+
+def test_tusk_parse_of_data_nested_through_variables_is_a_diagnostic(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tusklang.cli import main
+
+    path = tmp_path / "deep.tsk"
+    lines = ["$v0 = 1"] + [f"$v{i} = " + "[" * 50 + f"$v{i - 1}" + "]" * 50 for i in range(1, 30)]
+    path.write_text("\n".join([*lines, "x = $v29"]) + "\n")
+    assert main(["parse", str(path)]) == 1
+    assert "error[TSK211]" in capsys.readouterr().err
+
+
+def test_an_included_files_depth_counts_where_it_is_used(tmp_path: Any) -> None:
+    (tmp_path / "deep.tsk").write_text("x = " + "[" * 100 + "1" + "]" * 100 + "\n")
+    main = tmp_path / "main.tsk"
+    main.write_text('ok = @file("deep.tsk")\nbad = ' + "[" * 40 + '@file("deep.tsk")' + "]" * 40 + "\n")
+    with pytest.raises(TuskError) as caught:
+        tusklang.resolve(tusklang.parse(main.read_text(), str(main)), env={})
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.code == "TSK211" and diagnostic.span.line == 2 and "@file" in diagnostic.message
+
+
+SHAPES = {
+    "nested doubling": lambda: ["$v0 = [1]"] + [f"$v{i} = [$v{i - 1}, $v{i - 1}]" for i in range(1, 80)],
+    "object doubling": lambda: (
+        ["$v0 = { a = 1 }"] + [f"$v{i} = {{ a = $v{i - 1}, b = $v{i - 1} }}" for i in range(1, 80)]
+    ),
+    "string doubling": lambda: ['$v0 = "0123456789"'] + [f"$v{i} = $v{i - 1} + $v{i - 1}" for i in range(1, 80)],
+    "interpolation doubling": lambda: (
+        ['$v0 = "0123456789"'] + [f'$v{i} = "${{v{i - 1}}}${{v{i - 1}}}"' for i in range(1, 80)]
+    ),
+    "array doubling": lambda: ["$v0 = [1, 2, 3, 4]"] + [f"$v{i} = $v{i - 1} + $v{i - 1}" for i in range(1, 80)],
+    "a big value used often": lambda: ['$v0 = "' + "x" * 100_000 + '"'] + [f"k{i} = $v0" for i in range(5_000)],
+}
+
+
+@pytest.mark.parametrize("lines", SHAPES.values(), ids=list(SHAPES))
+def test_variables_cannot_multiply_a_small_file_into_a_huge_value(lines: Any) -> None:
+    started = time.perf_counter()
+    codes = _codes("\n".join(lines()))
+    assert time.perf_counter() - started < 10
+    assert [code for code, _ in codes] == ["TSK212"]  # said once, where the budget ran out

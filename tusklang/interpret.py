@@ -19,6 +19,13 @@ may reach a snapshot (tusklang/compiler/secrets.py).
 Depth: evaluation uses at most three Python frames per level of the syntax tree, and none per link of
 a left-associative chain (`1 + 1 + ... + 1`), a run of `!` or a `? :` chain: those are loops. The
 parser bounds nesting (tusklang.limits.MAX_DEPTH), so evaluation cannot exhaust the stack.
+
+Size: the parser bounds what a file writes, but variables, directives and `+` could build more: a
+value nested deeper than MAX_DEPTH by using a deep variable (or @file, @query value) deep inside
+another (TSK211), or one that multiplies (`$b = [$a, $a]`, `$c = [$b, $b]`, ...: 2^n values from n
+lines; `$s = $s0 + $s0` doubling text) (TSK212). Each variable's depth and size are measured once,
+when it is defined; every use, `+` and interpolation spends from one budget per run
+(MAX_EXPANSION), so the data stays walkable and in proportion to the file.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from .diagnostics import Diagnostic, Related, Span
+from .limits import MAX_DEPTH
 from .suggest import MAX_CANDIDATES, did_you_mean
 from .syntax import nodes
 from .values import DirectiveCall, Expression, Identifier
@@ -37,6 +45,9 @@ DataPath = tuple[str | int, ...]
 TaintMap = dict[DataPath, set[Span]]
 # Names examined for "did you mean" over one run (about 40 lookups of MAX_CANDIDATES names each).
 SUGGESTION_BUDGET = 20_000
+# Values and characters one run may build from variables, `+` and interpolation (a value counts 1,
+# a string its length): far above any real file, which writes its data out rather than multiplying it.
+MAX_EXPANSION = 10_000_000
 
 _MISSING = object()
 
@@ -74,6 +85,12 @@ class Interpreter:
         self._read: set[Span] = set()
         self._structured: TaintMap = {}
         self._suggestion_budget = SUGGESTION_BUDGET
+        # Nesting depth of the container the value being computed goes into (the document is 1).
+        self._depth = 0
+        self._expansion = MAX_EXPANSION
+        # id -> (depth, size) of variables' values, measured once; _kept keeps them alive (ids stay theirs)
+        self._measured: dict[int, tuple[int, int]] = {}
+        self._kept: list[Any] = []
 
     # --- documents and objects ---------------------------------------------------------------
 
@@ -81,7 +98,7 @@ class Interpreter:
         doc = self.document
         scope = _Scope(None)
         data: dict[str, Any] = {}
-        self._members(doc.members, data, scope, ())
+        self._members(doc.members, data, scope, (), 1)
         for section in doc.sections:
             target = data
             path: tuple[str | int, ...] = ()
@@ -95,7 +112,7 @@ class Interpreter:
                         self.key_spans.setdefault(path, section.key.spans[index])
                         self.spans.setdefault(path, section.span)
                 target = nxt
-            self._members(section.members, target, _Scope(scope), path)
+            self._members(section.members, target, _Scope(scope), path, 1 + len(section.key.parts))
         return data
 
     def _members(
@@ -104,7 +121,9 @@ class Interpreter:
         data: dict[str, Any],
         scope: _Scope,
         path: tuple[str | int, ...],
+        depth: int,
     ) -> None:
+        """Fill ``data`` (nested ``depth`` deep in the document) with ``members``."""
         record = self.record_spans
         pending = {m.name: m.name_span for m in members if isinstance(m, nodes.VarDef)}
         scope.pending = pending
@@ -112,10 +131,12 @@ class Interpreter:
             if isinstance(member, nodes.VarDef):
                 where = (*path, f"${member.name}")
                 outer, self.taint = self.taint, {}
+                self._depth = 0  # a variable's value is measured on its own, and again where it is used
                 try:
-                    scope.values[member.name] = self.value(member.value, scope, where)
+                    found = scope.values[member.name] = self.value(member.value, scope, where)
                 finally:
                     captured, self.taint = self.taint, outer
+                scope.shape[member.name] = self._measure(found)
                 if captured:
                     # kept relative to the variable: every use re-roots it at the using place
                     cut = len(where)
@@ -140,6 +161,7 @@ class Interpreter:
             member_path = (*path, *parts) if record else path
             if record:
                 self.key_spans[member_path] = key.spans[-1]
+            self._depth = depth + len(parts) - 1
             target[parts[-1]] = self.value(member.value, scope, member_path)
         scope.pending = {}
 
@@ -156,18 +178,24 @@ class Interpreter:
             self.path = path
         if kind is nodes.Object:
             data: dict[str, Any] = {}
-            self._members(node.members, data, _Scope(scope), path)
+            depth = self._depth
+            self._members(node.members, data, _Scope(scope), path, depth + 1)
+            self._depth = depth
             return data
         if kind is nodes.Array:
             # Loops, not comprehensions: a comprehension is one more Python frame per nesting level.
             items: list[Any] = []
             append = items.append
+            depth = self._depth
             if self.record_spans:
                 for i, item in enumerate(node.items):
+                    self._depth = depth + 1
                     append(self.value(item, scope, (*path, i)))
             else:
                 for item in node.items:
+                    self._depth = depth + 1
                     append(self.value(item, scope, path))
+            self._depth = depth
             return items
         if kind is nodes.Null:
             return None
@@ -178,6 +206,8 @@ class Interpreter:
             try:
                 found, taint = self._lookup(node.name, node.span, scope)
             except _Failed:
+                return None
+            if not self._fits(node.name, node.span, scope):
                 return None
             if taint:
                 for sub, spans in taint.items():
@@ -224,6 +254,56 @@ class Interpreter:
             else:
                 existing.update(spans)
 
+    # --- size --------------------------------------------------------------------------------
+
+    def _measure(self, value: Any) -> tuple[int, int]:
+        """A variable's value's (depth, size), walking only what earlier variables did not cover."""
+        if not isinstance(value, dict | list):
+            return 0, len(value) if isinstance(value, str) else 1
+        depth, size = _measure(value, self._measured)
+        self._measured[id(value)] = (depth, size)
+        self._kept.append(value)
+        return depth, size
+
+    def _fits(self, name: str, span: Span, scope: _Scope) -> bool:
+        """Whether `$name`'s value may go where it is used: not too deep, within the run's budget."""
+        s: _Scope | None = scope
+        while s is not None and name not in s.shape:
+            s = s.parent
+        if s is None:
+            return True
+        depth, size = s.shape[name]
+        try:
+            if depth and self._depth + depth > MAX_DEPTH:
+                self._too_deep(f"`${name}`", self._depth + depth, span)
+            self._spend(size, span)
+        except _Failed:
+            return False
+        return True
+
+    def _too_deep(self, what: str, depth: int, span: Span) -> None:
+        self.error(
+            "TSK211",
+            f"{what} would nest the data {depth} levels deep here; the limit is {MAX_DEPTH}",
+            span,
+            hint="a variable's or directive's value counts the levels around the place it is used "
+            "(docs/syntax.md, Limits): flatten the data",
+        )
+
+    def _spend(self, amount: int, span: Span) -> None:
+        self._expansion -= amount
+        if self._expansion < 0:
+            if self._expansion + amount < 0:
+                raise _Failed  # said once, at the place the budget ran out
+            self.error(
+                "TSK212",
+                f"variables, `+` and interpolation build more than {MAX_EXPANSION:,} values and characters "
+                "in this file",
+                span,
+                hint="a value used many times, each holding many values, multiplies (`$b = [$a, $a]`); "
+                "write the data out, or generate the file",
+            )
+
     def _expression(self, node: Any, scope: _Scope) -> Any:
         """Evaluate; raise _Inert if a directive was left unrun, _Failed after recording a problem."""
         kind = type(node)
@@ -235,6 +315,8 @@ class Interpreter:
             found, taint = self._lookup(node.name, node.span, scope)
             if taint:
                 self._read_all(taint)
+            if not self._fits(node.name, node.span, scope):
+                raise _Failed
             return found
         if kind is nodes.Template:
             out = []
@@ -246,25 +328,35 @@ class Interpreter:
                 if taint:
                     self._read_all(taint)
                 out.append(self._as_text(found, part.span))
-            return "".join(out)
+            text = "".join(out)
+            self._spend(len(text), node.span)
+            return text
         if kind is nodes.Directive:
             where = self.path
             args: list[Any] = []
             # An argument's secrets do not flow into the result (`@query(sql, @env(TENANT))` gives
             # rows, not the tenant); only a secret directive's own value is a secret.
             outer, self.taint = self.taint, {}
+            depth = self._depth
             try:
                 for arg in node.args or ():
                     if isinstance(arg, nodes.Bare):
                         args.append(Identifier(arg.name))
                     else:
+                        self._depth = 0  # an argument is not placed in the data
                         args.append(self.value(arg, scope, ()))
             finally:
                 self.taint = outer
+                self._depth = depth
             self.path = where
             result = self.hook(node, args, self)
             if node.name in self.secret_directives:
                 self._read.add(node.span)
+            if isinstance(result, dict | list):
+                # @file, @query: data from elsewhere, nested where it is used
+                nested = _measure(result, {})[0]
+                if depth + nested > MAX_DEPTH:
+                    self._too_deep(f"the value of @{node.name}", depth + nested, node.span)
             return result
         if kind is nodes.Object or kind is nodes.Array:
             # A literal inside an expression (`c ? { ... } : [...]`): its secrets are the expression's.
@@ -344,8 +436,10 @@ class Interpreter:
             if _is_number(left) and _is_number(right):
                 return left + right
             if isinstance(left, str) and isinstance(right, str):
+                self._spend(len(left) + len(right), node.op_span)  # before building it
                 return left + right
             if isinstance(left, list) and isinstance(right, list):
+                self._spend(len(left) + len(right), node.op_span)
                 return left + right
             self._type_error(
                 node.op_span,
@@ -439,7 +533,7 @@ class _Failed(Exception):
 
 
 class _Scope:
-    __slots__ = ("parent", "pending", "spans", "taint", "values")
+    __slots__ = ("parent", "pending", "shape", "spans", "taint", "values")
 
     def __init__(self, parent: _Scope | None) -> None:
         self.parent = parent
@@ -447,6 +541,8 @@ class _Scope:
         self.spans: dict[str, Span] = {}
         self.pending: dict[str, Span] = {}
         self.taint: dict[str, TaintMap] = {}
+        # name -> (nesting depth, size) of the value, measured once (Interpreter._measure)
+        self.shape: dict[str, tuple[int, int]] = {}
 
     def visible_names(self) -> Iterator[str]:
         """Defined names, innermost scope first and the latest definition first, one at a time."""
@@ -454,6 +550,36 @@ class _Scope:
         while s is not None:
             yield from reversed(s.values)
             s = s.parent
+
+
+def _measure(value: Any, known: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    """(nesting depth, size) of a container, iteratively; ``known`` gives them for shared parts.
+
+    A size counts each container and scalar once and each string by its length. Parts reached twice
+    (a variable's value used twice) count twice, as they will be written twice.
+    """
+    done: dict[int, tuple[int, int]] = {}
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        node, ready = stack.pop()
+        key = id(node)
+        if key in done or key in known:
+            continue
+        children = node.values() if isinstance(node, dict) else node
+        if not ready:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if isinstance(c, dict | list))
+            continue
+        depth, size = 1, 1
+        for child in children:
+            if isinstance(child, dict | list):
+                child_depth, child_size = done.get(id(child)) or known[id(child)]
+                depth = max(depth, child_depth + 1)
+                size += child_size
+            else:
+                size += len(child) if isinstance(child, str) else 1
+        done[key] = (depth, size)
+    return done[id(value)]
 
 
 def _is_number(value: Any) -> bool:
