@@ -410,3 +410,29 @@ def test_date_with_an_unusable_source_date_epoch_is_a_positioned_error(epoch: st
         resolve_text('x = 1\nd = @date("Y")', env={"SOURCE_DATE_EPOCH": epoch})
     (diagnostic,) = info.value.diagnostics
     assert diagnostic.code == "TSK228" and diagnostic.span is not None and diagnostic.span.line == 2
+
+
+@pytest.mark.parametrize(
+    "default, value, kind",
+    [
+        ("0.5", "nan", "a finite number"),
+        ("0.5", "-inf", "a finite number"),
+        ("0.5", "1e999", "a finite number"),
+        ("1", "9" * 5000, "an integer of at most 4,000 digits"),
+    ],
+)
+def test_env_numbers_are_finite_and_bounded(default: str, value: str, kind: str) -> None:
+    message = error_of(f"x = @env(N, {default})", env={"N": value})
+    assert "error[TSK224]" in message and f"must be {kind}" in message and value[:20] not in message
+
+
+def test_parse_resolve_prints_canonical_tusklang(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tusklang.cli import main
+
+    path = tmp_path / "q.tsk"
+    path.write_text("x = @env(N)\n")
+    monkeypatch.setenv("N", "fine")
+    assert main(["parse", str(path), "--resolve", "--format", "tusk"]) == 0
+    assert capsys.readouterr().out == 'x = "fine"\n'

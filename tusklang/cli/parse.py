@@ -43,10 +43,11 @@ def run(args: argparse.Namespace) -> int:
             data = resolve_file_text(text, path, **resolve_kwargs(args))
         else:
             data = loads(text, path)
+        # rendered before anything is printed: a value `dumps` refuses (TSK130) is a diagnostic too
+        out = (
+            dumps(data) if args.format == "tusk" else json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n"
+        )
     except TuskError as exc:
         return report(exc.diagnostics, "text")
-    if args.format == "tusk":
-        sys.stdout.write(dumps(data))
-    else:
-        sys.stdout.write(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(out)
     return EXIT_OK

@@ -12,10 +12,12 @@ replacing its bytes would make it a different value (a wrong password, say).
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 from ..diagnostics import Diagnostic
+from ..limits import MAX_INT_DIGITS
 from ..syntax import nodes
 from ..values import Identifier
 from . import Directive, DirectiveFailed, ResolveContext, arg_span
@@ -85,15 +87,21 @@ def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp:
             return False
         _wrong_type(node, name, "a boolean (true/false)", default)
     if isinstance(default, int):
+        digits = raw.strip().replace("_", "")
+        if len(digits) > MAX_INT_DIGITS:  # as for literals (int() itself stops at 4,300 digits)
+            _wrong_type(node, name, f"an integer of at most {MAX_INT_DIGITS:,} digits", default, "an integer")
         try:
-            return int(raw.strip().replace("_", ""), 0)
+            return int(digits, 0)
         except ValueError:
             _wrong_type(node, name, "an integer", default)
     if isinstance(default, float):
         try:
-            return float(raw.strip())
+            number = float(raw.strip())
         except ValueError:
             _wrong_type(node, name, "a number", default)
+        if not math.isfinite(number):  # "nan", "inf", "1e999": no TuskLang or JSON number is one
+            _wrong_type(node, name, "a finite number", default, "a number")
+        return number
     return raw
 
 
@@ -105,12 +113,12 @@ def _is_utf8(value: str) -> bool:
     return True
 
 
-def _wrong_type(node: nodes.Directive, name: str, kind: str, default: Any) -> None:
+def _wrong_type(node: nodes.Directive, name: str, kind: str, default: Any, default_kind: str = "") -> NoReturn:
     # The value itself is not shown: environment variables often hold secrets.
     raise DirectiveFailed(
         Diagnostic(
             "TSK224",
-            f"environment variable `{name}` must be {kind}, because the default is {kind}",
+            f"environment variable `{name}` must be {kind}, because the default is {default_kind or kind}",
             node.span,
             hint=f"fix the variable's value, or make the default a string to read it as text "
             f"(default here: {default!r})",
