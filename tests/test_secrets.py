@@ -338,3 +338,16 @@ def test_no_string_of_the_seed_project_can_carry_a_secret_into_the_snapshot(tmp_
         written += 1
         dropped += any(d.code == "TSK270" for d in result.diagnostics)
     assert written and dropped and refused  # every kind of place was exercised
+
+
+def test_check_refuses_the_same_verbatim_secrets_as_compile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = 'rollout_percentage = 5\nfallback = "v-${t}"\ntargeting = { regions = [@env(REGION)] }'
+    project = _project(tmp_path, _flag(body, "$t = @env(API_TOKEN)"))
+    compiled = _secret_codes(_errors(project, env={**ENV, "REGION": "eu"}))
+    assert [code for code, _, _ in compiled] == ["TSK272", "TSK272"]
+    assert main(["check", str(project), "--format", "json"]) == 1
+    checked = json.loads(capsys.readouterr().out)["diagnostics"]
+    assert (
+        sorted((d["code"], d["span"]["line"], d["span"]["column"]) for d in checked if d["code"].startswith("TSK27"))
+        == compiled
+    )
