@@ -272,3 +272,19 @@ def test_variables_cannot_multiply_a_small_file_into_a_huge_value(lines: Any) ->
     codes = _codes("\n".join(lines()))
     assert time.perf_counter() - started < 10
     assert [code for code, _ in codes] == ["TSK212"]  # said once, where the budget ran out
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["1e308 + 1e308", "9" * 4000 + " + 1.5", "9" * 4000 + " + 1", "-" + "9" * 4000 + " + -1"],
+    ids=["float overflow", "huge int plus float", "int past 4,000 digits", "negative int past 4,000 digits"],
+)
+def test_a_sum_too_large_for_a_number_is_a_diagnostic(expression: str) -> None:
+    with pytest.raises(TuskError) as caught:
+        tusklang.loads("x = 1\ny = " + expression)
+    diagnostics = caught.value.diagnostics
+    if diagnostics[0].code.startswith("TSK1"):  # the parser refused the literal itself
+        return
+    (diagnostic,) = diagnostics
+    assert diagnostic.code == "TSK210" and "too large for a number" in diagnostic.message
+    assert diagnostic.span.text == "+" and diagnostic.span.line == 2

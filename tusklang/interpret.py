@@ -30,11 +30,12 @@ when it is defined; every use, `+` and interpolation spends from one budget per 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from .diagnostics import Diagnostic, Related, Span
-from .limits import MAX_DEPTH
+from .limits import MAX_DEPTH, MAX_INT_DIGITS
 from .suggest import MAX_CANDIDATES, did_you_mean
 from .syntax import nodes
 from .values import DirectiveCall, Expression, Identifier
@@ -45,6 +46,8 @@ DataPath = tuple[str | int, ...]
 TaintMap = dict[DataPath, set[Span]]
 # Names examined for "did you mean" over one run (about 40 lookups of MAX_CANDIDATES names each).
 SUGGESTION_BUDGET = 20_000
+# Integers have at most MAX_INT_DIGITS digits, as literals do (CPython cannot print 4,300 or more).
+_INT_BOUND = 10**MAX_INT_DIGITS
 # Values and characters one run may build from variables, `+` and interpolation (a value counts 1,
 # a string its length): far above any real file, which writes its data out rather than multiplying it.
 MAX_EXPANSION = 10_000_000
@@ -434,7 +437,19 @@ class Interpreter:
             raise _Inert
         if op == "+":
             if _is_number(left) and _is_number(right):
-                return left + right
+                try:
+                    total = left + right
+                except OverflowError:  # a 4,000-digit integer plus a float
+                    total = math.inf
+                if (isinstance(total, float) and not math.isfinite(total)) or (
+                    type(total) is int and not -_INT_BOUND < total < _INT_BOUND
+                ):
+                    self._type_error(
+                        node.op_span,
+                        "the sum is too large for a number",
+                        hint="numbers are finite 64-bit floats or integers of at most 4,000 digits",
+                    )
+                return total
             if isinstance(left, str) and isinstance(right, str):
                 self._spend(len(left) + len(right), node.op_span)  # before building it
                 return left + right
