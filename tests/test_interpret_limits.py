@@ -288,3 +288,82 @@ def test_a_sum_too_large_for_a_number_is_a_diagnostic(expression: str) -> None:
     (diagnostic,) = diagnostics
     assert diagnostic.code == "TSK210" and "too large for a number" in diagnostic.message
     assert diagnostic.span.text == "+" and diagnostic.span.line == 2
+
+
+def test_a_variable_that_is_another_variable_is_measured_once() -> None:
+    assert tusklang.loads("$a = { k = [1] }\n$b = $a\n$c = [$b, $a]\nx = $c") == {"x": [{"k": [1]}, {"k": [1]}]}
+
+
+_ATOMS = [
+    "1",
+    "0",
+    "1.5",
+    "1e308",
+    "9" * 3999,
+    '"s"',
+    '""',
+    "true",
+    "false",
+    "null",
+    "[]",
+    "{}",
+    '[1, "a"]',
+    "{ a = 1 }",
+    "8000-9000",
+    "@env(A)",
+    "@env(N, 1)",
+    "@env(F, 0.5)",
+    "@env(B, true)",
+    "@date",
+    '@file("x.tsk")',
+    "@nope",
+]
+_OPERATORS = ["+", "==", "!=", "<", "<=", ">", ">=", "&&", "||"]
+
+
+def _program(rng: random.Random) -> str:
+    def expression(depth: int, names: list[str]) -> str:
+        roll = rng.random()
+        if depth <= 0 or roll < 0.3:
+            if names and rng.random() < 0.4:
+                return "$" + rng.choice(names)
+            if names and rng.random() < 0.1:
+                return '"x${' + rng.choice(names) + '}"'
+            return rng.choice(_ATOMS)
+        inner = depth - 1
+        if roll < 0.6:
+            return f"{expression(inner, names)} {rng.choice(_OPERATORS)} {expression(inner, names)}"
+        if roll < 0.7:
+            return f"!{expression(inner, names)}"
+        if roll < 0.8:
+            return f"({expression(inner, names)} ? {expression(inner, names)} : {expression(inner, names)})"
+        if roll < 0.9:
+            return f"[{expression(inner, names)}, {expression(inner, names)}]"
+        return f"{{ k = {expression(inner, names)} }}"
+
+    names: list[str] = []
+    lines = []
+    for index in range(rng.randint(1, 6)):
+        if rng.random() < 0.5:
+            lines.append(f"$v{index} = {expression(3, names)}")
+            names.append(f"v{index}")
+        else:
+            lines.append(f"k{index} = {expression(3, names)}")
+    return "\n".join(lines) + "\n"
+
+
+def test_random_programs_give_data_or_diagnostics_never_another_exception(tmp_path: Any) -> None:
+    """A small fuzz of expressions, variables and directives through `loads` and `resolve`."""
+    (tmp_path / "x.tsk").write_text("a = 1\n")
+    env = {"A": "x", "N": "5", "F": "nan", "B": "yes", "SOURCE_DATE_EPOCH": "0"}
+    rng = random.Random(2024)
+    for _ in range(1_000):
+        text = _program(rng)
+        try:
+            tusklang.loads(text)
+        except TuskError:
+            pass
+        try:
+            tusklang.resolve(parse(text, str(tmp_path / "m.tsk")), env=env)
+        except TuskError:
+            pass

@@ -573,6 +573,8 @@ def _measure(value: Any, known: dict[int, tuple[int, int]]) -> tuple[int, int]:
     A size counts each container and scalar once and each string by its length. Parts reached twice
     (a variable's value used twice) count twice, as they will be written twice.
     """
+    if id(value) in known:  # `$b = $a`: the same object
+        return known[id(value)]
     done: dict[int, tuple[int, int]] = {}
     stack: list[tuple[Any, bool]] = [(value, False)]
     while stack:
