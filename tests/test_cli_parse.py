@@ -87,3 +87,32 @@ def test_help_shows_an_example() -> None:
 
 def test_no_command_is_a_usage_error() -> None:
     assert main([]) == 2
+
+
+HOSTILE = {
+    "nested 100,000 deep": ("k = " + "[" * 100_000 + "]" * 100_000 + "\n", "TSK112"),
+    "a 1,000-term sum": ("k = " + " + ".join(["1"] * 1000) + "\n", "TSK112"),
+    "a 5,000-digit integer": ("k = " + "7" * 5000 + "\n", "TSK106"),
+    "a lone CR": ("a = 1\rb = 2\r", "TSK107"),
+}
+
+
+@pytest.mark.parametrize("command", [["parse"], ["parse", "--format", "tusk"], ["check"], ["fmt", "--check"]])
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_files_are_one_diagnostic_and_exit_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], name: str
+) -> None:
+    text, code = HOSTILE[name]
+    path = tmp_path / "hostile.tsk"
+    path.write_bytes(text.encode("utf-8"))  # bytes: a text-mode write would turn a lone CR into a newline
+    assert main([command[0], str(path), *command[1:]]) == 1
+    err = capsys.readouterr().err
+    assert f"error[{code}]" in err and "Traceback" not in err
+
+
+def test_a_too_deep_file_is_a_diagnostic_in_a_fresh_interpreter(tmp_path: Path) -> None:
+    path = tmp_path / "deep.tsk"
+    path.write_text("k = " + "{ k = " * 5000 + "1" + " }" * 5000 + "\n")
+    proc = subprocess.run([sys.executable, "-m", "tusklang.cli", "parse", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "error[TSK112]: nested more than 128 levels deep" in proc.stderr and "Traceback" not in proc.stderr

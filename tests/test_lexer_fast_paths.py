@@ -23,6 +23,10 @@ TEXTS = [
     "yaml: 1\nkey = 007\n",
     "a = 1 b = 2\n",
     '$v = 3\nw = $v\nlast = "end"',
+    # The nesting limit counts a plain string array as the level it is: the same on both paths.
+    "k = " + "[" * 126 + '["a", "b"]' + "]" * 126 + "\n",
+    "k = " + "[" * 127 + '["a", "b"]' + "]" * 127 + "\n",
+    "k = " + "[" * 126 + '["a"] + ["b"]' + "]" * 126 + "\n",
 ]
 
 

@@ -15,7 +15,8 @@ precedence needs, because the parser keeps no node for parentheses.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .syntax import nodes
@@ -46,6 +47,7 @@ class _Formatter:
         self.comments = sorted(document.comments, key=lambda c: c.span.start)
         self.next_comment = 0
         self.lines: list[str] = []
+        self._flat_texts: dict[int, str | None] = {}  # id(node) -> its one-line form (see _flat)
 
     # --- comments ------------------------------------------------------------------------------
 
@@ -70,12 +72,11 @@ class _Formatter:
         return "".join(" " + p for p in parts)
 
     def _has_comment_within(self, start: int, end: int) -> bool:
-        for comment in self.comments[self.next_comment :]:
-            if comment.span.start >= end:
-                return False
-            if comment.span.start >= start:
-                return True
-        return False
+        # Comments are sorted: binary search, not a scan (nor a copy) of every comment still to come,
+        # which made a file of many blocks and many comments quadratic.
+        comments = self.comments
+        index = bisect_left(comments, start, lo=self.next_comment, key=_comment_start)
+        return index < len(comments) and comments[index].span.start < end
 
     def _blank_between(self, end: int | None, start: int) -> bool:
         return end is not None and _BLANK_LINE.search(self.text, end, start) is not None
@@ -167,27 +168,60 @@ class _Formatter:
             return self._array(node, depth, column)
         if isinstance(node, nodes.Object):
             return self._inline_object(node, depth, column)
-        return self._expression(node, depth)
+        text = self._expression(node, lambda part: self._value(part, depth, 0))
+        assert text is not None, "laid out, never refused"
+        return text
+
+    def _flat(self, node: Any) -> str | None:
+        """``node`` on one line, or None if it cannot be (a comment or a line break inside it).
+
+        Whether a block fits on one line is decided from this, computed once per node: rendering
+        the inline form with ``_value`` and then again across lines when it did not fit rendered each
+        level twice, so nested arrays took 2^depth steps.
+        """
+        cached = self._flat_texts.get(id(node), _UNKNOWN)
+        if cached is not _UNKNOWN:
+            return cached  # type: ignore[return-value]
+        text: str | None
+        kind = type(node)
+        if (kind is nodes.Array or kind is nodes.Object) and self._has_comment_within(node.span.start, node.span.end):
+            text = None
+        elif kind is nodes.Array:
+            items = [self._flat(item) for item in node.items]
+            text = None if None in items else "[" + ", ".join(items) + "]"  # type: ignore[arg-type]
+        elif kind is nodes.Object:
+            values = [self._flat(m.value) for m in node.members]
+            if None in values:
+                text = None
+            elif not values:
+                text = "{}"
+            else:
+                text = "{ " + ", ".join(_head(m) + v for m, v in zip(node.members, values, strict=True)) + " }"  # type: ignore[operator]
+        else:
+            text = self._expression(node, self._flat)
+            if text is not None and "\n" in text:  # a multi-line string literal
+                text = None
+        self._flat_texts[id(node)] = text
+        return text
+
+    def _fits(self, node: Any, column: int) -> str | None:
+        text = self._flat(node)
+        return text if text is not None and column + len(text) <= LINE_WIDTH else None
 
     def _array(self, array: nodes.Array, depth: int, column: int) -> str:
-        if not array.items:
-            if not self._has_comment_within(array.span.start, array.span.end):
-                return "[]"
-        elif not self._has_comment_within(array.span.start, array.span.end):
-            inline = "[" + ", ".join(self._value(item, depth, 0) for item in array.items) + "]"
-            if "\n" not in inline and column + len(inline) <= LINE_WIDTH:
-                return inline
+        if not array.items and not self._has_comment_within(array.span.start, array.span.end):
+            return "[]"
+        inline = self._fits(array, column)
+        if inline is not None:
+            return inline
         pad = INDENT * (depth + 1)
         lines = ["["]
-        previous_end: int | None = None
         for index, item in enumerate(array.items):
             for comment in self._take_before(item.span.start):
                 lines.append(pad + comment.text)
             limit = array.items[index + 1].span.start if index + 1 < len(array.items) else array.span.end
             text = self._value(item, depth + 1, len(pad))
             lines.append(pad + text + "," + self._take_trailing(_after_comma(item, self.text), limit))
-            previous_end = item.span.end
-        del previous_end
         for comment in self._take_before(array.span.end):
             lines.append(pad + comment.text)
         lines.append(INDENT * depth + "]")
@@ -195,13 +229,11 @@ class _Formatter:
 
     def _inline_object(self, obj: nodes.Object, depth: int, column: int) -> str:
         """An object inside an array or a directive call: inline when short and comment-free."""
-        if not self._has_comment_within(obj.span.start, obj.span.end):
-            if not obj.members:
-                return "{}"
-            parts = [self._inline_member(m, depth) for m in obj.members]
-            inline = "{ " + ", ".join(parts) + " }"
-            if "\n" not in inline and column + len(inline) <= LINE_WIDTH:
-                return inline
+        if not obj.members and not self._has_comment_within(obj.span.start, obj.span.end):
+            return "{}"
+        inline = self._fits(obj, column)
+        if inline is not None:
+            return inline
         saved = self.lines
         self.lines = []
         self.lines.append("{")
@@ -210,42 +242,51 @@ class _Formatter:
         block, self.lines = self.lines, saved
         return "\n".join(block)
 
-    def _inline_member(self, member: Any, depth: int) -> str:
-        if isinstance(member, nodes.VarDef):
-            head = f"${member.name} = "
-        else:
-            head = ".".join(span.text for span in member.key.spans) + " = "
-        return head + self._value(member.value, depth, 0)
-
-    def _expression(self, node: Any, depth: int) -> str:
+    def _expression(self, node: Any, part: Callable[[Any], str | None]) -> str | None:
+        """An expression, its parts written by ``part`` (laid out, or flat: None if one cannot be)."""
         kind = type(node)
         if kind is nodes.Binary:
             level = PRECEDENCE[node.op]
-            left = self._operand(node.left, depth, _left_needs_parens(node.left, node.op))
-            right = self._operand(node.right, depth, _level(node.right) <= level)
-            return f"{left} {node.op} {right}"
+            left = _parenthesize(part(node.left), _left_needs_parens(node.left, node.op))
+            right = _parenthesize(part(node.right), _level(node.right) <= level)
+            return None if left is None or right is None else f"{left} {node.op} {right}"
         if kind is nodes.Ternary:
-            condition = self._operand(node.condition, depth, _level(node.condition) == _TERNARY_LEVEL)
-            then = self._value(node.then, depth, 0)
-            otherwise = self._value(node.otherwise, depth, 0)
+            condition = _parenthesize(part(node.condition), _level(node.condition) == _TERNARY_LEVEL)
+            then = part(node.then)
+            otherwise = part(node.otherwise)
+            if condition is None or then is None or otherwise is None:
+                return None
             return f"{condition} ? {then} : {otherwise}"
         if kind is nodes.Unary:
-            return "!" + self._operand(node.operand, depth, _level(node.operand) < _UNARY_LEVEL)
+            operand = _parenthesize(part(node.operand), _level(node.operand) < _UNARY_LEVEL)
+            return None if operand is None else "!" + operand
         if kind is nodes.Directive:
             if node.args is None:
                 return f"@{node.name}"
-            args = ", ".join(
-                arg.name if isinstance(arg, nodes.Bare) else self._value(arg, depth, 0) for arg in node.args
-            )
-            return f"@{node.name}({args})"
+            args = [arg.name if isinstance(arg, nodes.Bare) else part(arg) for arg in node.args]
+            return None if None in args else f"@{node.name}(" + ", ".join(args) + ")"  # type: ignore[arg-type]
         if kind is nodes.Array or kind is nodes.Object:
-            return self._value(node, depth, 0)
+            return part(node)
         # String, Template, Number, Bool, Null, Range, VarRef: exactly as written.
-        return node.span.text
+        return str(node.span.text)
 
-    def _operand(self, node: Any, depth: int, parens: bool) -> str:
-        text = self._value(node, depth, 0)
-        return f"({text})" if parens else text
+
+_UNKNOWN = object()
+
+
+def _head(member: Any) -> str:
+    """`name = ` / `a.b = ` / `$var = `: a member as written inline."""
+    if isinstance(member, nodes.VarDef):
+        return f"${member.name} = "
+    return ".".join(span.text for span in member.key.spans) + " = "
+
+
+def _parenthesize(text: str | None, parens: bool) -> str | None:
+    return f"({text})" if parens and text is not None else text
+
+
+def _comment_start(comment: nodes.Comment) -> int:
+    return comment.span.start
 
 
 def _level(node: Any) -> int:

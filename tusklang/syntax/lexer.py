@@ -6,8 +6,10 @@ only after a complete value, `<` closes an angle block only alone on its line. S
 into AST nodes here, once, so the parser only moves them around.
 
 It also checks what needs no grammar: bracket balance (so an unclosed `{` is reported where it was
-opened), missing separators between members, and the constructs we refuse on purpose (YAML-style
-indentation nesting and `- item` lists).
+opened), missing separators between members, the constructs we refuse on purpose (YAML-style
+indentation nesting and `- item` lists), and the nesting limit (``limits.MAX_DEPTH``, see
+``_Lexer.run``): every later stage walks the tree recursively, so a tree deeper than the limit is
+refused here, at the token that crosses it, before anything recursive runs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 from typing import Any, NoReturn
 
 from ..diagnostics import Diagnostic, Related, Span, TuskError
+from ..limits import MAX_DEPTH, MAX_INT_DIGITS
 from ..source import SourceFile
 from . import nodes
 from .strings import decode_string
@@ -78,6 +81,12 @@ SIMPLE_MEMBER_RE = re.compile(
     [ \t]*(?=\r?\n|$)""",
     re.VERBOSE,
 )
+
+# Half of a UTF-16 pair: a str can hold one (a wrong decode, an API caller), no file can encode it.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# A number with more digits than this cannot be an int (CPython refuses to convert it): compared
+# with the value itself, so `0x...` literals obey the same bound as decimal ones.
+_INT_CEILING = 10**MAX_INT_DIGITS
 
 SECTION_RE = re.compile(rf"\[[ \t]*(?P<path>{_KEYPATH})[ \t]*\]")
 KEYPART_RE = re.compile(rf"[ \t]*(?P<part>{_KEYPART})[ \t]*\.?")
@@ -168,7 +177,10 @@ class _Lexer:
     def run(self) -> tuple[list[Tok], list[nodes.Comment]]:
         text = self.text
         n = len(text)
-        pos = 0
+        surrogate = _SURROGATE_RE.search(text)
+        if surrogate is not None:
+            self.lone_surrogate(surrogate.start())
+        pos = 1 if text.startswith("\ufeff") else 0  # a byte order mark is not content
         tokens = self.tokens
         append = tokens.append
         stack = self.stack
@@ -179,12 +191,31 @@ class _Lexer:
         member_start = True
         last_type = ""
 
+        # Nesting (docs/syntax.md, "Limits"). The depth of a node is the number of containers and
+        # operator nodes above it, the document being depth 1; every container and operator node
+        # must be at depth <= MAX_DEPTH. Counted per bracket frame (the document is one), for the
+        # item being read (a member of an object, an element of an array or argument list):
+        #   base   the depth of the frame's own container (a `(` counts as one, like the others);
+        #   extra  implicit objects of a dotted key: `a.b.c =` puts its value 2 levels further down;
+        #   ops    operators so far in the item: an expression with k operators is at most k deep
+        #          (exactly k for a chain `1 + 1 + 1`, whose tree is left-deep);
+        #   sub    the height of the tallest bracketed part of the item closed so far;
+        #   fmax   the deepest level any finished item of the frame reached.
+        # base + extra + ops + sub bounds the depth of every node of the item, so checking it
+        # whenever it grows (an opening bracket, an operator, a dotted key) bounds the whole tree,
+        # in one pass, without building anything. Members reset the item: no cost for plain ones.
+        frames: list[tuple[int, int, int, int, int]] = []  # the enclosing frames' counters
+        base, extra, ops, sub, fmax = 1, 0, 0, 0, 1
+
         while pos < n:
             # Inside (...) or [...] there are no members; elsewhere a member may start here.
             in_object = not stack or stack[-1][0] in "{>"
             if member_start and in_object:
                 m = simple_match(text, pos)
                 if m is not None:
+                    if ops or sub or extra:  # a new member: the last one's item is finished
+                        fmax = max(fmax, base + extra + ops + sub)
+                        extra = ops = sub = 0
                     key_end = m.end("key")
                     span = Span(source, pos, key_end)
                     kind = m.lastgroup or ""  # one value group always matched
@@ -204,6 +235,9 @@ class _Lexer:
                     continue
                 m = member_match(text, pos)
                 if m is not None:
+                    if ops or sub or extra:  # as above (a line starting with an operator is no member)
+                        fmax = max(fmax, base + extra + ops + sub)
+                        extra = ops = sub = 0
                     key_text = m.group("key")
                     if (
                         key_text is not None
@@ -224,8 +258,28 @@ class _Lexer:
                     if len(tokens) == count:  # an unsupported construct was reported and skipped
                         member_start = True
                         continue
-                    last_type = tokens[-1].type
+                    tok = tokens[-1]
+                    last_type = tok.type
                     member_start = last_type in ("ANGLE", "SECTION", "ANGLE_END")
+                    if last_type == "KEY" or last_type == "ANGLE":
+                        extra = len(tok.value.parts) - 1
+                        if base + extra > MAX_DEPTH:
+                            self.too_deep(*_bounds(tok.value.spans[MAX_DEPTH - base]))
+                        if last_type == "ANGLE":  # member_token opened the block
+                            frames.append((base, extra, ops, sub, fmax))
+                            base = fmax = base + extra + 1
+                            if base > MAX_DEPTH:
+                                self.too_deep(tok.start, tok.end)
+                            extra = ops = sub = 0
+                    elif last_type == "ANGLE_END":
+                        child = max(fmax, base + extra + ops + sub)
+                        base, extra, ops, sub, fmax = frames.pop()
+                        sub = max(sub, child - (base + extra + ops))
+                    elif last_type == "SECTION":  # only at the top level: its members are this deep
+                        parts = tok.value.parts
+                        if len(parts) >= MAX_DEPTH:
+                            self.too_deep(*_bounds(tok.value.spans[MAX_DEPTH - 1]))
+                        base = fmax = 1 + len(parts)
                     continue
             m = token_match(text, pos)
             if m is None:
@@ -241,7 +295,7 @@ class _Lexer:
                 if in_object and last_type in VALUE_END:
                     member_start = True
                 elif in_object and (last_type == "KEY" or last_type == "VARDEF"):
-                    self.value_missing(end)
+                    end = self.skip_to_value(end)
                 pos = end
                 continue
             if kind == "comment":
@@ -263,6 +317,9 @@ class _Lexer:
             if kind == "op":
                 op = m.group()
                 if op == "[" and (whole := STRING_ARRAY_RE.match(text, pos)) is not None:
+                    if base + extra + ops >= MAX_DEPTH:  # the array itself would be too deep
+                        self.too_deep(pos, pos + 1)
+                    sub = sub or 1  # an array of strings is one level high
                     end = whole.end()
                     items = tuple(
                         nodes.String(item.group()[1:-1], Span(source, item.start(), item.end()))
@@ -275,12 +332,28 @@ class _Lexer:
                 ttype = OP_TYPES[op]
                 if op in "([{":
                     stack.append((op, pos))
+                    frames.append((base, extra, ops, sub, fmax))
+                    base = fmax = base + extra + ops + 1
+                    if base > MAX_DEPTH:
+                        self.too_deep(pos, end)
+                    extra = ops = sub = 0
                     if op == "{":
                         member_start = True
                 elif op in ")]}":
                     self.close(op, pos)
-                elif op == "," and (not stack or stack[-1][0] in "{>"):
-                    member_start = True
+                    child = max(fmax, base + extra + ops + sub)
+                    base, extra, ops, sub, fmax = frames.pop()
+                    sub = max(sub, child - (base + extra + ops))
+                elif op == ",":
+                    if ops or sub or extra:  # the item is finished
+                        fmax = max(fmax, base + extra + ops + sub)
+                        extra = ops = sub = 0
+                    if not stack or stack[-1][0] in "{>":
+                        member_start = True
+                elif ttype == "BINOP" or ttype == "BANG" or ttype == "QUESTION":
+                    ops += 1
+                    if base + extra + ops + sub > MAX_DEPTH:
+                        self.too_deep(pos, end)
                 append(Tok(ttype, op, pos, end))
             elif kind == "dstring" and "\\" not in (raw := m.group()) and "${" not in raw and end - pos > 2:
                 append(Tok("STRING", nodes.String(raw[1:-1], Span(source, pos, end)), pos, end))
@@ -310,12 +383,26 @@ class _Lexer:
                 append(Tok("VARIABLE", nodes.VarRef(m.group("variable"), Span(source, pos, end)), pos, end))
             elif kind == "range":
                 low, _, high = m.group().partition("-")
-                append(Tok("RANGE", nodes.Range(int(low), int(high), Span(source, pos, end)), pos, end))
+                append(
+                    Tok(
+                        "RANGE",
+                        nodes.Range(
+                            self.integer(low, pos), self.integer(high, end - len(high)), Span(source, pos, end)
+                        ),
+                        pos,
+                        end,
+                    )
+                )
             elif kind == "directive":
                 name = m.group("directive")
                 name_span = Span(source, pos, pos + 1 + len(name))
                 if m.group("call"):
                     stack.append(("(", end - 1))
+                    frames.append((base, extra, ops, sub, fmax))
+                    base = fmax = base + extra + ops + 1
+                    if base > MAX_DEPTH:
+                        self.too_deep(end - 1, end)
+                    extra = ops = sub = 0
                     append(Tok("DIRECTIVE_CALL", (name, name_span), pos, end))
                 else:
                     append(Tok("DIRECTIVE", (name, name_span), pos, end))
@@ -401,12 +488,23 @@ class _Lexer:
         )
         return line_end
 
-    def value_missing(self, pos: int) -> None:
-        """`key =` then a newline: fine if the value follows, an error if a new member does."""
+    def skip_to_value(self, pos: int) -> int:
+        """`key =` then a newline: skip to the value (keeping comments), or fail if a new member follows.
+
+        Returns where the value starts. The lines skipped are consumed here, once: scanning ahead
+        from every blank line instead made `key =` followed by n blank lines cost n^2.
+        """
         text = self.text
+        comments = self.comments
+        source = self.source
         while True:
             m = TOKEN_RE.match(text, pos)
-            if m is None or m.lastgroup not in ("ws", "nl", "comment"):
+            if m is None:
+                break
+            kind = m.lastgroup
+            if kind == "comment":
+                comments.append(nodes.Comment(m.group(), Span(source, pos, m.end())))
+            elif kind != "ws" and kind != "nl":
                 break
             pos = m.end()
         k = MEMBER_RE.match(text, pos)
@@ -420,6 +518,7 @@ class _Lexer:
                 tok.end,
                 hint=VALUE_EXAMPLES,
             )
+        return pos
 
     def yaml_nesting_at(self, start: int, end: int) -> bool:
         text = self.text
@@ -511,13 +610,60 @@ class _Lexer:
         sign = -1 if clean.startswith("-") else 1
         body = clean.lstrip("+-")
         if body[:2] in ("0x", "0o", "0b"):
-            return sign * int(body, 0)
+            value = int(body, 0)  # no digit limit for these bases, so the value itself is checked
+            if len(body) > 32 and value >= _INT_CEILING:
+                self.too_many_digits(text, start, end)
+            return sign * value
         if any(c in body for c in ".eE"):
-            value = float(clean)
-            if value in (float("inf"), float("-inf")):
-                self.fail("TSK106", f"number `{text}` is too large", start, end)
-            return value
+            number = float(clean)
+            if number in (float("inf"), float("-inf")):
+                self.fail(
+                    "TSK106",
+                    f"number `{_shorten(text)}` is too large",
+                    start,
+                    end,
+                    hint="floats go up to about 1.8e308; write a larger value as a string",
+                )
+            return number
+        if len(body) > MAX_INT_DIGITS:
+            self.too_many_digits(text, start, end)
         return int(clean)
+
+    def integer(self, digits: str, start: int) -> int:
+        """One bound of a range (`8000-9000`): plain decimal digits."""
+        if len(digits) > MAX_INT_DIGITS:
+            self.too_many_digits(digits, start, start + len(digits))
+        return int(digits)
+
+    def too_many_digits(self, text: str, start: int, end: int) -> NoReturn:
+        self.fail(
+            "TSK106",
+            f"number `{_shorten(text)}` is too long: integers have at most {MAX_INT_DIGITS:,} decimal digits",
+            start,
+            end,
+            hint="write a value this large as a string",
+        )
+
+    def too_deep(self, start: int, end: int) -> NoReturn:
+        self.fail(
+            "TSK112",
+            f"nested more than {MAX_DEPTH} levels deep",
+            start,
+            end,
+            hint=(
+                "brackets, dotted-key parts and operators each count a level (docs/syntax.md, Limits): "
+                "flatten the data, or compute a long expression in steps (`$part = a + b`)"
+            ),
+        )
+
+    def lone_surrogate(self, pos: int) -> NoReturn:
+        self.fail(
+            "TSK001",
+            f"lone surrogate U+{ord(self.text[pos]):04X}: the text is not valid Unicode",
+            pos,
+            pos + 1,
+            hint="the text was decoded wrongly, or holds half of a UTF-16 pair; write the character itself",
+        )
 
     def close(self, op: str, pos: int) -> None:
         stack = self.stack
@@ -562,6 +708,14 @@ class _Lexer:
             self.fail("TSK107", "`@` must be followed by a directive name, e.g. `@env(NAME)`", pos, pos + 1)
         if ch == "$":
             self.fail("TSK107", "`$` must be followed by a variable name, e.g. `$port`", pos, pos + 1)
+        if ch == "\r":
+            self.fail(
+                "TSK107",
+                "a carriage return without a line feed: lines end in LF or CRLF",
+                pos,
+                pos + 1,
+                hint="save the file with LF (or CRLF) line endings",
+            )
         if ch.isdigit() or ch == ".":
             m = re.compile(r"[\w.+-]+").match(text, pos)
             end = m.end() if m else pos + 1
@@ -576,3 +730,12 @@ class _Lexer:
             )
         shown = repr(ch) if not ch.isprintable() or ch.isspace() else f"`{ch}`"
         self.fail("TSK107", f"unexpected character {shown}", pos, pos + 1)
+
+
+def _shorten(text: str) -> str:
+    """A literal fit for a message: a 5,000-digit number is not shown whole."""
+    return text if len(text) <= 24 else f"{text[:10]}...{text[-10:]}"
+
+
+def _bounds(span: Span) -> tuple[int, int]:
+    return span.start, span.end

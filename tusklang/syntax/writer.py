@@ -1,7 +1,10 @@
 """Data to canonical TuskLang text: `key = value`, one member per line, 4-space indentation.
 
 The output parses back to the same data (`loads(dumps(x)) == x`). Objects nested in arrays are
-written inline (`{ a = 1, b = 2 }`), since an array holds values, not members.
+written inline (`{ a = 1, b = 2 }`), since an array holds values, not members. So data `loads`
+would refuse is refused here, as TSK130: nesting deeper than ``limits.MAX_DEPTH`` (which also stops a
+list that contains itself), integers longer than ``limits.MAX_INT_DIGITS`` digits, NaN and
+infinities, and lone surrogates (no file can hold one).
 """
 
 from __future__ import annotations
@@ -11,12 +14,15 @@ import re
 from typing import Any
 
 from ..diagnostics import Diagnostic, TuskError
+from ..limits import MAX_DEPTH, MAX_INT_DIGITS
 from ..values import DirectiveCall, Expression, Identifier
 from .strings import quote
 
 _BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
 _KEYWORDS = {"true", "false", "null"}
 INDENT = "    "
+_INT_CEILING = 10**MAX_INT_DIGITS
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def dumps(data: dict[str, Any]) -> str:
@@ -24,22 +30,36 @@ def dumps(data: dict[str, Any]) -> str:
         _fail(f"the top level must be a dict (an object), not {type(data).__name__}")
     lines: list[str] = []
     _members(data, 0, lines)
-    return "\n".join(lines) + ("\n" if lines else "")
+    text = "\n".join(lines) + ("\n" if lines else "")
+    # One scan of the result instead of one per string: a lone surrogate can only come from a str.
+    surrogate = _SURROGATE.search(text)
+    if surrogate is not None:
+        _fail(f"a string holds a lone surrogate (U+{ord(surrogate.group()):04X}), which no file can encode")
+    return text
 
 
 def _members(data: dict[str, Any], depth: int, lines: list[str]) -> None:
+    """The members of an object at ``depth`` (the top level is 0, i.e. nesting level 1)."""
+    if depth >= MAX_DEPTH:
+        _too_deep()
     pad = INDENT * depth
     for key, value in data.items():
         name = format_key(key)
         if isinstance(value, dict) and not _is_range(value):
             if not value:
+                if depth + 1 >= MAX_DEPTH:
+                    _too_deep()
                 lines.append(f"{pad}{name} = {{}}")
                 continue
             lines.append(f"{pad}{name} = {{")
             _members(value, depth + 1, lines)
             lines.append(f"{pad}}}")
         else:
-            lines.append(f"{pad}{name} = {format_value(value)}")
+            lines.append(f"{pad}{name} = {format_value(value, depth + 1)}")
+
+
+def _too_deep() -> None:
+    _fail(f"the data is nested more than {MAX_DEPTH} levels deep (or contains itself)")
 
 
 def format_key(key: Any) -> str:
@@ -56,7 +76,8 @@ def _is_range(value: dict[str, Any]) -> bool:
     return False
 
 
-def format_value(value: Any) -> str:
+def format_value(value: Any, depth: int = 0) -> str:
+    """``value`` as TuskLang; ``depth`` is the nesting level of the object holding it (0: the top)."""
     if value is None:
         return "null"
     if value is True:
@@ -64,6 +85,10 @@ def format_value(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, int):
+        if (value >= _INT_CEILING or -value >= _INT_CEILING) and value.bit_length() > 64:
+            _fail(
+                f"an integer with more than {MAX_INT_DIGITS:,} digits cannot be written (TuskLang refuses to read it)"
+            )
         return str(value)
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
@@ -72,16 +97,18 @@ def format_value(value: Any) -> str:
         return text if any(c in text for c in ".e") else text + ".0"
     if isinstance(value, str):
         return quote(value)
+    if isinstance(value, list | tuple | dict | DirectiveCall) and depth >= MAX_DEPTH:
+        _too_deep()
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(format_value(v) for v in value) + "]"
+        return "[" + ", ".join(format_value(v, depth + 1) for v in value) + "]"
     if isinstance(value, dict):
         if not value:
             return "{}"
-        return "{ " + ", ".join(f"{format_key(k)} = {format_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{format_key(k)} = {format_value(v, depth + 1)}" for k, v in value.items()) + " }"
     if isinstance(value, DirectiveCall):
         if value.args is None:
             return f"@{value.name}"
-        return f"@{value.name}(" + ", ".join(format_value(a) for a in value.args) + ")"
+        return f"@{value.name}(" + ", ".join(format_value(a, depth + 1) for a in value.args) + ")"
     if isinstance(value, Identifier):
         return value.name
     if isinstance(value, Expression):
