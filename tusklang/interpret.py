@@ -35,7 +35,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from .diagnostics import Diagnostic, Related, Span
-from .limits import MAX_DEPTH, MAX_INT_DIGITS
+from .limits import MAX_DEPTH
 from .suggest import MAX_CANDIDATES, did_you_mean
 from .syntax import nodes
 from .values import DirectiveCall, Expression, Identifier
@@ -46,8 +46,10 @@ DataPath = tuple[str | int, ...]
 TaintMap = dict[DataPath, set[Span]]
 # Names examined for "did you mean" over one run (about 40 lookups of MAX_CANDIDATES names each).
 SUGGESTION_BUDGET = 20_000
-# Integers have at most MAX_INT_DIGITS digits, as literals do (CPython cannot print 4,300 or more).
-_INT_BOUND = 10**MAX_INT_DIGITS
+# A computed integer may pass the literals' MAX_INT_DIGITS (a sum of two such literals still converts),
+# but not CPython's limit for converting an int to text: every later stage has to print it.
+INT_DIGITS_COMPUTED = 4_300
+_INT_BOUND = 10**INT_DIGITS_COMPUTED
 # Values and characters one run may build from variables, `+` and interpolation (a value counts 1,
 # a string its length): far above any real file, which writes its data out rather than multiplying it.
 MAX_EXPANSION = 10_000_000
@@ -91,6 +93,8 @@ class Interpreter:
         # Nesting depth of the container the value being computed goes into (the document is 1).
         self._depth = 0
         self._expansion = MAX_EXPANSION
+        # values abandoned after a problem was recorded (a variable holding one fails quietly)
+        self._failures = 0
         # id -> (depth, size) of variables' values, measured once; _kept keeps them alive (ids stay theirs)
         self._measured: dict[int, tuple[int, int]] = {}
         self._kept: list[Any] = []
@@ -135,10 +139,14 @@ class Interpreter:
                 where = (*path, f"${member.name}")
                 outer, self.taint = self.taint, {}
                 self._depth = 0  # a variable's value is measured on its own, and again where it is used
+                failures = self._failures
                 try:
                     found = scope.values[member.name] = self.value(member.value, scope, where)
                 finally:
                     captured, self.taint = self.taint, outer
+                if self._failures != failures:
+                    # some part failed (and said why): its uses fail quietly, with no echo of that error
+                    scope.failed.add(member.name)
                 scope.shape[member.name] = self._measure(found)
                 if captured:
                     # kept relative to the variable: every use re-roots it at the using place
@@ -209,8 +217,10 @@ class Interpreter:
             try:
                 found, taint = self._lookup(node.name, node.span, scope)
             except _Failed:
+                self._failures += 1
                 return None
             if not self._fits(node.name, node.span, scope):
+                self._failures += 1
                 return None
             if taint:
                 for sub, spans in taint.items():
@@ -225,6 +235,7 @@ class Interpreter:
         except _Inert:
             result = Expression(node.span.text, node.span.location())
         except _Failed:
+            self._failures += 1
             result = None
         finally:
             self._read, self._structured = outer_read, outer_structured
@@ -447,7 +458,7 @@ class Interpreter:
                     self._type_error(
                         node.op_span,
                         "the sum is too large for a number",
-                        hint="numbers are finite 64-bit floats or integers of at most 4,000 digits",
+                        hint=f"numbers are finite 64-bit floats, or integers of at most {INT_DIGITS_COMPUTED:,} digits",
                     )
                 return total
             if isinstance(left, str) and isinstance(right, str):
@@ -489,6 +500,8 @@ class Interpreter:
         while s is not None:
             value = s.values.get(name, _MISSING)
             if value is not _MISSING:
+                if name in s.failed:
+                    raise _Failed
                 return value, s.taint.get(name)
             if name in s.pending:
                 self.error(
@@ -548,7 +561,7 @@ class _Failed(Exception):
 
 
 class _Scope:
-    __slots__ = ("parent", "pending", "shape", "spans", "taint", "values")
+    __slots__ = ("failed", "parent", "pending", "shape", "spans", "taint", "values")
 
     def __init__(self, parent: _Scope | None) -> None:
         self.parent = parent
@@ -558,6 +571,8 @@ class _Scope:
         self.taint: dict[str, TaintMap] = {}
         # name -> (nesting depth, size) of the value, measured once (Interpreter._measure)
         self.shape: dict[str, tuple[int, int]] = {}
+        # names whose definition reported an error
+        self.failed: set[str] = set()
 
     def visible_names(self) -> Iterator[str]:
         """Defined names, innermost scope first and the latest definition first, one at a time."""
