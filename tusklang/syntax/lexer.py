@@ -177,8 +177,7 @@ class _Lexer:
     def run(self) -> tuple[list[Tok], list[nodes.Comment]]:
         text = self.text
         n = len(text)
-        surrogate = _SURROGATE_RE.search(text)
-        if surrogate is not None:
+        if not text.isascii() and (surrogate := _SURROGATE_RE.search(text)) is not None:
             self.lone_surrogate(surrogate.start())
         pos = 1 if text.startswith("\ufeff") else 0  # a byte order mark is not content
         tokens = self.tokens
