@@ -72,13 +72,14 @@ STRING_ARRAY_RE = re.compile(rf"\[[ \t]*{_PLAIN}(?:[ \t]*,[ \t]*{_PLAIN})*[ \t]*
 PLAIN_STRING_RE = re.compile(_PLAIN)
 
 # The commonest member of all, `name = <scalar>` alone on its line, in one match: the key and the value
-# become two tokens without a second trip through the loop. Anything unusual (a quoted or dotted key,
-# an escape or `${` in the string, a number with `_`/exponent/base prefix, a comment after the value)
-# does not match and takes the general path, which builds the same tokens.
+# become two tokens, and the line break and the next line's indentation are consumed too (a value
+# then a newline starts the next member), without further trips through the loop. Anything unusual
+# (a quoted or dotted key, an escape or `${` in the string, a number with `_`/exponent/base prefix, a
+# comment after the value) does not match and takes the general path, which builds the same tokens.
 SIMPLE_MEMBER_RE = re.compile(
     rf"""(?P<key>{NAME})[ \t]*=[ \t]*
     (?:(?P<STRING>"[^"\\\n$]*")|(?P<NUMBER>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?)|(?P<TRUE>true)|(?P<FALSE>false))
-    [ \t]*(?=\r?\n|$)""",
+    [ \t]*(?:\r?\n[ \t]*|\Z)""",
     re.VERBOSE,
 )
 
@@ -195,16 +196,18 @@ class _Lexer:
         # must be at depth <= MAX_DEPTH. Counted per bracket frame (the document is one), for the
         # item being read (a member of an object, an element of an array or argument list):
         #   base   the depth of the frame's own container (a `(` counts as one, like the others);
-        #   extra  implicit objects of a dotted key: `a.b.c =` puts its value 2 levels further down;
-        #   ops    operators so far in the item: an expression with k operators is at most k deep
-        #          (exactly k for a chain `1 + 1 + 1`, whose tree is left-deep);
+        #   level  where the item's next node goes: base, plus the implicit objects of a dotted key
+        #          (`a.b.c =` puts its value 2 levels further down), plus one per operator so far (an
+        #          expression with k operators is at most k deep; exactly k for `1 + 1 + 1`, whose
+        #          tree is left-deep);
         #   sub    the height of the tallest bracketed part of the item closed so far;
         #   fmax   the deepest level any finished item of the frame reached.
-        # base + extra + ops + sub bounds the depth of every node of the item, so checking it
-        # whenever it grows (an opening bracket, an operator, a dotted key) bounds the whole tree,
-        # in one pass, without building anything. Members reset the item: no cost for plain ones.
-        frames: list[tuple[int, int, int, int, int]] = []  # the enclosing frames' counters
-        base, extra, ops, sub, fmax = 1, 0, 0, 0, 1
+        # level + sub bounds the depth of every node of the item, so checking it whenever it grows
+        # (an opening bracket, an operator, a dotted key) bounds the whole tree, in one pass, without
+        # building anything. A new member resets the item: no cost for plain ones.
+        frames: list[tuple[int, int, int, int]] = []  # the enclosing frames' (base, level, sub, fmax)
+        base = level = fmax = 1
+        sub = 0
 
         while pos < n:
             # Inside (...) or [...] there are no members; elsewhere a member may start here.
@@ -212,9 +215,10 @@ class _Lexer:
             if member_start and in_object:
                 m = simple_match(text, pos)
                 if m is not None:
-                    if ops or sub or extra:  # a new member: the last one's item is finished
-                        fmax = max(fmax, base + extra + ops + sub)
-                        extra = ops = sub = 0
+                    if level != base or sub:  # a new member: the last one's item is finished
+                        if level + sub > fmax:
+                            fmax = level + sub
+                        level, sub = base, 0
                     key_end = m.end("key")
                     span = Span(source, pos, key_end)
                     kind = m.lastgroup or ""  # one value group always matched
@@ -229,14 +233,15 @@ class _Lexer:
                         value = nodes.Bool(kind == "TRUE", value_span)
                     append(Tok(kind, value, start, end))
                     last_type = kind
-                    member_start = False
+                    member_start = True  # the match ended the line (or the text)
                     pos = m.end()
                     continue
                 m = member_match(text, pos)
                 if m is not None:
-                    if ops or sub or extra:  # as above (a line starting with an operator is no member)
-                        fmax = max(fmax, base + extra + ops + sub)
-                        extra = ops = sub = 0
+                    if level != base or sub:  # as above (a line starting with an operator is no member)
+                        if level + sub > fmax:
+                            fmax = level + sub
+                        level, sub = base, 0
                     key_text = m.group("key")
                     if (
                         key_text is not None
@@ -261,24 +266,25 @@ class _Lexer:
                     last_type = tok.type
                     member_start = last_type in ("ANGLE", "SECTION", "ANGLE_END")
                     if last_type == "KEY" or last_type == "ANGLE":
-                        extra = len(tok.value.parts) - 1
-                        if base + extra > MAX_DEPTH:
+                        level = base + len(tok.value.parts) - 1
+                        if level > MAX_DEPTH:
                             self.too_deep(*_bounds(tok.value.spans[MAX_DEPTH - base]))
                         if last_type == "ANGLE":  # member_token opened the block
-                            frames.append((base, extra, ops, sub, fmax))
-                            base = fmax = base + extra + 1
+                            frames.append((base, level, sub, fmax))
+                            base = level = fmax = level + 1
                             if base > MAX_DEPTH:
                                 self.too_deep(tok.start, tok.end)
-                            extra = ops = sub = 0
+                            sub = 0
                     elif last_type == "ANGLE_END":
-                        child = max(fmax, base + extra + ops + sub)
-                        base, extra, ops, sub, fmax = frames.pop()
-                        sub = max(sub, child - (base + extra + ops))
+                        child = fmax if fmax > level + sub else level + sub
+                        base, level, sub, fmax = frames.pop()
+                        if child - level > sub:
+                            sub = child - level
                     elif last_type == "SECTION":  # only at the top level: its members are this deep
                         parts = tok.value.parts
                         if len(parts) >= MAX_DEPTH:
                             self.too_deep(*_bounds(tok.value.spans[MAX_DEPTH - 1]))
-                        base = fmax = 1 + len(parts)
+                        base = level = fmax = 1 + len(parts)
                     continue
             m = token_match(text, pos)
             if m is None:
@@ -316,7 +322,7 @@ class _Lexer:
             if kind == "op":
                 op = m.group()
                 if op == "[" and (whole := STRING_ARRAY_RE.match(text, pos)) is not None:
-                    if base + extra + ops >= MAX_DEPTH:  # the array itself would be too deep
+                    if level >= MAX_DEPTH:  # the array itself would be too deep
                         self.too_deep(pos, pos + 1)
                     sub = sub or 1  # an array of strings is one level high
                     end = whole.end()
@@ -331,27 +337,29 @@ class _Lexer:
                 ttype = OP_TYPES[op]
                 if op in "([{":
                     stack.append((op, pos))
-                    frames.append((base, extra, ops, sub, fmax))
-                    base = fmax = base + extra + ops + 1
+                    frames.append((base, level, sub, fmax))
+                    base = level = fmax = level + 1
                     if base > MAX_DEPTH:
                         self.too_deep(pos, end)
-                    extra = ops = sub = 0
+                    sub = 0
                     if op == "{":
                         member_start = True
                 elif op in ")]}":
                     self.close(op, pos)
-                    child = max(fmax, base + extra + ops + sub)
-                    base, extra, ops, sub, fmax = frames.pop()
-                    sub = max(sub, child - (base + extra + ops))
+                    child = fmax if fmax > level + sub else level + sub
+                    base, level, sub, fmax = frames.pop()
+                    if child - level > sub:
+                        sub = child - level
                 elif op == ",":
-                    if ops or sub or extra:  # the item is finished
-                        fmax = max(fmax, base + extra + ops + sub)
-                        extra = ops = sub = 0
+                    if level != base or sub:  # the item is finished
+                        if level + sub > fmax:
+                            fmax = level + sub
+                        level, sub = base, 0
                     if not stack or stack[-1][0] in "{>":
                         member_start = True
                 elif ttype == "BINOP" or ttype == "BANG" or ttype == "QUESTION":
-                    ops += 1
-                    if base + extra + ops + sub > MAX_DEPTH:
+                    level += 1
+                    if level + sub > MAX_DEPTH:
                         self.too_deep(pos, end)
                 append(Tok(ttype, op, pos, end))
             elif kind == "dstring" and "\\" not in (raw := m.group()) and "${" not in raw and end - pos > 2:
@@ -397,11 +405,11 @@ class _Lexer:
                 name_span = Span(source, pos, pos + 1 + len(name))
                 if m.group("call"):
                     stack.append(("(", end - 1))
-                    frames.append((base, extra, ops, sub, fmax))
-                    base = fmax = base + extra + ops + 1
+                    frames.append((base, level, sub, fmax))
+                    base = level = fmax = level + 1
                     if base > MAX_DEPTH:
                         self.too_deep(end - 1, end)
-                    extra = ops = sub = 0
+                    sub = 0
                     append(Tok("DIRECTIVE_CALL", (name, name_span), pos, end))
                 else:
                     append(Tok("DIRECTIVE", (name, name_span), pos, end))
