@@ -22,6 +22,7 @@ _BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
 _KEYWORDS = {"true", "false", "null"}
 INDENT = "    "
 _INT_CEILING = 10**MAX_INT_DIGITS
+_CEILING_BITS = _INT_CEILING.bit_length() - 1  # below this many bits a value cannot reach the ceiling
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -85,7 +86,7 @@ def format_value(value: Any, depth: int = 0) -> str:
     if value is False:
         return "false"
     if isinstance(value, int):
-        if (value >= _INT_CEILING or -value >= _INT_CEILING) and value.bit_length() > 64:
+        if value.bit_length() > _CEILING_BITS and abs(value) >= _INT_CEILING:  # cheap test first
             _fail(
                 f"an integer with more than {MAX_INT_DIGITS:,} digits cannot be written (TuskLang refuses to read it)"
             )
