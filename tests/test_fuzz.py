@@ -42,14 +42,6 @@ def test_seeded_fuzz_of_mutations_truncations_soup_nesting_and_odd_text() -> Non
     assert not crashes, shown(crashes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 13: nesting built through variables is bounded for arrays and objects (TSK211) but not yet "
-        "inside directive arguments ($v1 = @f($v0), ...): `tusk parse --format json` raises RecursionError "
-        "(tusklang/interpret.py, values.to_jsonable); remove this mark when that lands"
-    ),
-)
 def test_seeded_fuzz_of_values_built_through_variables() -> None:
     done, crashes = FUZZ.fuzz(40, seed=7, timeout=10.0, generators=[(FUZZ.variables, 1)])
     assert done == 40

@@ -242,6 +242,22 @@ def test_tusk_parse_of_data_nested_through_variables_is_a_diagnostic(
     assert "error[TSK211]" in capsys.readouterr().err
 
 
+def test_inert_calls_nested_through_variables_count_their_json_levels(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `tusk parse --format json` writes each inert call as {"$directive", "args": [...]}: two levels.
+    from tusklang.cli import main
+
+    chain = ["$v0 = 1"] + [f"$v{i} = @f($v{i - 1})" for i in range(1, 1000)]
+    path = tmp_path / "calls.tsk"
+    path.write_text("\n".join([*chain, "out = $v999"]) + "\n")
+    assert main(["parse", str(path), "--format", "json"]) == 1
+    err = capsys.readouterr().err
+    assert "error[TSK211]" in err and "calls.tsk:66:" in err  # $v65: 1 + 2 x 64 levels, past 128
+    shallow = "\n".join([*chain[:60], "out = $v59"])
+    assert tusklang.loads(shallow)["out"].name == "f"
+
+
 def test_an_included_files_depth_counts_where_it_is_used(tmp_path: Any) -> None:
     (tmp_path / "deep.tsk").write_text("x = " + "[" * 100 + "1" + "]" * 100 + "\n")
     main = tmp_path / "main.tsk"

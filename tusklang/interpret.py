@@ -272,7 +272,7 @@ class Interpreter:
 
     def _measure(self, value: Any) -> tuple[int, int]:
         """A variable's value's (depth, size), walking only what earlier variables did not cover."""
-        if not isinstance(value, dict | list):
+        if not isinstance(value, dict | list | DirectiveCall):
             return 0, len(value) if isinstance(value, str) else 1
         depth, size = _measure(value, self._measured)
         self._measured[id(value)] = (depth, size)
@@ -366,8 +366,9 @@ class Interpreter:
             result = self.hook(node, args, self)
             if node.name in self.secret_directives:
                 self._read.add(node.span)
-            if isinstance(result, dict | list):
-                # @file, @query: data from elsewhere, nested where it is used
+            if isinstance(result, dict | list | DirectiveCall):
+                # @file, @query: data from elsewhere, nested where it is used; an inert call holds its
+                # arguments, which may be calls holding theirs ($v2 = @f($v1), ...)
                 nested = _measure(result, {})[0]
                 if depth + nested > MAX_DEPTH:
                     self._too_deep(f"the value of @{node.name}", depth + nested, node.span)
@@ -582,6 +583,17 @@ class _Scope:
             s = s.parent
 
 
+_NESTING = (dict, list, DirectiveCall)
+
+
+def _children(node: Any) -> Any:
+    if isinstance(node, dict):
+        return node.values()
+    if isinstance(node, DirectiveCall):
+        return node.args or ()
+    return node
+
+
 def _measure(value: Any, known: dict[int, tuple[int, int]]) -> tuple[int, int]:
     """(nesting depth, size) of a container, iteratively; ``known`` gives them for shared parts.
 
@@ -597,16 +609,18 @@ def _measure(value: Any, known: dict[int, tuple[int, int]]) -> tuple[int, int]:
         key = id(node)
         if key in done or key in known:
             continue
-        children = node.values() if isinstance(node, dict) else node
+        children = _children(node)
         if not ready:
             stack.append((node, True))
-            stack.extend((c, False) for c in children if isinstance(c, dict | list))
+            stack.extend((c, False) for c in children if isinstance(c, _NESTING))
             continue
-        depth, size = 1, 1
+        # An inert call is written as {"$directive": ..., "args": [...]}: two levels around its arguments.
+        own = 2 if isinstance(node, DirectiveCall) else 1
+        depth, size = own, 1
         for child in children:
-            if isinstance(child, dict | list):
+            if isinstance(child, _NESTING):
                 child_depth, child_size = done.get(id(child)) or known[id(child)]
-                depth = max(depth, child_depth + 1)
+                depth = max(depth, child_depth + own)
                 size += child_size
             else:
                 size += len(child) if isinstance(child, str) else 1
