@@ -11,6 +11,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from ..diagnostics import TuskError
 from ._common import EXIT_USAGE, UsageError
 
 
@@ -47,6 +48,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"tusk {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except TuskError as exc:
+        # The one family every command lets through: a database that cannot be reached is an I/O
+        # problem (exit 2, one line with its code); anything else is a problem in the input (exit 1).
+        from ..db.errors import DatabaseError
+        from ._db_errors import one_line
+
+        if isinstance(exc, DatabaseError):
+            print(f"tusk {args.command}: {one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        print(exc.render(), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
