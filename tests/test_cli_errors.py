@@ -42,6 +42,8 @@ def test_a_database_problem_escaping_a_command_is_one_line_with_exit_2(
         ["experiment", "report", "x", "--db", "foo://x"],
     ],
 )
-def test_an_unsupported_database_url_is_exit_2_with_its_code(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unsupported_database_url_is_exit_2_with_its_code(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(argv) == 2
     assert "TSK250" in capsys.readouterr().err
