@@ -13,6 +13,7 @@ the event store and delivery alike, so every layer accepts the same forms and sa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Literal
@@ -104,3 +105,11 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+_CREDENTIALS = re.compile(r"(\w+://)[^@/\s]*@")
+
+
+def redact_text(text: str) -> str:
+    """Strip ``user:password@`` from every URL inside free text (a driver's or Redis's error message)."""
+    return _CREDENTIALS.sub(r"\1***@", text)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from typing import Any, Protocol
 import redis
 
 from .. import safejson
+from ..db.urls import redact_text
 from ..snapshot import Snapshot
 from .overlay import DEFAULT_PREFIX, DEFAULT_TTL, check_record, storage_settings
 from .store import OverrideState, OverrideStore, connect, now_iso
@@ -37,12 +37,8 @@ log = logging.getLogger("tusklang.overrides")
 
 Apply = Callable[[Mapping[str, Mapping[str, Any]]], bool]
 
-_CREDENTIALS = re.compile(r"(\w+://)[^@/\s]*@")
-
-
-def redact(text: str) -> str:
-    """Strip ``user:password@`` from any URL in an error message before it is logged or served."""
-    return _CREDENTIALS.sub(r"\1***@", text)
+# Error messages are logged and served: credentials in any URL inside them are stripped first.
+redact = redact_text
 
 
 class OverrideSource(Protocol):
