@@ -22,6 +22,49 @@ class UsageError(Exception):
     """A usage or I/O problem: printed as one line, exit code 2."""
 
 
+class _DeprecatedAlias(argparse.Action):
+    """An old option name that still works: it stores into the new option's ``dest`` and says so on stderr.
+
+    Hidden from --help (so new scripts learn the new name), kept so existing scripts and CI jobs do not
+    break on upgrade.
+    """
+
+    def __init__(self, option_strings: list[str], dest: str, replacement: str = "", **kwargs: Any) -> None:
+        self.replacement = replacement
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        print(
+            f"{parser.prog}: warning: {option_string} is deprecated, use {self.replacement} "
+            "(the old name will be removed in a later release)",
+            file=sys.stderr,
+        )
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """Let ``old`` keep working as a hidden, warning alias of the already added option ``new``."""
+    target = next(a for a in parser._actions if new in a.option_strings)
+    same: dict[str, Any] = {"type": target.type} if target.type is not None else {}
+    parser.add_argument(
+        old,
+        dest=target.dest,
+        action=_DeprecatedAlias,
+        replacement=new,
+        choices=target.choices,
+        default=argparse.SUPPRESS,  # the new option's default stands
+        metavar=target.metavar,
+        help=argparse.SUPPRESS,
+        **same,
+    )
+
+
 def add_command(sub: argparse._SubParsersAction, name: str, help: str, example: str) -> argparse.ArgumentParser:
     """A subparser whose --help ends with a worked example."""
     return sub.add_parser(

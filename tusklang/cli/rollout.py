@@ -8,13 +8,25 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ._common import EXIT_OK, EXIT_PROBLEMS, UsageError, add_command, add_format, print_json, read_text
+from ._common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    UsageError,
+    add_command,
+    add_deprecated_alias,
+    add_format,
+    print_json,
+    read_text,
+)
 from ._db_errors import usage_error
 
 if TYPE_CHECKING:
     from ..delivery.db import Database
 
-DB_HELP = "database URL: sqlite:///FILE (default sqlite:///tusk-rollout.db) or postgresql://..."
+DB_HELP = (
+    "the delivery store (releases, decisions, metric samples): sqlite:///FILE "
+    "(default sqlite:///tusk-rollout.db) or postgresql://..."
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="rollout_command", metavar="ACTION")
 
     def db_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db", default=None, help=DB_HELP)
+        # --rollout-db, not --db: across commands --db is the @query database and --events-db the event store
+        p.add_argument("--rollout-db", default=None, metavar="URL", help=DB_HELP)
+        add_deprecated_alias(p, "--db", "--rollout-db")
         p.add_argument("--table-prefix", default="", help="prefix for the three tables (default none)")
 
     def now_option(p: argparse.ArgumentParser) -> None:
@@ -37,20 +51,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         commands,
         "record",
         "Append one metric sample.",
-        "tusk rollout record --db sqlite:///r.db --target canary --metric error_rate --value 0.01",
+        "tusk rollout record --rollout-db sqlite:///r.db --target canary --metric error_rate --value 0.01",
     )
     db_options(p)
     p.add_argument("--target", required=True, choices=("canary", "stable"))
     p.add_argument("--metric", required=True)
     p.add_argument("--value", required=True, type=float)
-    p.add_argument("--time", default=None, help="ISO 8601 time of the sample (default now)")
+    p.add_argument("--now", default=None, help="ISO 8601 time of the sample (default now)")
+    add_deprecated_alias(p, "--time", "--now")  # the one name every command uses for "the time"
+    add_format(p)
     p.set_defaults(func=run_record)
 
     p = add_command(
         commands,
         "start",
         "Start a canary (or blue/green) release under a policy file.",
-        "tusk rollout start checkout-v2 --config delivery.tsk --db sqlite:///r.db",
+        "tusk rollout start checkout-v2 --config delivery.tsk --rollout-db sqlite:///r.db",
     )
     p.add_argument("name")
     p.add_argument("--config", required=True, help="TuskLang or .json file with progressive_delivery")
@@ -64,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         commands,
         "run",
         "Run the controller: judge each evaluation period and act, until the release ends.",
-        "tusk rollout run checkout-v2 --db sqlite:///r.db",
+        "tusk rollout run checkout-v2 --rollout-db sqlite:///r.db",
     )
     p.add_argument("name")
     db_options(p)
@@ -78,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         commands,
         "status",
         "Show a release's state, split and last decisions with their reasons.",
-        "tusk rollout status checkout-v2 --db sqlite:///r.db --format json",
+        "tusk rollout status checkout-v2 --rollout-db sqlite:///r.db --format json",
     )
     p.add_argument("name")
     db_options(p)
@@ -92,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("resume", "Resume a paused canary with a fresh evaluation window."),
         ("abort", "Abort: all traffic back to stable; the cooldown starts."),
     ):
-        p = add_command(commands, action, text, f"tusk rollout {action} checkout-v2 --db sqlite:///r.db")
+        p = add_command(commands, action, text, f"tusk rollout {action} checkout-v2 --rollout-db sqlite:///r.db")
         p.add_argument("name")
         db_options(p)
         now_option(p)
@@ -146,7 +162,7 @@ def _time(text: str | None, what: str) -> datetime:
 def _open(args: argparse.Namespace) -> Database:
     from ..delivery.db import DEFAULT_DB_URL, Database
 
-    return Database(args.db or DEFAULT_DB_URL, args.table_prefix)
+    return Database(args.rollout_db or DEFAULT_DB_URL, args.table_prefix)
 
 
 def _controller(kind: str, policy: Any) -> Any:
@@ -178,13 +194,18 @@ def run_record(args: argparse.Namespace) -> int:
     from ..delivery.metrics import Sample
     from ..diagnostics import TuskError
 
-    when = _time(args.time, "--time")
+    when = _time(args.now, "--now")
+    sample = Sample(when, args.target, args.metric, args.value)
     try:
         with _open(args) as db:
             source, _ = _stores(db)
-            source.record(Sample(when, args.target, args.metric, args.value))
+            source.record(sample)
     except TuskError as exc:
         return _fail(exc)
+    if args.format == "json":
+        print_json(
+            {"recorded": {"time": when.isoformat(), "target": args.target, "metric": args.metric, "value": args.value}}
+        )
     return EXIT_OK
 
 
