@@ -6,7 +6,7 @@ import argparse
 
 from ..diagnostics import Diagnostic, TuskError
 from ._common import add_command, add_format, read_text, report
-from ._lint_options import add_lint_options, lint_options
+from ._lint_options import add_lint_options, lint_options, severity_policy
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             project.append(path)
     if project and not any(d.is_error for d in diagnostics):
         diagnostics.extend(_project_diagnostics(project, options, diagnostics, args.strict_secrets))
-    return report([d for d in diagnostics if d.code not in options.ignored], args.format)
+    return report(severity_policy(args).apply(diagnostics), args.format)
 
 
 def _project_diagnostics(

@@ -7,7 +7,7 @@ import os
 import sys
 
 from ._common import EXIT_OK, UsageError, add_command, add_format, read_text, report
-from ._lint_options import add_lint_options, lint_options
+from ._lint_options import add_lint_options, lint_options, severity_policy
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if os.path.isdir(args.output):  # before the work, not after it (write_atomic says the same)
         raise UsageError(f"{args.output}: is a directory, not a file")
     options = lint_options(args)
+    policy = severity_policy(args)
     try:
         result = compile_files(
             args.files,
@@ -81,20 +82,21 @@ def run(args: argparse.Namespace) -> int:
         )
     except TuskError as exc:
         # the previous OUT stays untouched: nothing is written on failure
-        report([d for d in exc.diagnostics if d.code not in options.ignored], args.format)
+        report(policy.apply(exc.diagnostics), args.format)
         return 1
-    diagnostics = [d for d in result.diagnostics if d.code not in options.ignored]
+    diagnostics = policy.apply(result.diagnostics)
     text = result.text
     if args.target == "flagd":
         from ..export import dumps_flagd, to_flagd
 
         document, exported = to_flagd(result.snapshot)
-        diagnostics += [d for d in exported if d.code not in options.ignored]
-        if any(d.is_error for d in exported):
-            # a flag flagd cannot express would change meaning: write nothing, the old OUT stays
-            report(diagnostics, args.format)
-            return 1
+        diagnostics += policy.apply(exported)
         text = dumps_flagd(document)
+    if any(d.is_error for d in diagnostics):
+        # a flag flagd cannot express would change meaning, or --error made a warning an error:
+        # write nothing, the old OUT stays
+        report(diagnostics, args.format)
+        return 1
     write_snapshot(args.output, text)
     code = report(diagnostics, args.format) if args.format == "text" else EXIT_OK
     if args.format == "json":

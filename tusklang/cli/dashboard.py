@@ -22,6 +22,7 @@ from ._common import (
 )
 from ._db_errors import one_line
 from ._resolve_options import add_resolve_options, resolve_kwargs
+from ._severity import add_severity_options, severity_policy
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", help="write the page here (atomically); default: stdout")
     parser.add_argument("--serve", action="store_true", help="serve the live dashboard on 127.0.0.1")
     parser.add_argument("--port", type=int, default=8050, help="port for --serve (default 8050)")
+    add_severity_options(parser)
     add_format(parser)
     parser.set_defaults(func=run)
 
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from ..reports import dashboard
 
     options = resolve_kwargs(args)
+    policy = severity_policy(args)
     if args.serve and args.output:
         raise UsageError("--serve and -o are exclusive: serve the live page, or write one file")
     if args.format == "json" and not args.output:
@@ -85,13 +88,14 @@ def run(args: argparse.Namespace) -> int:
                 allow_outside_root=options["allow_outside_root"],
             )
         except TuskError as exc:
-            return report(exc.diagnostics, args.format)
+            return report(policy.apply(exc.diagnostics), args.format)
         try:
             spec = dashboard.override_params(spec, args.param)
         except TuskError as exc:  # DashboardParamError (TSK947): a usage problem
             raise UsageError(one_line(exc)) from None
+        notes = policy.apply(spec.diagnostics)  # the config's warnings and infos, as --error/--ignore say
         if args.format == "text":
-            report(spec.diagnostics, "text")
+            report(notes, "text")
         if args.serve:
             return _serve(db, spec, args.port)
         panels = dashboard.run_all(db, spec)
@@ -101,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(page)
     failed = dashboard.failures(panels)
+    # a widget that failed, or a note --error made an error: exit 1 (the page is written either way)
+    code = EXIT_PROBLEMS if failed or any(d.is_error for d in notes) else EXIT_OK
     widgets = sum(len(p.widgets) for p in panels)
     if args.format == "json":
         print_json(
@@ -116,14 +122,14 @@ def run(args: argparse.Namespace) -> int:
                     for panel in panels
                     for w in panel.widgets
                 ],
-                "diagnostics": [d.to_dict() for d in (*spec.diagnostics, *failed)],
+                "diagnostics": [d.to_dict() for d in (*notes, *failed)],
             }
         )
-        return EXIT_PROBLEMS if failed else EXIT_OK
+        return code
     report(failed, "text")
     if args.output:
         print(f"wrote {args.output}: {widgets - len(failed)} of {widgets} widgets rendered", file=sys.stderr)
-    return EXIT_PROBLEMS if failed else EXIT_OK
+    return code
 
 
 def _serve(db: object, spec: object, port: int) -> int:
