@@ -1,6 +1,7 @@
 """`tusk`: the command line. Each subcommand is a module in this package with ``register(subparsers)``.
 
-Exit codes everywhere: 0 success, 1 problems found in the input, 2 usage or I/O error.
+Exit codes everywhere: 0 success, 1 problems found in the input, 2 usage or I/O error. With
+`--format json`, a usage or I/O error is also a JSON object on stdout (docs/diagnostics.md).
 """
 
 from __future__ import annotations
@@ -10,13 +11,30 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from ..diagnostics import TuskError
-from ._common import EXIT_USAGE, UsageError
+from ._common import EXIT_USAGE, PARSER_ATTR, UsageError, print_json
+
+
+class _ArgumentError(Exception):
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that an error is raised to `main` (which knows the command and the format)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _ArgumentError(self, message)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from .. import __version__
+
+    parser = _Parser(
         prog="tusk",
         description="Feature flags as code: parse, check and compile TuskLang flag configs.",
         epilog=(
@@ -26,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"tusk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -39,30 +58,88 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            # argparse leaves these to the top-level parser, which would print the top-level usage;
+            # the command they were given to is the one whose usage helps.
+            owner = getattr(args, PARSER_ATTR, parser)
+            owner.error(_unrecognized(owner, extras))
+    except _ArgumentError as exc:
+        _argument_failure(exc, _wants_json(argv))
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    json_errors = getattr(args, "format", None) == "json"
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:
-        print(f"tusk {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage_failure(args.command, str(exc), exc.kind, exc.code, json_errors)
     except TuskError as exc:
         # The one family every command lets through: a database that cannot be reached is an I/O
         # problem (exit 2, one line with its code); anything else is a problem in the input (exit 1).
         from ..db.errors import DatabaseError
+        from ._common import report
         from ._db_errors import one_line
 
         if isinstance(exc, DatabaseError):
-            print(f"tusk {args.command}: {one_line(exc)}", file=sys.stderr)
-            return EXIT_USAGE
+            return _usage_failure(args.command, one_line(exc), "io", exc.first.code, json_errors)
+        if json_errors:
+            return report(exc.diagnostics, "json") or 1
         print(exc.render(), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _usage_failure(command: str, message: str, kind: str, code: str | None, json_errors: bool) -> int:
+    print(f"tusk {command}: {message}", file=sys.stderr)
+    if json_errors:
+        print_json(_error_object(kind, code, message))
+    return EXIT_USAGE
+
+
+def _argument_failure(exc: _ArgumentError, json_errors: bool) -> NoReturn:
+    """As argparse reports it (the command's usage, then `prog: error: ...`), and the same exit code 2."""
+    exc.parser.print_usage(sys.stderr)
+    print(f"{exc.parser.prog}: error: {exc.message}", file=sys.stderr)
+    if json_errors:
+        print_json(_error_object("usage", None, exc.message))
+    raise SystemExit(EXIT_USAGE)
+
+
+def _error_object(kind: str, code: str | None, message: str) -> dict[str, Any]:
+    return {"error": {"kind": kind, "code": code, "message": message}}
+
+
+def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    from ..suggest import did_you_mean
+
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    options = [
+        option
+        for action in parser._actions
+        if action.help is not argparse.SUPPRESS
+        for option in action.option_strings
+        if option.startswith("--")
+    ]
+    for extra in extras:
+        if extra.startswith("--"):
+            close = did_you_mean(extra.split("=", 1)[0], options)
+            if close:
+                return f"{message} (did you mean {close}?)"
+    return message
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    """`--format json` as typed, for errors found before the arguments could be parsed."""
+    for index, word in enumerate(argv):
+        if word == "--format=json" or (word == "--format" and argv[index + 1 : index + 2] == ["json"]):
+            return True
+    return False
 
 
 if __name__ == "__main__":

@@ -19,7 +19,21 @@ EXIT_USAGE = 2
 
 
 class UsageError(Exception):
-    """A usage or I/O problem: printed as one line, exit code 2."""
+    """A usage or I/O problem: printed as one line, exit code 2.
+
+    ``kind`` is "usage" (an option or argument the command cannot use) or "io" (a file, database,
+    Redis or port that cannot be used); ``code`` is the diagnostic code when the problem has one. With
+    ``--format json`` both reach the JSON error object on stdout (docs/diagnostics.md).
+    """
+
+    def __init__(self, message: str, *, kind: str = "usage", code: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+
+
+def io_error(message: str, code: str | None = None) -> UsageError:
+    return UsageError(message, kind="io", code=code)
 
 
 class _DeprecatedAlias(argparse.Action):
@@ -67,13 +81,20 @@ def add_deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str) ->
 
 def add_command(sub: argparse._SubParsersAction, name: str, help: str, example: str) -> argparse.ArgumentParser:
     """A subparser whose --help ends with a worked example."""
-    return sub.add_parser(
+    parser: argparse.ArgumentParser = sub.add_parser(
         name,
         help=help,
         description=help,
         epilog=f"example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # The innermost command's parser wins (argparse copies a subcommand's namespace over its parent's),
+    # so `main` can report an unknown option with the usage of the command it was given to.
+    parser.set_defaults(**{PARSER_ATTR: parser})
+    return parser
+
+
+PARSER_ATTR = "_tusk_parser"
 
 
 def add_format(parser: argparse.ArgumentParser, *choices: str, default: str = "text") -> None:
@@ -88,19 +109,17 @@ def read_text(path: str) -> str:
     try:
         data = p.read_bytes()
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
+        raise io_error(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, not a file") from None
+        raise io_error(f"{path}: is a directory, not a file") from None
     except PermissionError:
-        raise UsageError(f"{path}: permission denied") from None
+        raise io_error(f"{path}: permission denied") from None
     except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+        raise io_error(f"{path}: {exc.strerror or exc}") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"{path}: not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start})"
-        ) from None
+        raise io_error(f"{path}: not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
@@ -114,10 +133,10 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     directory = target.parent if str(target.parent) else Path(".")
     try:
         if target.is_dir():  # os.replace would fail only after the temp file is written
-            raise UsageError(f"{path}: is a directory, not a file")
+            raise io_error(f"{path}: is a directory, not a file")
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise UsageError(f"{path}: cannot write ({_reason(exc)})") from None
+        raise io_error(f"{path}: cannot write ({_reason(exc)})") from None
     # mkstemp creates 0600; give the file the mode it had, or what the umask allows a new file.
     try:
         mode = target.stat().st_mode & 0o777
@@ -138,7 +157,7 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
         except OSError:
             pass
         if isinstance(exc, OSError | UnicodeError):
-            raise UsageError(f"{path}: cannot write ({_reason(exc)})") from None
+            raise io_error(f"{path}: cannot write ({_reason(exc)})") from None
         raise
 
 

@@ -18,4 +18,5 @@ def one_line(exc: TuskError) -> str:
 
 
 def usage_error(exc: TuskError) -> UsageError:
-    return UsageError(one_line(exc))
+    """A database problem as the CLI reports it: an I/O error (exit 2) that keeps its code."""
+    return UsageError(one_line(exc), kind="io", code=exc.first.code)
