@@ -268,6 +268,20 @@ class Interpreter:
             else:
                 existing.update(spans)
 
+    def graft_spans(self, spans: Mapping[DataPath, Span], key_spans: Mapping[DataPath, Span]) -> None:
+        """For a directive whose value came from another file (@file): where each part of it is written.
+
+        Paths are relative to the value; they land under the member being computed, so the source map
+        reaches into the included file.
+        """
+        if not self.record_spans:
+            return
+        base = self.path
+        for sub, span in spans.items():
+            self.spans[base + sub] = span
+        for sub, span in key_spans.items():
+            self.key_spans[base + sub] = span
+
     # --- size --------------------------------------------------------------------------------
 
     def _measure(self, value: Any) -> tuple[int, int]:
@@ -551,9 +565,11 @@ class Interpreter:
         self.diagnostics.append(Diagnostic(code, message, span, hint=hint, related=related))
         raise _Failed
 
-    def report(self, diagnostic: Diagnostic) -> None:
+    def report(self, diagnostic: Diagnostic, *more: Diagnostic) -> None:
+        """Record problems (a directive's); any error abandons the value being computed."""
         self.diagnostics.append(diagnostic)
-        if diagnostic.is_error:
+        self.diagnostics.extend(more)
+        if diagnostic.is_error or any(d.is_error for d in more):
             raise _Failed
 
 

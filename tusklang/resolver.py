@@ -1,7 +1,11 @@
 """Resolve a parsed document: run @env, @query, @file, @date through the directive registry.
 
 A separate pass after parsing: parsing never runs anything. Every failure is a diagnostic at the
-directive's position; nothing a directive fails to produce ever becomes data.
+directive's position (inside an included file: at its own line, with the include chain); nothing a
+directive fails to produce ever becomes data.
+
+This is the library's one-document entry point (`tusklang.resolve`); commands read whole projects
+with `tusklang.project.load_project`, which runs the same hook (tusklang/project/resolving.py).
 """
 
 from __future__ import annotations
@@ -11,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._gc import gc_paused
 from .diagnostics import Diagnostic, Span, TuskError
-from .directives import REGISTRY, SECRET_DIRECTIVES, DirectiveFailed, ResolveContext, unknown_directive
-from .interpret import Interpreter, TaintMap
+from .directives import REGISTRY, IncludedFile, ResolveContext
+from .interpret import TaintMap
+from .project.resolving import context_for, include_chains, run_document, with_include_chain
+from .project.settings import DEFAULT_MAX_ROWS, DEFAULT_QUERY_TIMEOUT, Settings
 from .syntax import nodes
 from .syntax.parser import parse
-from .values import DirectiveCall
 
 if TYPE_CHECKING:
     from .db import Database
@@ -36,6 +40,7 @@ class Resolved:
     # operators, @file): the compiler keeps them out of snapshots (tusklang/compiler/secrets.py).
     taint: TaintMap = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    included: list[IncludedFile] = field(default_factory=list)
 
     @property
     def secret_paths(self) -> set[Path_]:
@@ -51,11 +56,17 @@ def resolve_document(
     base_dir: str | os.PathLike[str] | None = None,
     project_root: str | os.PathLike[str] | None = None,
     allow_outside_root: bool = False,
-    query_timeout: float = 5.0,
-    max_rows: int = 10_000,
+    query_timeout: float = DEFAULT_QUERY_TIMEOUT,
+    max_rows: int = DEFAULT_MAX_ROWS,
     context: ResolveContext | None = None,
+    settings: Settings | None = None,
 ) -> Resolved:
-    """Run every directive of ``document``; raise TuskError with all problems if any."""
+    """Run every directive of ``document``; raise TuskError with all problems if any.
+
+    ``settings`` says everything at once; without it the keywords build one, ``env`` being the whole
+    environment (default ``os.environ``): `@env` reads it, and so do TUSK_DATABASE_URL and
+    SOURCE_DATE_EPOCH (Settings.from_environment).
+    """
     ctx = context or make_context(
         document,
         env=env,
@@ -65,27 +76,26 @@ def resolve_document(
         allow_outside_root=allow_outside_root,
         query_timeout=query_timeout,
         max_rows=max_rows,
+        settings=settings,
     )
-    own_connection = context is None and not _is_database(database)
-    if document.source.path and Path(document.source.path).exists():
-        ctx.include_stack.append(Path(document.source.path).resolve())
-    interpreter = Interpreter(document, _hook(ctx), record_spans=True, secret_directives=SECRET_DIRECTIVES)
+    own_connection = context is None and ctx.database is None
     try:
-        with gc_paused():  # many small acyclic objects, as in parse (tusklang._gc)
-            data = interpreter.run()
+        interpreter, data = run_document(document, ctx)
     finally:
         if own_connection:
             ctx.close()
-    if any(d.is_error for d in interpreter.diagnostics):
-        raise TuskError(interpreter.diagnostics)
+    diagnostics = with_include_chain(interpreter.diagnostics, include_chains(ctx.included))
+    if any(d.is_error for d in diagnostics):
+        raise TuskError(diagnostics)
     return Resolved(
         data,
         interpreter.spans,
         interpreter.key_spans,
         ctx.queries,
-        interpreter.diagnostics,
+        diagnostics,
         interpreter.taint,
         ctx.files,
+        ctx.included,
     )
 
 
@@ -97,89 +107,29 @@ def make_context(
     base_dir: str | os.PathLike[str] | None = None,
     project_root: str | os.PathLike[str] | None = None,
     allow_outside_root: bool = False,
-    query_timeout: float = 5.0,
-    max_rows: int = 10_000,
+    query_timeout: float = DEFAULT_QUERY_TIMEOUT,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    settings: Settings | None = None,
+    execute: bool = True,
 ) -> ResolveContext:
-    environ = dict(os.environ) if env is None else dict(env)
+    """A context for one document: its folder is the base of @file paths and, by default, the root."""
+    if settings is None:
+        settings = Settings.from_environment(
+            environ=env,
+            database=database,
+            allow_outside_root=allow_outside_root,
+            query_timeout=query_timeout,
+            max_rows=max_rows,
+        )
     if base_dir is None:
         path = document.source.path if document is not None else None
         base = Path(path).resolve().parent if path and Path(path).exists() else Path.cwd()
     else:
         base = Path(base_dir).resolve()
-    ctx = ResolveContext(
-        env=environ,
-        base_dir=base,
-        project_root=Path(project_root).resolve() if project_root is not None else base,
-        allow_outside_root=allow_outside_root,
-        query_timeout=query_timeout,
-        max_rows=max_rows,
+    root = project_root if project_root is not None else settings.root
+    return context_for(
+        settings, base_dir=base, root=Path(root).resolve() if root is not None else base, execute=execute
     )
-    if _is_database(database):
-        ctx.database = database  # type: ignore[assignment]
-    else:
-        ctx.database_url = database or environ.get("TUSK_DATABASE_URL")  # type: ignore[assignment]
-    return ctx
-
-
-def _is_database(value: object) -> bool:
-    return value is not None and not isinstance(value, str)
-
-
-def _hook(ctx: ResolveContext) -> Any:
-    def run(node: nodes.Directive, args: list[Any], interp: Interpreter) -> Any:
-        directive = REGISTRY.get(node.name)
-        if directive is None:
-            interp.report(unknown_directive(node))
-            return None
-        try:
-            return directive.resolve(node, args, ctx, interp)
-        except DirectiveFailed as exc:
-            interp.report(exc.diagnostic)
-            return None
-
-    return run
-
-
-def static_hook(node: nodes.Directive, args: list[Any], interp: Interpreter) -> Any:
-    """For `tusk check` and the editor: check a directive's arguments, never run it."""
-    directive = REGISTRY.get(node.name)
-    if directive is None:
-        interp.diagnostics.append(unknown_directive(node))
-    else:
-        interp.diagnostics.extend(directive.check(node, args))
-    return DirectiveCall(node.name, None if node.args is None else tuple(args), node.span.location())
-
-
-def resolve_included(text: str, target: Path, ctx: ResolveContext, parent: Interpreter) -> tuple[Any, TaintMap]:
-    """Parse and resolve an @file target with the including compile's context: its data and taint."""
-    document = parse(text, _display(target, ctx))
-    saved = (ctx.base_dir, ctx.path_prefix)
-    prefix = ctx.path_prefix + parent.path
-    ctx.base_dir = target.parent
-    ctx.path_prefix = prefix
-    ctx.include_stack.append(target)
-    ctx.files.append(target)
-    try:
-        interpreter = Interpreter(document, _hook(ctx), record_spans=True, secret_directives=SECRET_DIRECTIVES)
-        data = interpreter.run()
-    finally:
-        ctx.include_stack.pop()
-        ctx.base_dir, ctx.path_prefix = saved
-    if any(d.is_error for d in interpreter.diagnostics):
-        raise TuskError(interpreter.diagnostics)
-    for path, span in interpreter.spans.items():
-        parent.spans[parent.path + path] = span
-    for path, span in interpreter.key_spans.items():
-        parent.key_spans[parent.path + path] = span
-    return data, interpreter.taint
-
-
-def _display(target: Path, ctx: ResolveContext) -> str:
-    root = ctx.project_root or ctx.base_dir
-    try:
-        return os.path.relpath(target, Path.cwd()) if not target.is_relative_to(root) else os.path.relpath(target)
-    except ValueError:
-        return str(target)
 
 
 def resolve(document: nodes.Document | str, **options: Any) -> dict[str, Any]:
@@ -193,4 +143,4 @@ def resolve_file_text(text: str, path: str | None, **options: Any) -> dict[str, 
     return resolve_document(parse(text, path), **options).data
 
 
-__all__ = ["REGISTRY", "Resolved", "resolve", "resolve_document", "resolve_file_text", "static_hook"]
+__all__ = ["REGISTRY", "Resolved", "make_context", "resolve", "resolve_document", "resolve_file_text"]

@@ -1,4 +1,8 @@
-"""From a pydantic error location to the .tsk span of the bad value, with "did you mean" for keys."""
+"""From a pydantic error location to the .tsk span of the bad value, with "did you mean" for keys.
+
+The source map itself (Locator) is the project loader's (tusklang/project/sourcemap.py); its names are
+re-exported here for the compiler's modules.
+"""
 
 from __future__ import annotations
 
@@ -11,65 +15,19 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .._annotations import unwrap
-from ..diagnostics import Diagnostic, Span
+from ..diagnostics import Diagnostic
+from ..project.sourcemap import Locator, Path, data_path, dotted
 from ..suggest import MAX_CANDIDATES, did_you_mean
 
-Path = tuple[str | int, ...]
-
-
-class Locator:
-    """Spans of every value and key, by data path; falls back to the nearest enclosing value."""
-
-    def __init__(
-        self,
-        spans: Mapping[Path, Span],
-        key_spans: Mapping[Path, Span],
-        display: Mapping[str, str] | None = None,
-    ) -> None:
-        self.spans = spans
-        self.key_spans = key_spans
-        # file name as given -> path relative to the project, for text that lands in the snapshot
-        self.display = display or {}
-
-    def origin(self, path: Path) -> str | None:
-        span = self.key(path)
-        if span is None:
-            return None
-        return f"{self.display.get(span.file, span.file)}:{span.line}"
-
-    def value(self, path: Path) -> Span | None:
-        for end in range(len(path), 0, -1):
-            span = self.spans.get(path[:end])
-            if span is not None:
-                return span
-        return None
-
-    def key(self, path: Path) -> Span | None:
-        return self.key_spans.get(path) or self.value(path)
-
-
-def data_path(data: Any, loc: Sequence[str | int]) -> Path:
-    """The loc parts that name real keys/indexes of ``data`` (union tags and validator names dropped)."""
-    path: list[str | int] = []
-    node = data
-    for index, part in enumerate(loc):
-        if isinstance(node, Mapping) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            path.append(part)
-            node = node[part]
-        elif index == len(loc) - 1 and isinstance(node, Mapping) and isinstance(part, str):
-            path.append(part)  # a missing or an unknown key
-        # anything else is a union tag or a validator name, not a place in the data
-    return tuple(path)
-
-
-def dotted(path: Path) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+__all__ = [
+    "Locator",
+    "Path",
+    "allowed_keys",
+    "data_path",
+    "dotted",
+    "suggest",
+    "validation_diagnostics",
+]
 
 
 def _model_in(tp: Any) -> type[BaseModel] | None:

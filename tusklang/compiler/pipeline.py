@@ -1,31 +1,33 @@
-"""The one orchestrator: files -> parse -> resolve -> validate -> normalise -> lint -> snapshot."""
+"""The one orchestrator: project (tusklang.project.load_project) -> validate -> normalise -> lint -> snapshot.
+
+Reading the files, running directives and the source map are the project loader's; this module is what
+the compiler makes of a loaded project: ``analyse`` (shared with `tusk check`, tusklang/compiler/check.py)
+and the snapshot with its provenance.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path as FsPath
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
 
 from .. import __version__
 from .._gc import gc_paused
-from ..diagnostics import Diagnostic, Related, Severity, Span, TuskError
+from ..diagnostics import Diagnostic, Severity, Span, TuskError
+from ..project import FileData, Project, Settings, load_project
 from ..schema.feature_flags import FlagConfig
 from ..schema.project import ProjectConfig
 from ..snapshot.models import DEFAULT_SCALE, FORMAT
 from ..syntax.nodes import Document
-from ..syntax.parser import parse
-from ..values import DirectiveCall
-from .emit import canonical_json, compile_time
+from .emit import canonical_json
 from .lint import LintOptions, lint
 from .locate import Locator, Path, validation_diagnostics
 from .normalise import FlagSource, Normaliser, SegmentSource, analysis_defaults
 from .secrets import scrub
+from .unknown import needs_execution, strip_unknown
 
 # Blocks (and keys) that are validated but that nothing in tusklang acts on yet: said plainly (TSK331).
 NOT_ACTED_ON: dict[Path, str] = {
@@ -57,116 +59,16 @@ class CompileResult:
 
 
 @dataclass
-class _Source:
-    path: str
-    display: str
-    text: str
-    document: Document
-    data: dict[str, Any] = field(default_factory=dict)
-    spans: dict[Path, Span] = field(default_factory=dict)
-    key_spans: dict[Path, Span] = field(default_factory=dict)
-    queries: list[dict[str, Any]] = field(default_factory=list)
-    # data path -> spans of the @env calls its value depends on (tusklang/compiler/secrets.py)
-    taint: dict[Path, set[Span]] = field(default_factory=dict)
+class Analysis:
+    """What the compiler makes of a loaded project: the snapshot (without provenance) and its findings."""
 
-
-def _resolve(source: _Source, env: Mapping[str, str] | None, database: Any, static: bool) -> list[Diagnostic]:
-    if not static:
-        from ..resolver import resolve_document
-
-        resolved = resolve_document(
-            source.document,
-            env=dict(env) if env is not None else None,
-            database=database,
-            base_dir=str(FsPath(source.path).parent),
-        )
-        source.data = resolved.data
-        source.spans = dict(resolved.spans)
-        source.key_spans = dict(resolved.key_spans)
-        source.queries = list(resolved.queries)
-        source.taint = resolved.taint
-        return list(resolved.diagnostics)
-    from ..directives import SECRET_DIRECTIVES
-    from ..interpret import Interpreter
-
-    # Static (tusk check): directives stay inert, but where @env flows is known all the same, so
-    # the secret rule reports the same findings as `tusk compile`.
-    interpreter = Interpreter(source.document, record_spans=True, secret_directives=SECRET_DIRECTIVES)
-    source.data = interpreter.run()
-    source.spans = interpreter.spans
-    source.key_spans = interpreter.key_spans
-    source.taint = interpreter.taint
-    if any(d.is_error for d in interpreter.diagnostics):
-        raise TuskError(interpreter.diagnostics)
-    return list(interpreter.diagnostics)
-
-
-def _strip_inert(data: Any, path: Path, locator: Locator, out: list[Diagnostic]) -> Any:
-    """Directives that were not run cannot be validated: drop them, saying so (static checks only)."""
-    if isinstance(data, dict):
-        result = {}
-        for key, value in data.items():
-            sub = (*path, key)
-            if isinstance(value, DirectiveCall):
-                if sub == ("feature_flags", "storage", "connection"):
-                    result[key] = value
-                    continue
-                out.append(
-                    Diagnostic(
-                        "TSK332",
-                        f"@{value.name}(...) at `{'.'.join(map(str, sub))}` was not run; its value is not checked",
-                        locator.value(sub),
-                        Severity.INFO,
-                        "`tusk compile` runs directives and checks the result",
-                    )
-                )
-                continue
-            result[key] = _strip_inert(value, sub, locator, out)
-        return result
-    return data
-
-
-def _merge(sources: Sequence[_Source]) -> tuple[dict[str, Any], Locator, dict[Path, set[Span]], list[Diagnostic]]:
-    data: dict[str, Any] = {}
-    spans: dict[Path, Span] = {}
-    key_spans: dict[Path, Span] = {}
-    taint: dict[Path, set[Span]] = {}
-    owner: dict[str, _Source] = {}
-    diagnostics: list[Diagnostic] = []
-    for source in sources:
-        for key, value in source.data.items():
-            if key in owner:
-                first = owner[key].key_spans.get((key,))
-                diagnostics.append(
-                    Diagnostic(
-                        "TSK318",
-                        f"block `{key}` is defined in two files",
-                        source.key_spans.get((key,)),
-                        hint="keep one definition of each top-level block per project",
-                        related=(Related(first, "first defined here"),) if first else (),
-                    )
-                )
-                continue
-            owner[key] = source
-            data[key] = value
-        if all(owner.get(str(key)) is source for key in source.data):
-            # The usual case (no block defined twice): take the span tables whole, not entry by entry.
-            spans.update(source.spans)
-            key_spans.update(source.key_spans)
-        else:
-            for path, span in source.spans.items():
-                if path and owner.get(str(path[0])) is source:
-                    spans[path] = span
-            for path, span in source.key_spans.items():
-                if path and owner.get(str(path[0])) is source:
-                    key_spans[path] = span
-        for path, origins in source.taint.items():
-            if path and owner.get(str(path[0])) is source:
-                taint[path] = origins
-    spans.pop((), None)  # the whole document is no block's position
-    key_spans.pop((), None)
-    display = {s.path: s.display for s in sources}
-    return data, Locator(spans, key_spans, display), taint, diagnostics
+    config: ProjectConfig | None
+    snapshot: dict[str, Any]
+    # merge, secrets, schema, normaliser and lint findings, sorted by place; included files' with
+    # their include chain
+    diagnostics: list[Diagnostic]
+    # statically: the values only a compile knows (tusklang/compiler/unknown.py), path -> span
+    unknown: dict[Path, Span | None] = field(default_factory=dict)
 
 
 def _validate(data: dict[str, Any], locator: Locator) -> tuple[ProjectConfig | None, list[Diagnostic]]:
@@ -357,13 +259,6 @@ def _not_acted_on(data: dict[str, Any], locator: Locator) -> list[Diagnostic]:
     return out
 
 
-def _relative(path: str, root: FsPath) -> str:
-    try:
-        return FsPath(os.path.relpath(FsPath(path).resolve(), root.resolve())).as_posix()
-    except ValueError:
-        return FsPath(path).as_posix()
-
-
 def compile_files(
     paths: Sequence[str],
     *,
@@ -374,82 +269,53 @@ def compile_files(
     static: bool = False,
     verify: bool = False,
     strict_secrets: bool = False,
+    settings: Settings | None = None,
+    overlays: Mapping[str, str] | None = None,
 ) -> CompileResult:
     """Compile a project; raises TuskError (with every diagnostic, warnings included) on any error.
+
+    ``settings`` (tusklang.project.Settings) says where `@env`, `@query`, the clock and the limits come
+    from; without it one is built from the process environment and ``database``, ``root`` and
+    ``strict_secrets``, and ``env`` (when given) replaces the variables `@env` reads.
 
     Values from @env never reach the snapshot verbatim (tusklang/compiler/secrets.py): in metadata
     and descriptions they are left out with a warning (TSK270), or are errors with
     ``strict_secrets`` (TSK271); anywhere else that copies text they are errors (TSK272).
+
+    ``static`` runs only what `tusk check` runs (unknown values are left out, TSK332).
 
     ``verify`` re-reads the finished snapshot through the evaluator's own loader (``load_snapshot``)
     before it is returned. The normaliser builds snapshots from validated models, so this is a
     belt-and-braces check (``tusk compile --verify``; the test suite runs it on every compile it
     makes) rather than the default: it costs as much as validating the config again.
     """
+    if settings is None:
+        settings = Settings.from_environment(database=database, root=root, strict_secrets=strict_secrets)
+        if env is not None:
+            settings = replace(settings, env=dict(env))
     with gc_paused():  # see tusklang._gc: validation alone ran 3-4x slower with the collector on
-        return _compile_files(paths, env, database, root, lint_options, static, verify, strict_secrets)
-
-
-def _compile_files(
-    paths: Sequence[str],
-    env: Mapping[str, str] | None,
-    database: Any,
-    root: str | None,
-    lint_options: LintOptions | None,
-    static: bool,
-    verify: bool,
-    strict_secrets: bool = False,
-) -> CompileResult:
-    timings = {"parse": 0.0, "resolve": 0.0, "validate": 0.0, "emit": 0.0}
-    project_root = FsPath(root) if root else FsPath(paths[0]).resolve().parent
-    sources: list[_Source] = []
-    diagnostics: list[Diagnostic] = []
-    for path in paths:
-        text = FsPath(path).read_text(encoding="utf-8-sig")
         started = time.perf_counter()
-        document = parse(text, path)
-        timings["parse"] += time.perf_counter() - started
-        sources.append(_Source(path, _relative(path, project_root), text, document))
-    started = time.perf_counter()
-    for source in sources:
-        diagnostics.extend(_resolve(source, env, database, static))
-    timings["resolve"] = time.perf_counter() - started
-    return _finish(sources, diagnostics, timings, lint_options, static, verify, strict_secrets)
+        project = load_project(paths, settings, execute=not static, overlays=overlays)
+        loaded = time.perf_counter() - started
+        result = compile_project(project, lint_options, verify)
+    result.timings["load"] = loaded
+    return result
 
 
-def _finish(
-    sources: list[_Source],
-    diagnostics: list[Diagnostic],
-    timings: dict[str, float],
-    lint_options: LintOptions | None,
-    static: bool,
-    verify: bool = False,
-    strict_secrets: bool = False,
-) -> CompileResult:
+def compile_project(project: Project, lint_options: LintOptions | None = None, verify: bool = False) -> CompileResult:
+    """The snapshot of a loaded project; TuskError with every diagnostic when there is any error."""
+    if project.has_errors:
+        raise TuskError(project.diagnostics)
+    timings: dict[str, float] = {}
     started = time.perf_counter()
-    data, locator, taint, merge_diagnostics = _merge(sources)
-    diagnostics.extend(merge_diagnostics)
-    if taint:
-        # Before validation and before inert directives are stripped, so `tusk check` (static)
-        # and `tusk compile` report the same secrets at the same places.
-        data, found = scrub(data, taint, locator, strict_secrets)
-        diagnostics.extend(found)
-    if static:
-        data = _strip_inert(data, (), locator, diagnostics)
-    config, problems = _validate(data, locator)
-    diagnostics.extend(problems)
-    snapshot: dict[str, Any] = {}
-    if config is not None:
-        snapshot, problems = build_snapshot(config, data, locator)
-        diagnostics.extend(problems)
-        diagnostics.extend(_not_acted_on(data, locator))
-        diagnostics.extend(lint(config, snapshot, locator, lint_options or LintOptions()))
+    analysis = analyse(project, lint_options=lint_options)
     timings["validate"] = time.perf_counter() - started
-    diagnostics = _sorted(diagnostics)
+    diagnostics = _sorted([*project.diagnostics, *analysis.diagnostics])
     if any(d.is_error for d in diagnostics):
         raise TuskError(diagnostics)
     started = time.perf_counter()
-    snapshot["provenance"] = _provenance(sources)
+    snapshot = analysis.snapshot
+    snapshot["provenance"] = _provenance(project)
     if verify:
         from ..snapshot import load_snapshot
 
@@ -459,23 +325,56 @@ def _finish(
     return CompileResult(snapshot, text, diagnostics, timings)
 
 
-def _provenance(sources: Sequence[_Source]) -> dict[str, Any]:
+def analyse(
+    project: Project, sources: Sequence[FileData] | None = None, lint_options: LintOptions | None = None
+) -> Analysis:
+    """Merge, keep secrets out, validate, lower and lint ``sources`` (default: every file asked for)."""
+    merged = project.merge(sources)
+    diagnostics = list(merged.diagnostics)
+    data, locator = merged.data, merged.locator
+    if merged.taint:
+        # Before validation and before unknown values are left out, so `tusk check` (static) and
+        # `tusk compile` report the same secrets at the same places.
+        data, found = scrub(data, merged.taint, locator, project.settings.strict_secrets)
+        diagnostics.extend(found)
+    unknown: dict[Path, Span | None] = {}
+    if not project.execute:
+        data, unknown = strip_unknown(data, locator, diagnostics)
+    findings: list[Diagnostic] = []
+    config, problems = _validate(data, locator)
+    findings.extend(problems)
+    snapshot: dict[str, Any] = {}
+    if config is not None:
+        snapshot, problems = build_snapshot(config, data, locator)
+        findings.extend(problems)
+        findings.extend(_not_acted_on(data, locator))
+        options = lint_options or LintOptions()
+        if options.now is None:  # the run's one clock (Settings.now: SOURCE_DATE_EPOCH), else the wall clock
+            options = replace(options, now=project.settings.clock())
+        findings.extend(lint(config, snapshot, locator, options))
+    if unknown:
+        findings = [d for d in findings if not needs_execution(d, unknown)]
+    diagnostics.extend(findings)
+    return Analysis(config, snapshot, project.with_include_chain(_sorted(diagnostics)), unknown)
+
+
+def _provenance(project: Project) -> dict[str, Any]:
     queries = []
-    for source in sources:
+    for source in project.sources:
+        path, display = source.file.path, source.file.display
         for query in source.queries:
             entry = dict(query)
             location = str(entry.get("location", ""))
-            if location.startswith(source.path):
-                entry["location"] = source.display + location[len(source.path) :]
+            if location.startswith(path):
+                entry["location"] = display + location[len(path) :]
             queries.append(entry)
     provenance: dict[str, Any] = {
         "compiler": f"tusklang {__version__}",
-        "sources": [{"path": s.display, "sha256": hashlib.sha256(s.text.encode("utf-8")).hexdigest()} for s in sources],
+        "sources": [{"path": s.file.display, "sha256": s.file.sha256} for s in project.sources],
         "queries": queries,
     }
-    when = compile_time()
-    if when is not None:
-        provenance["compiled_at"] = when
+    if project.settings.now is not None:  # only a fixed clock (SOURCE_DATE_EPOCH): reproducible builds
+        provenance["compiled_at"] = project.settings.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
     return provenance
 
 
@@ -487,12 +386,8 @@ def _sorted(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 
 
 def check_document(document: Document, lint_options: LintOptions | None = None) -> list[Diagnostic]:
-    """Schema and lint diagnostics of one parsed document, statically (no directive is run)."""
-    name = document.source.name if hasattr(document, "source") else "<document>"
-    source = _Source(name, name, "", document)
-    diagnostics = _resolve(source, None, None, static=True)
-    try:
-        result = _finish([source], diagnostics, {}, lint_options, static=True)
-    except TuskError as exc:
-        return exc.diagnostics
-    return result.diagnostics
+    """Schema and lint diagnostics of one parsed document, statically (as `tusk check`; nothing is run)."""
+    from .check import check_project
+
+    name = document.source.name
+    return check_project([name], Settings(), overlays={name: document.source.text}, lint_options=lint_options)

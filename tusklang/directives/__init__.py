@@ -1,20 +1,26 @@
 """The directive registry: one module per directive in this package, found at import time.
 
 A directive module defines ``DIRECTIVE = Directive(name=..., check=..., resolve=...)``. ``check``
-validates the arguments without running anything (for `tusk check` and the editor); ``resolve``
-runs it during `tusk compile`/`tusk parse --resolve`. Adding a directive is adding a file.
+validates the arguments without running anything; ``resolve`` runs it during `tusk compile`/`tusk
+parse --resolve`. `tusk check` and the editor (``ResolveContext.execute`` false) run only the
+directives marked ``static`` (they read the environment or files and change nothing: `@env`,
+`@file`); any other call stays an inert ``DirectiveCall``, a value that is unknown until compile time.
+Adding a directive is adding a file.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..diagnostics import Diagnostic, Span
+from ..source import SourceFile
+from ..values import DirectiveCall
 
 if TYPE_CHECKING:
     from ..db import Database
@@ -25,18 +31,49 @@ RUNTIME_ONLY = frozenset({"learn", "optimize", "metrics", "request", "graphql", 
 
 
 class DirectiveFailed(Exception):
-    """Raised by a directive with the diagnostic that says why."""
+    """Raised by a directive with the diagnostics that say why (an @file: every problem of the file)."""
 
-    def __init__(self, diagnostic: Diagnostic) -> None:
+    def __init__(self, diagnostic: Diagnostic, *more: Diagnostic) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
+        self.diagnostics = (diagnostic, *more)
+
+
+@dataclass(frozen=True)
+class Included:
+    """What an @file brought in: its data, where that data came from, and which of it is secret.
+
+    ``spans``/``key_spans``/``taint`` are keyed by data paths relative to the included file's top.
+    """
+
+    data: Any
+    spans: dict[tuple[str | int, ...], Span]
+    key_spans: dict[tuple[str | int, ...], Span]
+    taint: dict[tuple[str | int, ...], set[Span]]
+
+
+@dataclass(frozen=True)
+class IncludedFile:
+    """A file read by @file, with the chain of calls that brought it in (innermost first)."""
+
+    path: Path
+    name: str  # the file name its spans carry
+    text: str
+    source: SourceFile | None  # None when it could not be read
+    document: nodes.Document | None  # None when it did not parse
+    calls: tuple[Span, ...]
+
+
+# (text, resolved path, the @file call, the including interpreter) -> Included; raises DirectiveFailed.
+# Set by the resolver (tusklang/resolver.py): parsing and interpreting a file is its job, not a directive's.
+IncludeFn = Callable[[str, Path, "nodes.Directive", Any], Included]
 
 
 @dataclass
 class ResolveContext:
-    """Everything a directive may use while resolving one compile (shared across @file includes)."""
+    """Everything a directive may use while resolving one project (shared across @file includes)."""
 
-    env: dict[str, str]
+    env: Mapping[str, str]
     database_url: str | None = None
     database: Database | None = None
     base_dir: Path = field(default_factory=Path.cwd)
@@ -44,9 +81,20 @@ class ResolveContext:
     allow_outside_root: bool = False
     query_timeout: float = 5.0
     max_rows: int = 10_000
+    # False for `tusk check` and the editor: only ``static`` directives run (see the module docstring).
+    execute: bool = True
+    # The build clock when fixed (SOURCE_DATE_EPOCH), and that variable's text when it is unusable.
+    now: datetime | None = None
+    clock_error: str | None = None
+    include: IncludeFn | None = None
+    # resolved path -> text to use instead of the file's (an editor's unsaved buffers)
+    overlays: Mapping[str, str] = field(default_factory=dict)
     include_stack: list[Path] = field(default_factory=list)
+    # the @file calls of the includes being resolved, outermost first
+    include_calls: list[Span] = field(default_factory=list)
     queries: list[dict[str, Any]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    included: list[IncludedFile] = field(default_factory=list)
     path_prefix: tuple[str | int, ...] = ()
 
     def connection(self, span: Span) -> Database:
@@ -96,6 +144,14 @@ class Directive:
     # The value is a secret (@env): the interpreter tracks where it flows, and the compiler keeps it
     # out of anything a snapshot copies verbatim (docs/directives.md).
     secret: bool = False
+    # Runs in `tusk check` too (ResolveContext.execute false): reads, never changes, anything. Its
+    # ``resolve`` returns ``unknown(node, args)`` for what only a compile can know.
+    static: bool = False
+
+
+def unknown(node: nodes.Directive, args: list[Any]) -> DirectiveCall:
+    """The inert call: a value not known until compile time (docs/lint.md)."""
+    return DirectiveCall(node.name, None if node.args is None else tuple(args), node.span.location())
 
 
 def _discover() -> dict[str, Directive]:

@@ -39,19 +39,18 @@ def check(node: nodes.Directive, args: list[Any]) -> list[Diagnostic]:
 
 
 def now(ctx: ResolveContext, span: Span | None = None) -> datetime:
-    epoch = ctx.env.get("SOURCE_DATE_EPOCH")
-    if epoch is not None:
-        try:
-            return datetime.fromtimestamp(int(epoch), UTC)
-        except (ValueError, OverflowError, OSError):
-            raise DirectiveFailed(
-                Diagnostic(
-                    "TSK228",
-                    "SOURCE_DATE_EPOCH must be a whole number of seconds (a date in the years 1 to 9999)",
-                    span,
-                    hint="e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)",
-                )
-            ) from None
+    """The build clock of the run (Settings.now: SOURCE_DATE_EPOCH, read once), else the wall clock."""
+    if ctx.clock_error is not None:
+        raise DirectiveFailed(
+            Diagnostic(
+                "TSK228",
+                "SOURCE_DATE_EPOCH must be a whole number of seconds (a date in the years 1 to 9999)",
+                span,
+                hint="e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)",
+            )
+        )
+    if ctx.now is not None:
+        return ctx.now if ctx.now.tzinfo else ctx.now.replace(tzinfo=UTC)
     return datetime.now(UTC)
 
 

@@ -4,6 +4,10 @@ Type rule: the value is a string, unless the default is a number or a boolean, i
 variable's text must read as one (`"8080"` -> 8080, `"true"`/`"false"` -> booleans) or it is an
 error. A missing variable without a default is an error naming it; with a default, the default.
 
+`tusk check` and the editor (ResolveContext.execute false) read the variable too; a variable that is
+not set is then the default when there is one, else an unknown value (a compile may run where it is
+set), never TSK223.
+
 The value is a secret (``secret=True``): where it may flow is decided by the compiler
 (docs/directives.md). A value that is not valid UTF-8 (the OS hands such bytes to Python as lone
 surrogates) is refused here, at the call: it could never be written to a snapshot, and silently
@@ -20,7 +24,7 @@ from ..diagnostics import Diagnostic
 from ..limits import MAX_INT_DIGITS
 from ..syntax import nodes
 from ..values import Identifier
-from . import Directive, DirectiveFailed, ResolveContext, arg_span
+from . import Directive, DirectiveFailed, ResolveContext, arg_span, unknown
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -67,6 +71,8 @@ def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp:
         )
     if len(args) == 1:
         if raw is None:
+            if not ctx.execute:
+                return unknown(node, args)
             raise DirectiveFailed(
                 Diagnostic(
                     "TSK223",
@@ -126,4 +132,4 @@ def _wrong_type(node: nodes.Directive, name: str, kind: str, default: Any, defau
     )
 
 
-DIRECTIVE = Directive("env", "read an environment variable", check, resolve, secret=True)
+DIRECTIVE = Directive("env", "read an environment variable", check, resolve, secret=True, static=True)

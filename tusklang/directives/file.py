@@ -4,6 +4,10 @@ Paths are relative to the including file. They may not leave the project root (t
 file compiled first) unless `allow_outside_root` is set. An include cycle is an error that shows
 the cycle. Only regular files are read (after following symlinks): a FIFO would block the compile
 forever, and a device, socket or directory is never a TuskLang file.
+
+`tusk check` and the editor follow includes too (``static``): reading a file changes nothing. The
+included file is parsed and interpreted by the resolver (``ResolveContext.include``), which also
+grafts its source map into the including one, so a problem inside it is reported at its own line.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from ..diagnostics import Diagnostic, Related, TuskError
+from ..diagnostics import Diagnostic, Span
 from ..syntax import nodes
 from . import Directive, DirectiveFailed, ResolveContext, arg_span
 
@@ -35,8 +39,6 @@ def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp:
     problems = check(node, args)
     if problems:
         raise DirectiveFailed(problems[0])
-    from ..resolver import resolve_included
-
     if "\0" in args[0]:
         raise DirectiveFailed(
             Diagnostic("TSK240", "an @file path cannot contain a NUL character (\\0)", arg_span(node, 0))
@@ -67,23 +69,16 @@ def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp:
                 hint="an included file may not include (directly or not) the file that includes it",
             )
         )
-    text = _read_regular_file(target, args[0], node)
-    try:
-        data, taint = resolve_included(text, target, ctx, interp)
-    except TuskError as exc:
-        first = exc.diagnostics[0]
-        raise DirectiveFailed(
-            Diagnostic(
-                first.code,
-                first.message,
-                first.span,
-                first.severity,
-                first.hint,
-                (*first.related, Related(node.span, "included from here")),
-            )
-        ) from None
+    text = ctx.overlays.get(str(target))
+    if text is None:
+        text = _read_regular_file(target, args[0], node)
+    if ctx.include is None:  # pragma: no cover - the resolver always sets it
+        raise RuntimeError("@file needs ResolveContext.include")
+    included = ctx.include(text, target, node, interp)
+    data, spans, key_spans, taint = included.data, included.spans, included.key_spans, included.taint
     if len(args) == 2:
-        for part in args[1].split("."):
+        key = tuple(args[1].split("."))
+        for part in key:
             if not isinstance(data, dict) or part not in data:
                 raise DirectiveFailed(
                     Diagnostic(
@@ -93,9 +88,21 @@ def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp:
                     )
                 )
             data = data[part]
-        taint = _select(taint, tuple(args[1].split(".")))
+        taint = _select(taint, key)
+        spans, key_spans = _below(spans, key), _below(key_spans, key)
+        key_spans.pop((), None)  # the including member's key stays the key of this value
+    else:
+        spans.pop((), None)  # a whole file has no value span: the @file call stands for it
+        key_spans.pop((), None)
     interp.add_taint(taint)  # the included file's @env values stay secrets here
+    interp.graft_spans(spans, key_spans)  # the source map reaches into the included file
     return data
+
+
+def _below(spans: dict[tuple[str | int, ...], Span], key: tuple[str, ...]) -> dict[tuple[str | int, ...], Span]:
+    """The entries at or under ``key``, re-rooted there."""
+    cut = len(key)
+    return {path[cut:]: span for path, span in spans.items() if path[:cut] == key}
 
 
 def _select(taint: dict[tuple[str | int, ...], Any], key: tuple[str, ...]) -> dict[tuple[str | int, ...], Any]:
@@ -194,4 +201,4 @@ def relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-DIRECTIVE = Directive("file", "include another TuskLang file's data", check, resolve)
+DIRECTIVE = Directive("file", "include another TuskLang file's data", check, resolve, static=True)

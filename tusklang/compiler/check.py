@@ -1,0 +1,58 @@
+"""`tusk check`: every problem `tusk compile` would report that can be found without running anything.
+
+One function, ``check_project``, for the CLI and the language server. It loads the project statically
+(tusklang.project.load_project, ``execute=False``): `@env` reads Settings.env (a variable that is not
+set is its default, or unknown), `@file` includes are followed read-only, `@query` and `@date` are
+unknown. Then, when no file has an error and any file defines a flag block, the files that define one
+are analysed as one project exactly as `tusk compile` analyses them (tusklang/compiler/pipeline.py),
+skipping what depends on unknown values (tusklang/compiler/unknown.py). It lives here, in the compiler,
+and not in tusklang.project: the schema and the lint rules are the compiler's stage.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+from .._gc import gc_paused
+from ..diagnostics import Diagnostic
+from ..project import Project, Settings, load_project
+from .lint import LintOptions
+from .pipeline import analyse
+
+
+def check_project(
+    paths: Sequence[str | os.PathLike[str]],
+    settings: Settings,
+    *,
+    overlays: Mapping[str, str] | None = None,
+    lint_options: LintOptions | None = None,
+) -> list[Diagnostic]:
+    """What `tusk check PATHS` reports, in its order: each file's syntax and semantic problems (included
+    files' at their own lines, with the include chain), then the project's schema, secrets and lint
+    findings sorted by place. `--error`/`--ignore` beyond the lint rules are the caller's (cli/_severity).
+
+    A file that defines no flag block is general TuskLang configuration: syntax and semantics only.
+    """
+    return check_loaded(_load(paths, settings, overlays), lint_options)
+
+
+def _load(paths: Sequence[str | os.PathLike[str]], settings: Settings, overlays: Mapping[str, str] | None) -> Project:
+    with gc_paused():
+        return load_project(paths, settings, execute=False, overlays=overlays)
+
+
+def check_loaded(project: Project, lint_options: LintOptions | None = None) -> list[Diagnostic]:
+    """``check_project`` for a project already loaded statically (the language server keeps one)."""
+    diagnostics = list(project.diagnostics)
+    flag_sources = [source for source in project.sources if source.is_flag_file]
+    if not flag_sources or project.has_errors:
+        return diagnostics
+    with gc_paused():
+        found = analyse(project, flag_sources, lint_options).diagnostics
+    known = {_identity(d) for d in diagnostics}
+    return diagnostics + [d for d in found if _identity(d) not in known]
+
+
+def _identity(d: Diagnostic) -> tuple[str, str, str, int]:
+    return (d.code, d.message, d.span.file if d.span else "", d.span.start if d.span else -1)

@@ -1,0 +1,258 @@
+"""`load_project`: the one way a tool reads a TuskLang project.
+
+`tusk compile`, `tusk check`, `tusk parse --resolve`, `tusk dashboard`, `tusk rollout` and the language
+server all read files through here, with one Settings, so they see the same data, the same source
+map and the same problems at the same places. ``execute`` says whether directives run (compile) or
+only what is safe statically runs (`tusk check`, the editor: see tusklang/directives/__init__.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+from ..diagnostics import Diagnostic, Related, Span, TuskError
+from ..directives import ResolveContext
+from ..source import SourceFile
+from ..syntax.nodes import Document
+from ..syntax.parser import parse
+from .errors import read_input
+from .resolving import INCLUDED_HERE, context_for, include_chains, run_document, with_include_chain
+from .settings import Settings
+from .sourcemap import Locator, Path
+
+# The top-level blocks of a flag project (the fields of tusklang.schema.project.ProjectConfig; a test
+# keeps the two equal). A file that defines none of them is general TuskLang configuration.
+FLAG_BLOCKS = frozenset(
+    {
+        "feature_flags",
+        "ab_testing_config",
+        "feature_analytics_config",
+        "feature_flags_data",
+        "real_time_feature_dashboard",
+        "management_config",
+        "performance_config",
+        "security_config",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ProjectFile:
+    """A file the project read: one asked for, or one brought in by @file."""
+
+    path: str  # the name its spans carry: as given, or (included) relative to the working folder
+    display: str  # relative to the project root: provenance and snapshot origins
+    text: str
+    document: Document | None  # None when it did not parse
+    # The @file calls that brought it in, innermost first; () for a file asked for.
+    included_from: tuple[Related, ...] = ()
+    source: SourceFile | None = None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class FileData:
+    """One asked-for file's data (directives run or left unknown) and its source map."""
+
+    file: ProjectFile
+    data: dict[str, Any] | None  # None when the file did not parse
+    spans: dict[Path, Span] = field(default_factory=dict)
+    key_spans: dict[Path, Span] = field(default_factory=dict)
+    # data path -> spans of the @env calls its value depends on (tusklang/compiler/secrets.py)
+    taint: dict[Path, set[Span]] = field(default_factory=dict)
+    queries: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_flag_file(self) -> bool:
+        return self.data is not None and not FLAG_BLOCKS.isdisjoint(self.data)
+
+
+@dataclass
+class Merged:
+    """Several files' data as one project: each top-level block from one file."""
+
+    data: dict[str, Any]
+    locator: Locator
+    taint: dict[Path, set[Span]]
+    diagnostics: list[Diagnostic]  # TSK318: a block defined in two files
+
+
+@dataclass
+class Project:
+    settings: Settings
+    root: FsPath
+    execute: bool
+    # Every file read: the ones asked for, in order, then each included one once (outer first).
+    files: list[ProjectFile]
+    sources: list[FileData]  # one per file asked for, in order
+    # Syntax, semantics and directive problems, file by file in the order given (included files' at
+    # their own lines, with the include chain as related spans), each reported once.
+    diagnostics: list[Diagnostic]
+    # each included file's source -> the @file calls that brought it in, innermost first
+    chains: dict[SourceFile, tuple[Span, ...]] = field(default_factory=dict)
+
+    @property
+    def is_flag_project(self) -> bool:
+        return any(source.is_flag_file for source in self.sources)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.diagnostics)
+
+    def merge(self, sources: Sequence[FileData] | None = None) -> Merged:
+        """The data of ``sources`` (default: every file asked for) as one project, with its source map."""
+        return _merge(self.sources if sources is None else sources, self.files)
+
+    def with_include_chain(self, diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
+        """Diagnostics found later (schema, lint) inside an included file, with its include chain."""
+        return with_include_chain(diagnostics, self.chains)
+
+
+def load_project(
+    paths: Sequence[str | os.PathLike[str]],
+    settings: Settings,
+    *,
+    execute: bool,
+    overlays: Mapping[str, str] | None = None,
+) -> Project:
+    """Read, parse and interpret ``paths`` as one project.
+
+    Problems in the files are diagnostics on the Project, never exceptions; a file asked for that
+    cannot be read (and has no overlay) is an InputError. ``overlays`` maps file paths (any spelling
+    of them) to text used instead of the file's: an editor's unsaved buffers, for the files asked
+    for and for included ones alike.
+    """
+    names = [os.fspath(p) for p in paths]
+    texts = {_key(k): v for k, v in (overlays or {}).items()}
+    root = (settings.root or (FsPath(names[0]).parent if names else FsPath("."))).resolve()
+    given = {_key(name): name for name in names}
+    absolute = any(os.path.isabs(name) for name in names)
+    ctx = context_for(settings, base_dir=root, root=root, execute=execute, names=given, absolute=absolute)
+    ctx.overlays = texts
+    own_connection = ctx.database is None
+    files: list[ProjectFile] = []
+    sources: list[FileData] = []
+    diagnostics: list[Diagnostic] = []
+    try:
+        for name in names:
+            text = texts.get(_key(name))
+            if text is None:
+                text = read_input(name)
+            source, found = _load_one(name, text, root, ctx)
+            files.append(source.file)
+            sources.append(source)
+            diagnostics.extend(found)
+    finally:
+        if own_connection:
+            ctx.close()
+    seen = {_key(f.path) for f in files}
+    for included in ctx.included:
+        if _key(str(included.path)) in seen:
+            continue
+        seen.add(_key(str(included.path)))
+        files.append(
+            ProjectFile(
+                included.name,
+                _relative(included.path, root),
+                included.text,
+                included.document,
+                tuple(Related(call, INCLUDED_HERE) for call in included.calls),
+                included.source,
+            )
+        )
+    chains = include_chains(ctx.included)
+    diagnostics = _once(with_include_chain(diagnostics, chains))
+    return Project(settings, root, execute, files, sources, diagnostics, chains)
+
+
+def _load_one(name: str, text: str, root: FsPath, ctx: ResolveContext) -> tuple[FileData, list[Diagnostic]]:
+    display = _relative(FsPath(name), root)
+    try:
+        document = parse(text, name)
+    except TuskError as exc:
+        first = exc.diagnostics[0].span if exc.diagnostics else None
+        file = ProjectFile(name, display, text, None, (), first.source if first else None)
+        return FileData(file, None), exc.diagnostics
+    file = ProjectFile(name, display, text, document, (), document.source)
+    ctx.base_dir = FsPath(name).resolve().parent
+    before = len(ctx.queries)
+    interpreter, data = run_document(document, ctx)
+    queries = ctx.queries[before:]
+    return (
+        FileData(file, data, interpreter.spans, interpreter.key_spans, interpreter.taint, queries),
+        interpreter.diagnostics,
+    )
+
+
+def _merge(sources: Sequence[FileData], files: Sequence[ProjectFile]) -> Merged:
+    data: dict[str, Any] = {}
+    spans: dict[Path, Span] = {}
+    key_spans: dict[Path, Span] = {}
+    taint: dict[Path, set[Span]] = {}
+    owner: dict[str, FileData] = {}
+    diagnostics: list[Diagnostic] = []
+    for source in sources:
+        for key, value in (source.data or {}).items():
+            if key in owner:
+                first = owner[key].key_spans.get((key,))
+                diagnostics.append(
+                    Diagnostic(
+                        "TSK318",
+                        f"block `{key}` is defined in two files",
+                        source.key_spans.get((key,)),
+                        hint="keep one definition of each top-level block per project",
+                        related=(Related(first, "first defined here"),) if first else (),
+                    )
+                )
+                continue
+            owner[key] = source
+            data[key] = value
+        if all(owner.get(str(key)) is source for key in source.data or ()):
+            # The usual case (no block defined twice): take the span tables whole, not entry by entry.
+            spans.update(source.spans)
+            key_spans.update(source.key_spans)
+        else:
+            for path, span in source.spans.items():
+                if path and owner.get(str(path[0])) is source:
+                    spans[path] = span
+            for path, span in source.key_spans.items():
+                if path and owner.get(str(path[0])) is source:
+                    key_spans[path] = span
+        for path, origins in source.taint.items():
+            if path and owner.get(str(path[0])) is source:
+                taint[path] = origins
+    spans.pop((), None)  # the whole document is no block's position
+    key_spans.pop((), None)
+    display = {f.path: f.display for f in files}
+    return Merged(data, Locator(spans, key_spans, display), taint, diagnostics)
+
+
+def _once(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Each problem once: a file included twice (or also asked for) reports its problems once."""
+    seen: set[tuple[str, str, str, int]] = set()
+    out = []
+    for d in diagnostics:
+        identity = (d.code, d.message, d.span.file if d.span else "", d.span.start if d.span else -1)
+        if identity not in seen:
+            seen.add(identity)
+            out.append(d)
+    return out
+
+
+def _key(path: str | os.PathLike[str]) -> str:
+    return str(FsPath(path).resolve())
+
+
+def _relative(path: FsPath, root: FsPath) -> str:
+    try:
+        return FsPath(os.path.relpath(path.resolve(), root)).as_posix()
+    except ValueError:
+        return path.as_posix()
