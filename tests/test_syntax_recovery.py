@@ -47,3 +47,163 @@ def test_a_clean_file_still_parses_and_duplicates_are_all_reported() -> None:
     assert tusklang.loads("a = 1\nb = [1, 2]\n") == {"a": 1, "b": [1, 2]}
     found = errors("a = 1\na = 2\nb = 1\nb = 2\n")
     assert [code for code, _, _ in found] == ["TSK120", "TSK120"]
+
+
+# --- parse_tolerant: parse's diagnostics, and a document anyway ------------------------------------
+
+import random  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from tusklang.syntax import nodes  # noqa: E402
+from tusklang.syntax.parser import parse, parse_tolerant  # noqa: E402
+
+from .fixture_cases import invalid_cases, valid_cases  # noqa: E402
+
+
+def keys(document: nodes.Document | None) -> list[str]:
+    """The outline of a document: every key path, sections included, in source order."""
+    assert document is not None
+    found: list[str] = []
+
+    def walk(members: tuple[nodes.Member | nodes.VarDef, ...], prefix: str) -> None:
+        for member in members:
+            if isinstance(member, nodes.VarDef):
+                found.append(f"{prefix}${member.name}")
+                continue
+            found.append(prefix + member.key.dotted)
+            if isinstance(member.value, nodes.Object):
+                walk(member.value.members, f"{prefix}{member.key.dotted}.")
+
+    walk(document.members, "")
+    for section in document.sections:
+        found.append(f"[{section.key.dotted}]")
+        walk(section.members, f"{section.key.dotted}.")
+    return found
+
+
+def same(a: nodes.Document | None, b: nodes.Document) -> bool:
+    """Equal trees (a span's repr is its position; sources differ by identity between two parses)."""
+    assert a is not None
+    return repr((a.members, a.sections, a.comments)) == repr((b.members, b.sections, b.comments))
+
+
+def parse_diagnostics(text: str) -> list[tuple[str, str, int, int, str | None]]:
+    try:
+        parse(text, "t.tsk")
+    except tusklang.TuskError as exc:
+        return [shape(d) for d in exc.diagnostics]
+    return []
+
+
+def shape(d: tusklang.Diagnostic) -> tuple[str, str, int, int, str | None]:
+    assert d.span is not None
+    return (d.code, d.message, d.span.start, d.span.end, d.hint)
+
+
+def tolerant(text: str) -> tuple[nodes.Document | None, list[tuple[str, str, int, int, str | None]]]:
+    document, diagnostics = parse_tolerant(text, "t.tsk")
+    return document, [shape(d) for d in diagnostics]
+
+
+@pytest.mark.parametrize("path", invalid_cases() + valid_cases(), ids=lambda p: p.name)
+def test_tolerant_reports_exactly_what_parse_raises(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    document, found = tolerant(text)
+    assert found == parse_diagnostics(text)
+    if not found:
+        assert same(document, parse(text, "t.tsk"))
+
+
+def test_a_duplicate_key_keeps_the_document_and_the_first_definition_wins() -> None:
+    text = 'a = 1\nb = { x = 1, x = 2 }\na = 2\nc = "end"\n[s]\nk = 1\n[s]\nk = 2\n'
+    document, found = tolerant(text)
+    assert [code for code, *_ in found] == ["TSK120", "TSK120", "TSK120"]
+    assert keys(document) == ["a", "b", "b.x", "c", "[s]", "s.k"]
+    assert document is not None and document.members[0].value.value == 1  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    ["b = { enabled = ", "b = { enabled", "b = = 2", 'b = "unclosed', "b", "b = [1, ", "b = @env(", "b = 1 +"],
+)
+@pytest.mark.parametrize("where", ["top", "middle", "end"])
+def test_a_half_typed_line_anywhere_leaves_the_rest_of_the_outline(broken: str, where: str) -> None:
+    before = ["a = 1", "blk = {", "    inner = true", "}"]
+    after = ["c = { d = 2 }", "[sec]", "e = 3"]
+    lines = {"top": [broken, *before, *after], "middle": [*before, broken, *after], "end": [*before, *after, broken]}
+    text = "\n".join(lines[where]) + "\n"
+    document, found = tolerant(text)
+    assert found and found == parse_diagnostics(text)
+    outline = keys(document)
+    for key in ("a", "blk", "blk.inner", "c", "c.d"):
+        assert key in outline, (key, outline)
+    assert "[sec]" in outline and ("sec.e" in outline or where == "end")
+
+
+def test_the_recovered_document_points_into_the_original_text() -> None:
+    text = 'a = 1\nb = = 2\nname = "kept"\n'
+    document, _ = parse_tolerant(text, "t.tsk")
+    assert document is not None and document.source.text == text
+    member = document.members[-1]
+    assert isinstance(member, nodes.Member) and member.key.span.text == "name"
+    assert member.span.source.position(member.span.start) == (3, 1)
+
+
+def test_an_unclosed_block_is_closed_where_its_indentation_ends() -> None:
+    text = "a = {\n    b = {\n        x = 1\n    y = 2\n}\nz = 3\n"
+    document, found = tolerant(text)
+    assert [code for code, *_ in found] == ["TSK103"]
+    assert keys(document) == ["a", "a.b", "a.b.x", "a.y", "z"]
+
+
+def test_an_unclosed_array_is_closed_before_the_next_member() -> None:
+    document, found = tolerant("xs = [1, 2\nb = 2\n")
+    assert [code for code, *_ in found] == ["TSK103"]
+    assert keys(document) == ["xs", "b"]
+    assert document is not None and len(document.members[0].value.items) == 2  # type: ignore[union-attr]
+
+
+def test_a_header_after_an_unclosed_block_starts_a_section() -> None:
+    document, _ = tolerant('a = {\n    x = 1\n\n[db]\nhost = "h"\n')
+    assert keys(document) == ["a", "a.x", "[db]", "db.host"]
+
+
+def test_stray_and_skipped_constructs_keep_the_document() -> None:
+    document, found = tolerant("a = 1\n}\nb = 2\n")
+    assert [code for code, *_ in found] == ["TSK102"] and keys(document) == ["a", "b"]
+    document, found = tolerant("a = 1\nlist:\n  - x\n  - y\nb = 2\n- z\nc = 3\n")
+    assert found == parse_diagnostics("a = 1\nlist:\n  - x\n  - y\nb = 2\n- z\nc = 3\n")
+    assert keys(document) == ["a", "b", "c"]
+
+
+def test_a_clean_file_is_returned_without_diagnostics() -> None:
+    document, found = parse_tolerant("a = 1\nb = { c = [1, 2] }\n")
+    assert found == [] and same(document, parse("a = 1\nb = { c = [1, 2] }\n"))
+
+
+def test_random_damage_never_raises_and_always_reports_what_parse_does() -> None:
+    """Cut, drop and truncate lines of real fixtures: parse_tolerant never raises, matches parse, and
+    recovers a document whenever some line of the file is intact."""
+    rng = random.Random(14)
+    texts = [p.read_text(encoding="utf-8") for p in valid_cases()[:40]]
+    recovered = 0
+    for round_ in range(300):
+        lines = rng.choice(texts).splitlines()
+        if not lines:
+            continue
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(lines))
+            action = rng.choice(["cut", "drop", "dup"])
+            if action == "cut":
+                lines[i] = lines[i][: rng.randint(0, len(lines[i]))]
+            elif action == "drop":
+                del lines[i]
+                if not lines:
+                    lines = [""]
+            else:
+                lines.insert(i, lines[i])
+        text = "\n".join(lines) + "\n"
+        document, found = tolerant(text)
+        assert found == parse_diagnostics(text), (round_, text)
+        recovered += document is not None
+    assert recovered >= 290

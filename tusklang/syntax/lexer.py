@@ -21,6 +21,7 @@ from ..diagnostics import Diagnostic, Related, Span, TuskError
 from ..limits import MAX_DEPTH, MAX_INT_DIGITS
 from ..source import SourceFile
 from . import nodes
+from .blocks import CLOSER_OF, CLOSER_TYPE, Break, find_break, rebalance
 from .strings import decode_string
 
 NAME = r"[A-Za-z_][A-Za-z0-9_\-]*"
@@ -89,6 +90,10 @@ _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 # with the value itself, so `0x...` literals obey the same bound as decimal ones.
 _INT_CEILING = 10**MAX_INT_DIGITS
 
+# A line that starts a member (`key =`, `$name =`; not `==`): inside `[...]` or `(...)` it can only
+# mean the bracket was never closed.
+MEMBER_LINE_RE = re.compile(rf"(?:{_KEYPATH}|\$[A-Za-z_][A-Za-z0-9_]*)[ \t]*=(?!=)")
+
 SECTION_RE = re.compile(rf"\[[ \t]*(?P<path>{_KEYPATH})[ \t]*\]")
 KEYPART_RE = re.compile(rf"[ \t]*(?P<part>{_KEYPART})[ \t]*\.?")
 
@@ -137,6 +142,8 @@ VALUE_END = frozenset(
     }
 )
 CLOSERS = {")": "(", "]": "[", "}": "{"}
+# Tokens after which a line continues on the next (an operator still wants its operand).
+CONTINUES = frozenset({"BINOP", "BANG", "QUESTION", "COLON"})
 OPENER_NAMES = {"(": "`(`", "[": "`[`", "{": "`{`", ">": "angle block `>`", "@(": "`(`"}
 
 
@@ -155,15 +162,24 @@ class Tok:
         return f"Tok({self.type}, {self.value!r}, {self.start})"
 
 
-def tokenize(source: SourceFile) -> tuple[list[Tok], list[nodes.Comment]]:
-    """Split ``source`` into tokens; raise TuskError on a lexical or layout problem."""
-    return _Lexer(source).run()
+def tokenize(
+    source: SourceFile, text: str | None = None, tolerant: bool = False
+) -> tuple[list[Tok], list[nodes.Comment]]:
+    """Split ``source`` into tokens; raise TuskError on a lexical or layout problem.
+
+    ``text`` (recovery only) is what to scan instead of ``source.text``: the same text with broken
+    lines blanked, so every offset and span still points into ``source``. ``tolerant`` (recovery
+    only) repairs the brackets instead of reporting them: an unclosed block is closed where its
+    indentation ends, a stray closer is dropped, and skipped constructs (TSK110) are not raised.
+    """
+    return _Lexer(source, text, tolerant).run()
 
 
 class _Lexer:
-    def __init__(self, source: SourceFile) -> None:
+    def __init__(self, source: SourceFile, text: str | None = None, tolerant: bool = False) -> None:
         self.source = source
-        self.text = source.text
+        self.text = source.text if text is None else text
+        self.tolerant = tolerant
         self.tokens: list[Tok] = []
         self.comments: list[nodes.Comment] = []
         self.stack: list[tuple[str, int]] = []  # open brackets: (char, offset)
@@ -206,6 +222,8 @@ class _Lexer:
         # (an opening bracket, an operator, a dotted key) bounds the whole tree, in one pass, without
         # building anything. A new member resets the item: no cost for plain ones.
         frames: list[tuple[int, int, int, int]] = []  # the enclosing frames' (base, level, sub, fmax)
+        self.frames = frames
+        tolerant = self.tolerant
         base = level = fmax = 1
         sub = 0
 
@@ -301,6 +319,32 @@ class _Lexer:
                     member_start = True
                 elif in_object and (last_type == "KEY" or last_type == "VARDEF"):
                     end = self.skip_to_value(end)
+                elif in_object and last_type in CONTINUES and MEMBER_LINE_RE.match(text, end) is not None:
+                    # `x = 1 +` then a member: the line continues, so the error would land on the next
+                    # line (`unexpected =`), and recovery would blank the wrong one. Point at the operator.
+                    op_tok = tokens[-1]
+                    self.fail(
+                        "TSK100",
+                        f"expected a value after `{op_tok.value}`",
+                        op_tok.start,
+                        op_tok.end,
+                        hint=f"a line that ends in `{op_tok.value}` continues on the next line, which starts a new "
+                        "member here: finish the expression or remove the operator",
+                    )
+                elif not in_object and (k := MEMBER_LINE_RE.match(text, end)) is not None:
+                    # A member inside `[...]`/`(...)`: the brackets above the innermost object were
+                    # never closed. Rare (only lines inside brackets get here), so cost is no concern.
+                    if not tolerant:
+                        self.member_in_brackets(end, k.end())
+                    while stack and stack[-1][0] in "([":
+                        char = stack.pop()[0]
+                        append(Tok(CLOSER_TYPE[char], CLOSER_OF[char], pos, pos))
+                        child = fmax if fmax > level + sub else level + sub
+                        base, level, sub, fmax = frames.pop()
+                        if child - level > sub:
+                            sub = child - level
+                    last_type = tokens[-1].type
+                    member_start = True
                 pos = end
                 continue
             if kind == "comment":
@@ -345,6 +389,17 @@ class _Lexer:
                     if op == "{":
                         member_start = True
                 elif op in ")]}":
+                    if tolerant and (not stack or stack[-1][0] != CLOSERS[op]):
+                        if all(char != CLOSERS[op] for char, _ in stack):
+                            pos = end  # a stray closer: dropped
+                            continue
+                        while stack[-1][0] != CLOSERS[op]:  # close what it skips over
+                            char = stack.pop()[0]
+                            append(Tok(CLOSER_TYPE[char], CLOSER_OF[char], pos, pos))
+                            child = fmax if fmax > level + sub else level + sub
+                            base, level, sub, fmax = frames.pop()
+                            if child - level > sub:
+                                sub = child - level
                     self.close(op, pos)
                     child = fmax if fmax > level + sub else level + sub
                     base, level, sub, fmax = frames.pop()
@@ -418,7 +473,12 @@ class _Lexer:
             last_type = tokens[-1].type
             pos = end
 
-        if stack:
+        if stack and tolerant:
+            self.tokens = tokens = self.close_by_indentation(tokens)
+        elif stack:
+            found = find_break(text, tokens) if any(char in "{>" for char, _ in stack) else None
+            if found is not None:
+                self.unclosed_block(found, "the end of the file")
             char, where = stack[-1]
             if char == ">":
                 self.fail(
@@ -437,9 +497,84 @@ class _Lexer:
                 where + 1,
                 hint=f"add the missing `{closer}`",
             )
-        if self.problems:
+        if self.problems and not tolerant:
             raise TuskError(self.problems)
         return tokens, self.comments
+
+    def close_by_indentation(self, tokens: list[Tok]) -> list[Tok]:
+        """Recovery: close each unclosed block where its indentation says it ended, then balance the rest."""
+        for _ in range(len(self.stack)):
+            found = find_break(self.text, tokens)
+            if found is None:
+                break
+            at = tokens[found.token_index - 1].end if found.token_index else found.at
+            tokens.insert(found.token_index, Tok(CLOSER_TYPE[found.char], CLOSER_OF[found.char], at, at))
+        return rebalance(tokens, Tok)
+
+    def unclosed_block(self, found: Break, at_the: str) -> NoReturn:
+        """TSK103 at the block whose members' indentation breaks, with the evidence as notes."""
+        source = self.source
+        line, col = source.position(found.where)
+        break_line = source.position(found.at)[0]
+        closer = CLOSER_OF[found.char]
+        related = []
+        if found.kind == "closer":
+            assert found.outer is not None
+            outer_line, outer_col = source.position(found.outer)
+            related.append(
+                Related(
+                    self.span(found.at, found.at + 1),
+                    f"this `{closer}` lines up with the line that opened `{{` at {outer_line}:{outer_col}, "
+                    "so it closes that block",
+                )
+            )
+        elif found.kind == "header":
+            related.append(Related(self.span(found.at, found.at + 1), "a `[section]` header ends every block"))
+        else:
+            tok = self.tokens[found.token_index]
+            end = tok.value.span.end if tok.type in ("KEY", "ANGLE") else tok.end
+            related.append(
+                Related(
+                    self.span(found.at, end),
+                    "this line is indented no deeper than the line that opened the block, so the block ends before it",
+                )
+            )
+        still_open = [where for char, where in self.stack if char in "{>" and where != found.where]
+        if still_open:
+            char = next(c for c, w in self.stack if w == still_open[-1])
+            related.append(
+                Related(self.span(still_open[-1], still_open[-1] + 1), f"this `{char}` is still open at {at_the}")
+            )
+        if found.char == ">":
+            message = f"unclosed angle block opened at {line}:{col}: `<` expected"
+            hint = f"close the block with `<` alone on its own line, before line {break_line}"
+        else:
+            message = f"unclosed `{found.char}` opened at {line}:{col}"
+            hint = f"add the missing `{closer}` before line {break_line}"
+        self.fail("TSK103", message, found.where, found.where + 1, hint=hint, related=tuple(related))
+
+    def member_in_brackets(self, start: int, end: int) -> NoReturn:
+        """TSK103: a line starting a member while `[`/`(` are open: they were never closed."""
+        unclosed = []
+        for char, where in reversed(self.stack):
+            if char in "{>":
+                break
+            unclosed.append((char, where))
+        char, where = unclosed[0]
+        line, col = self.source.position(where)
+        inside = "`[...]`, so the array ends" if char == "[" else "`(...)`, so the parentheses end"
+        closers = "".join(CLOSER_OF[c] for c, _ in unclosed)
+        key_end = start + len(self.text[start:end].rstrip(" \t="))
+        self.fail(
+            "TSK103",
+            f"unclosed `{char}` opened at {line}:{col}",
+            where,
+            where + 1,
+            hint=f"add the missing `{closers}` before line {self.source.position(start)[0]}",
+            related=(
+                Related(self.span(start, key_end), f"a member (`key = value`) cannot be inside {inside} before it"),
+            ),
+        )
 
     def member_token(self, m: re.Match[str], pos: int) -> int:
         source = self.source
@@ -462,12 +597,27 @@ class _Lexer:
             return end
         if m.group("angle_end") is not None:
             if not self.stack or self.stack[-1][0] != ">":
+                if self.tolerant:
+                    return pos + 1  # dropped; an angle block it was meant for is closed at the end
                 self.fail("TSK102", "unexpected `<`: no angle block is open", pos, pos + 1)
             self.stack.pop()
             self.tokens.append(Tok("ANGLE_END", "<", pos, pos + 1))
             return pos + 1
         if m.group("section") is not None:
             s = SECTION_RE.match(self.text, pos)
+            if s is not None and self.stack:
+                # A header is only at the top level: open blocks whose indentation ends here were
+                # never closed (TSK103 at the one that lost its `}`); others hold a misplaced header.
+                if self.tolerant:
+                    at = self.tokens[-1].end if self.tokens else pos
+                    while self.stack:
+                        char = self.stack.pop()[0]
+                        self.tokens.append(Tok(CLOSER_TYPE[char], CLOSER_OF[char], at, at))
+                    self.frames.clear()
+                else:
+                    found = find_break(self.text, self.tokens, header_at=pos)
+                    if found is not None:
+                        self.unclosed_block(found, f"the `[{s.group('path')}]` header")
             if s is None or self.stack:
                 if self.stack:
                     # `[` at the start of a member inside an object: not a header.

@@ -24,7 +24,7 @@ from . import nodes
 from .checks import check_document
 from .lexer import VALUE_EXAMPLES, Tok, tokenize
 from .precedence import fold_operators
-from .recovery import is_syntax_error, more_errors
+from .recovery import first_wins, is_syntax_error, recover
 
 
 def grammar_text() -> str:
@@ -82,32 +82,62 @@ def parse(text: str, path: str | None = None) -> nodes.Document:
     """
     source = SourceFile(text, path)
     try:
-        return _parse_source(source)
+        document, problems = _parse_source(source)
     except TuskError as exc:
         first = exc.diagnostics[0] if len(exc.diagnostics) == 1 else None
         if first is None or not is_syntax_error(first):
             raise
-        raise TuskError(more_errors(source, first, _parse_source)) from None
+        raise TuskError(recover(source, first, _parse_source, want_document=False)[0]) from None
+    if problems:
+        raise TuskError(problems)
+    return document
 
 
-def _parse_source(source: SourceFile) -> nodes.Document:
-    text = source.text
+def parse_tolerant(text: str, path: str | None = None) -> tuple[nodes.Document | None, list[Diagnostic]]:
+    """Every diagnostic ``parse`` would raise (same codes, same order), and the best Document recoverable.
+
+    For editors, which hold a broken file most of the time. A duplicate key keeps the document (the
+    first definition wins; the later one is left out); a broken line is blanked and the rest kept; an
+    unclosed `{`/`[`/`(` is closed where the indentation says its block ended. The Document's spans
+    all point into ``text``. None only when nothing could be recovered within the time budget.
+    A clean file costs what ``parse`` costs; only a broken one pays for the repairs.
+    """
+    source = SourceFile(text, path)
+    try:
+        document, problems = _parse_source(source)
+    except TuskError as exc:
+        first = exc.diagnostics[0] if len(exc.diagnostics) == 1 else None
+        if first is None or not is_syntax_error(first):
+            # What parse raises as it is; the document is still worth recovering.
+            return recover(source, None, _parse_source, want_document=True)[1], exc.diagnostics
+        found, recovered = recover(source, first, _parse_source, want_document=True)
+        return recovered, found
+    if problems:
+        return first_wins(document, problems), problems
+    return document, []
+
+
+def _parse_source(
+    source: SourceFile, text: str | None = None, tolerant: bool = False
+) -> tuple[nodes.Document, list[Diagnostic]]:
+    """The Document of ``source`` and the problems ``check_document`` found in it; a syntax error raises.
+
+    ``text``/``tolerant``: recovery's repaired text and bracket repairs (see ``lexer.tokenize``).
+    """
     with gc_paused():  # hundreds of thousands of small acyclic tuples: see tusklang._gc
-        tokens, comments = tokenize(source)
-        end = len(text)
+        tokens, comments = tokenize(source, text, tolerant)
+        end = len(source.text)
         tokens.append(Tok("$END", "", end, end))
         _CURRENT.source = source
         error = _run_lalr(tokens, _tables())
     if error is not None:
         tokens.pop()
+        _CURRENT.result = None
         raise TuskError([_syntax_error(error[0], error[1], source, tokens)])
     members, sections = _CURRENT.result
     _CURRENT.result = None  # the module must not keep the last document alive
     document = nodes.Document(members, sections, tuple(comments), source)
-    problems = check_document(document)
-    if problems:
-        raise TuskError(problems)
-    return document
+    return document, check_document(document)
 
 
 def _run_lalr(tokens: list[Tok], tables: _Tables) -> tuple[Tok, set[str]] | None:
@@ -433,7 +463,12 @@ def _syntax_error(tok: Tok, expected: set[str], source: SourceFile, tokens: list
     elif tok.type == "NAME" and "KEY" in expected:
         message = f"expected `=` or `:` after the key `{tok.value}`"
         nxt = tokens[index + 1] if index + 1 < len(tokens) else None
-        shown = source.text[nxt.start : nxt.end] if nxt is not None else "value"
+        # The value written after the name on its line, if any (`port 80`); never the next member.
+        same_line = nxt is not None and "\n" not in source.text[tok.end : nxt.start]
+        if same_line and nxt is not None and nxt.type not in ("KEY", "ANGLE", "VARDEF", "SECTION", "$END"):
+            shown = source.text[nxt.start : nxt.end]
+        else:
+            shown = "value"
         hint = f"write `{tok.value} = {shown}`"
     elif "COLON" in expected and expected <= {"COLON", "BINOP", "QUESTION"}:
         message = f"expected `:` in the conditional `? :`, found {found}"
