@@ -672,7 +672,7 @@ def test_unreachable_or_malformed_redis_is_a_usage_error(capsys: pytest.CaptureF
     assert main(["flags", "disable", "search_v2", "--snapshot", str(SEED), "--redis", down]) == 2
     assert main(["serve", str(SEED), "--redis", "http://127.0.0.1:6379"]) == 2
     err = capsys.readouterr().err
-    assert "tusk flags: Redis: ConnectionError" in err
+    assert "tusk flags show: Redis: ConnectionError" in err
     assert "tusk serve: --redis: not a Redis URL" in err
     assert "hunter2" not in err
 

@@ -72,10 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     json_errors = getattr(args, "format", None) == "json"
+    prog = getattr(args, PARSER_ATTR, parser).prog  # `tusk db init`, not `tusk db`
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:
-        return _usage_failure(args.command, str(exc), exc.kind, exc.code, json_errors)
+        return _usage_failure(prog, str(exc), exc.kind, exc.code, json_errors)
     except TuskError as exc:
         # The one family every command lets through: a database that cannot be reached is an I/O
         # problem (exit 2, one line with its code); anything else is a problem in the input (exit 1).
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._db_errors import one_line
 
         if isinstance(exc, DatabaseError):
-            return _usage_failure(args.command, one_line(exc), "io", exc.first.code, json_errors)
+            return _usage_failure(prog, one_line(exc), "io", exc.first.code, json_errors)
         if json_errors:
             return report(exc.diagnostics, "json") or 1
         print(exc.render(), file=sys.stderr)
@@ -95,8 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _usage_failure(command: str, message: str, kind: str, code: str | None, json_errors: bool) -> int:
-    print(f"tusk {command}: {message}", file=sys.stderr)
+def _usage_failure(prog: str, message: str, kind: str, code: str | None, json_errors: bool) -> int:
+    print(f"{prog}: {message}", file=sys.stderr)
     if json_errors:
         print_json(_error_object(kind, code, message))
     return EXIT_USAGE

@@ -15,6 +15,7 @@ from ._common import (
     UsageError,
     add_command,
     add_format,
+    io_error,
     print_json,
     read_text,
     report,
@@ -136,8 +137,17 @@ def _serve(db: object, spec: object, port: int) -> int:
     import uvicorn
 
     from ..reports.server import create_app
+    from ._listen import bind
 
-    app = create_app(db, spec)  # type: ignore[arg-type]
-    print(f"serving the dashboard on http://127.0.0.1:{port}/ (Ctrl-C stops)", file=sys.stderr, flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    sock = bind("127.0.0.1", port)  # a port in use: one line, exit 2 (uvicorn would log it and exit 3)
+    try:
+        app = create_app(db, spec)  # type: ignore[arg-type]
+        print(f"serving the dashboard on http://127.0.0.1:{port}/ (Ctrl-C stops)", file=sys.stderr, flush=True)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Server(config).run(sockets=[sock])
+    except SystemExit as exc:  # uvicorn exits when the app's startup fails; it logged why
+        if exc.code not in (0, None):
+            raise io_error(f"cannot serve the dashboard on 127.0.0.1:{port}") from None
+    finally:
+        sock.close()
     return EXIT_OK

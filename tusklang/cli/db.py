@@ -10,7 +10,17 @@ from typing import Any, NoReturn
 
 from ..db.errors import DatabaseError
 from ..diagnostics import TuskError
-from ._common import EXIT_OK, EXIT_USAGE, UsageError, add_command, add_format, print_json, read_text
+from ._common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    add_command,
+    add_deprecated_alias,
+    add_format,
+    io_error,
+    print_json,
+    read_text,
+)
 from ._db_errors import one_line, usage_error
 
 _SHORT = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -22,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "db",
         "the event store's tables: create them, purge old events",
-        "tusk db init --db sqlite:///events.db",
+        "tusk db init --events-db sqlite:///events.db",
     )
     nested = parser.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
     parser.set_defaults(func=lambda args: _missing_subcommand(parser))
@@ -31,9 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         nested,
         "init",
         "create the event tables and indexes if missing (idempotent; SQLite or PostgreSQL)",
-        "tusk db init --db postgresql://tusk@db.internal/analytics",
+        "tusk db init --events-db postgresql://tusk@db.internal/analytics",
     )
-    init.add_argument("--db", required=True, metavar="URL", help="sqlite:///path.db or postgresql://...")
+    _events_db_option(init)
     add_format(init)
     init.set_defaults(func=_run_init)
 
@@ -41,9 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         nested,
         "purge",
         "delete events older than the retention period (security_config.data_protection.data_retention)",
-        "tusk db purge --db sqlite:///events.db --retention 90d --format json",
+        "tusk db purge --events-db sqlite:///events.db --retention 90d --format json",
     )
-    purge.add_argument("--db", required=True, metavar="URL", help="sqlite:///path.db or postgresql://...")
+    _events_db_option(purge)
     purge.add_argument(
         "--retention",
         metavar="PERIOD",
@@ -59,6 +69,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_format(purge)
     purge.set_defaults(func=_run_purge)
+
+
+def _events_db_option(parser: argparse.ArgumentParser) -> None:
+    # --events-db, as `tusk serve` and `tusk experiment report` name the event store (--db is the @query
+    # database); --db keeps working with a warning. Required, checked in `_url`: argparse's `required`
+    # would refuse the old name.
+    parser.add_argument(
+        "--events-db", metavar="URL", help="the event store (required): sqlite:///path.db or postgresql://..."
+    )
+    add_deprecated_alias(parser, "--db", "--events-db")
+
+
+def _url(args: argparse.Namespace) -> str:
+    if not args.events_db:
+        raise UsageError("--events-db URL is required (the event store: sqlite:///path.db or postgresql://...)")
+    return str(args.events_db)
 
 
 def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
@@ -80,7 +106,7 @@ def _connect(url: str, *, existing: bool = False) -> Any:
             path = sqlite_path(url)
             if str(path) != ":memory:" and not path.exists():
                 # Opening would create an empty database; purging one that does not exist is a typo.
-                raise UsageError(f"{path}: no such file (create the tables with `tusk db init --db URL`)")
+                raise io_error(f"{path}: no such file (create the tables with `tusk db init --events-db URL`)")
         return Connection(url)
     except TuskError as exc:
         _fail(exc)
@@ -89,7 +115,7 @@ def _connect(url: str, *, existing: bool = False) -> Any:
 def _run_init(args: argparse.Namespace) -> int:
     from ..events.schema import init_schema
 
-    with _connect(args.db) as conn:
+    with _connect(_url(args)) as conn:
         try:
             version = init_schema(conn)
         except TuskError as exc:
@@ -170,12 +196,12 @@ def _run_purge(args: argparse.Namespace) -> int:
         raise UsageError("say how much history to keep: --retention 90d, or --config FILE.tsk with data_retention")
     now = _now(args.now)
     cutoff = now - retention.total_seconds()
-    with _connect(args.db, existing=True) as conn:
+    with _connect(_url(args), existing=True) as conn:
         try:
             deleted = purge(conn, cutoff)
         except DatabaseError as exc:
             if exc.kind == "missing_table" or "tusk_event" in str(exc):
-                raise UsageError(f"{one_line(exc)} (run `tusk db init --db URL` first)") from None
+                raise io_error(f"{one_line(exc)} (run `tusk db init --events-db URL` first)") from None
             _fail(exc)
         shown = conn.url
     if args.format == "json":

@@ -10,7 +10,18 @@ import argparse
 import os
 import sys
 
-from ._common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError, add_command, add_format, read_text, write_atomic
+from ._common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_USAGE,
+    UsageError,
+    add_command,
+    add_deprecated_alias,
+    add_format,
+    io_error,
+    read_text,
+    write_atomic,
+)
 from ._db_errors import one_line
 
 
@@ -19,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "experiment",
         "experiment results from the recorded events",
-        "tusk experiment report checkout_optimization --db sqlite:///events.db --snapshot flags.json",
+        "tusk experiment report checkout_optimization --events-db sqlite:///events.db --snapshot flags.json",
     )
     nested = parser.add_subparsers(dest="experiment_command", metavar="SUBCOMMAND")
     parser.set_defaults(func=lambda args: _missing_subcommand(parser))
@@ -29,13 +40,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         "units, conversions, uplift with its interval, P(best), expected loss, adjusted p-values, SRM and the "
         "decision for one experiment",
-        "tusk experiment report checkout_optimization --db sqlite:///events.db --snapshot flags.json "
+        "tusk experiment report checkout_optimization --events-db sqlite:///events.db --snapshot flags.json "
         "--metric purchase --format html -o report.html",
     )
     report.add_argument("name", help="experiment key (the `flag` of its exposure events)")
     report.add_argument(
-        "--db", help="event store URL: sqlite:///events.db or postgresql://... (default: $TUSK_DATABASE_URL)"
+        "--events-db",
+        metavar="URL",
+        help="the event store: sqlite:///events.db or postgresql://... (default: $TUSK_DATABASE_URL)",
     )
+    add_deprecated_alias(report, "--db", "--events-db")  # --db is the @query database elsewhere
     report.add_argument(
         "--snapshot",
         help="compiled snapshot: gives the control, the configured weights (for the SRM check), the analysis "
@@ -66,9 +80,9 @@ def _run_report(args: argparse.Namespace) -> int:
     from ..diagnostics import TuskError
     from ..reports import report as rep
 
-    url = args.db or os.environ.get("TUSK_DATABASE_URL", "").strip()
+    url = args.events_db or os.environ.get("TUSK_DATABASE_URL", "").strip()
     if not url:
-        raise UsageError("--db: no event store given (pass --db URL or set TUSK_DATABASE_URL)")
+        raise UsageError("--events-db: no event store given (pass --events-db URL or set TUSK_DATABASE_URL)")
     if args.query_timeout <= 0:
         raise UsageError("--query-timeout must be positive")
     try:
@@ -99,8 +113,8 @@ def _run_report(args: argparse.Namespace) -> int:
     except DatabaseError as exc:
         # The store cannot be read (URL, connection, missing tables): an I/O problem, exit 2.
         hint = " (a missing table: create the tables with `tusk db init`)" if exc.kind == "missing_table" else ""
-        where = "--db" if exc.kind == "url" else redact_url(url)
-        raise UsageError(f"{where}: {one_line(exc)}{hint}") from None
+        where = "--events-db" if exc.kind == "url" else redact_url(url)
+        raise io_error(f"{where}: {one_line(exc)}{hint}", exc.first.code) from None
     except TuskError as exc:
         # The data cannot be analysed (ReportError TSK945, a statistics input TSK90x): exit 1.
         print(exc.render(), file=sys.stderr)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_OK, UsageError, add_command
+from ._common import EXIT_OK, UsageError, add_command, io_error
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -151,9 +152,20 @@ def _serve(args: argparse.Namespace) -> None:
         load_snapshot(snapshot_bytes)
     except TuskError as exc:
         more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
-        raise UsageError(f"{args.snapshot}: invalid snapshot: {exc.first.message}{more}") from None
+        raise io_error(f"{args.snapshot}: invalid snapshot: {exc.first.message}{more}") from None
     except OSError as exc:
-        raise UsageError(f"{args.snapshot}: {exc.strerror or exc}") from None
+        raise io_error(f"{args.snapshot}: {exc.strerror or exc}") from None
+    from ._listen import bind
+
+    # The port before anything connects: a port in use is one line, exit 2, and nothing was started.
+    sock = bind(args.host, args.port)
+    try:
+        _connect_and_run(args, snapshot_bytes, sock)
+    finally:
+        sock.close()
+
+
+def _connect_and_run(args: argparse.Namespace, snapshot_bytes: bytes, sock: socket.socket) -> None:
     overrides = None
     if args.redis:
         from ..overrides import RedisOverrides
@@ -164,13 +176,13 @@ def _serve(args: argparse.Namespace) -> None:
             raise UsageError(f"--redis: {exc}") from None
     store, tracker = _tracking(args, snapshot_bytes)
     try:
-        _run_server(args, overrides, store, tracker)
+        _run_server(args, overrides, store, tracker, sock)
     finally:
         if store is not None:
             store.close()  # idempotent: the app's shutdown normally did it already
 
 
-def _run_server(args: argparse.Namespace, overrides: Any, store: Any, tracker: Any) -> None:
+def _run_server(args: argparse.Namespace, overrides: Any, store: Any, tracker: Any, sock: socket.socket) -> None:
     import uvicorn
 
     from ..diagnostics import TuskError
@@ -190,9 +202,9 @@ def _run_server(args: argparse.Namespace, overrides: Any, store: Any, tracker: A
             timeout_stats=stats,
         )
     except TuskError as exc:  # the file changed since it was checked
-        raise UsageError(f"{args.snapshot}: invalid snapshot: {exc.first.message}") from None
+        raise io_error(f"{args.snapshot}: invalid snapshot: {exc.first.message}") from None
     except OSError as exc:
-        raise UsageError(f"{args.snapshot}: {exc.strerror or exc}") from None
+        raise io_error(f"{args.snapshot}: {exc.strerror or exc}") from None
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -223,10 +235,10 @@ def _run_server(args: argparse.Namespace, overrides: Any, store: Any, tracker: A
         h11_max_incomplete_event_size=args.max_header_bytes,
     )
     try:
-        uvicorn.Server(config).run()
-    except SystemExit as exc:  # uvicorn exits when it cannot listen (the port is taken); it logged why
+        uvicorn.Server(config).run(sockets=[sock])
+    except SystemExit as exc:  # uvicorn exits when the app's startup fails; it logged why
         if exc.code not in (0, None):
-            raise UsageError(f"cannot serve on {args.host}:{args.port}") from None
+            raise io_error(f"cannot serve on {args.host}:{args.port}") from None
 
 
 def _warn_about_file_limit(max_connections: int) -> None:
@@ -252,7 +264,7 @@ def _tracking(args: argparse.Namespace, snapshot: bytes) -> tuple[Any, Any]:
     try:
         store = EventStore(args.events_db)
     except Exception as exc:  # unreachable database, bad URL: a usage problem, without the URL
-        raise UsageError(f"--events-db: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise io_error(f"--events-db: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     try:
         tracker = EventTracker(store, snapshot=snapshot)
     except (ValueError, OSError) as exc:
