@@ -207,3 +207,63 @@ def test_random_damage_never_raises_and_always_reports_what_parse_does() -> None
         assert found == parse_diagnostics(text), (round_, text)
         recovered += document is not None
     assert recovered >= 290
+
+
+@pytest.mark.parametrize(
+    ("name", "outline"),
+    [
+        (
+            "unclosed_brace",
+            ["feature_flags", "feature_flags.enabled", "feature_flags.storage", "feature_flags.storage.ttl"],
+        ),
+        (
+            "unclosed_inner_block",
+            [
+                "flags",
+                "flags.search",
+                "flags.search.enabled",
+                "flags.search.rollout",
+                "flags.checkout",
+                "flags.checkout.enabled",
+            ],
+        ),
+        ("unclosed_inner_block_closer", ["flags", "flags.search", "flags.search.enabled"]),
+        (
+            "unclosed_inline_block",
+            ["flags", "flags.beta", "flags.beta.enabled", "flags.search", "flags.search.enabled"],
+        ),
+        ("unclosed_block_before_section", ["server", "server.host", "server.port", "[database]", "database.url"]),
+        ("unclosed_angle_inner", ["server", "server.tls", "server.tls.cert", "server.port"]),
+        ("unclosed_array_before_member", ["flags", "flags.search", "flags.search.regions", "flags.search.enabled"]),
+        ("unclosed_paren_before_member", ["region", "port"]),
+        ("operator_before_member", ["port"]),
+    ],
+)
+def test_the_recovered_document_closes_the_block_the_diagnostic_names(name: str, outline: list[str]) -> None:
+    text = (Path(__file__).resolve().parent.parent / "fixtures" / "invalid" / f"{name}.tsk").read_text(encoding="utf-8")
+    document, _ = tolerant(text)
+    assert keys(document) == outline
+
+
+def parse_errors(text: str) -> list[tusklang.Diagnostic]:
+    with pytest.raises(tusklang.TuskError) as info:
+        parse(text, "t.tsk")
+    return info.value.diagnostics
+
+
+def test_a_block_written_without_indentation_is_never_blamed_on_indentation() -> None:
+    # No indentation anywhere: no evidence, so the innermost block open at the end is named, as before.
+    [d] = parse_errors("a = {\nb = {\nx = 1\n}\n")
+    assert d.code == "TSK103" and (d.span.line, d.span.column) == (1, 5) and not d.related  # type: ignore[union-attr]
+
+
+def test_a_misaligned_but_closed_block_does_not_take_the_blame() -> None:
+    text = "a = {\n    odd = {\n      x = 1\n  }\n    b = {\n        y = 1\n    c = 2\n}\n"
+    [d] = parse_errors(text)
+    assert (d.span.line, d.span.column) == (5, 9)  # type: ignore[union-attr]
+    assert d.hint == "add the missing `}` before line 7"
+
+
+def test_a_section_header_inside_an_unindented_block_is_still_a_misplaced_header() -> None:
+    [d] = parse_errors("a = {\n[s]\n}\n")
+    assert d.code == "TSK101"

@@ -152,9 +152,8 @@ def rebalance(tokens: list[Any], make: Any) -> list[Any]:
                 at = out[-1].end if out else tok.start
                 out.append(make(*synthetic_closer(stack.pop(), at)))
             stack.pop()
-        elif ttype == "$END":
-            at = out[-1].end if out else tok.start
-            while stack:
-                out.append(make(*synthetic_closer(stack.pop(), at)))
         out.append(tok)
+    at = out[-1].end if out else 0
+    while stack:
+        out.append(make(*synthetic_closer(stack.pop(), at)))
     return out

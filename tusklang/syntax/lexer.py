@@ -542,8 +542,9 @@ class _Lexer:
         still_open = [where for char, where in self.stack if char in "{>" and where != found.where]
         if still_open:
             char = next(c for c, w in self.stack if w == still_open[-1])
+            what = "angle block" if char == ">" else f"`{char}`"
             related.append(
-                Related(self.span(still_open[-1], still_open[-1] + 1), f"this `{char}` is still open at {at_the}")
+                Related(self.span(still_open[-1], still_open[-1] + 1), f"this {what} is still open at {at_the}")
             )
         if found.char == ">":
             message = f"unclosed angle block opened at {line}:{col}: `<` expected"
