@@ -257,3 +257,38 @@ def test_help_shows_the_new_name_only(
     out = capsys.readouterr().out
     assert shown in out
     assert f"{hidden} " not in out.replace(shown, "")
+
+
+# --- fmt and schema take --format json like every other reporting command ----------------------------
+
+
+def test_fmt_format_json_reports_each_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ugly, tidy, broken = tmp_path / "ugly.tsk", tmp_path / "tidy.tsk", tmp_path / "broken.tsk"
+    ugly.write_text("a=1\n")
+    tidy.write_text("a = 1\n")
+    broken.write_text("a = {\n")
+    assert main(["fmt", "--check", str(ugly), str(tidy), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report == {
+        "files": [
+            {"path": str(ugly), "parsed": True, "changed": True},
+            {"path": str(tidy), "parsed": True, "changed": False},
+        ],
+        "diagnostics": [],
+    }
+    assert ugly.read_text() == "a=1\n"  # --check changes nothing
+    assert main(["fmt", str(ugly), str(broken), "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["files"] == [
+        {"path": str(ugly), "parsed": True, "changed": True, "written": True},
+        {"path": str(broken), "parsed": False},
+    ]
+    assert [d["code"] for d in report["diagnostics"]] == ["TSK103"]
+    assert captured.err == ""
+    assert ugly.read_text() == "a = 1\n"
+
+
+def test_schema_accepts_format_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["$schema"].startswith("https://json-schema.org/")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+from typing import Any
 
-from ._common import EXIT_OK, EXIT_PROBLEMS, add_command, read_text, write_atomic
+from ._common import EXIT_OK, EXIT_PROBLEMS, add_command, add_format, print_json, read_text, write_atomic
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,32 +23,41 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--check", action="store_true", help="change nothing; list files that would change, exit 1 if any"
     )
     mode.add_argument("--diff", action="store_true", help="change nothing; print a unified diff")
+    add_format(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..diagnostics import TuskError
+    from ..diagnostics import Diagnostic, TuskError
     from ..format import format_text
 
+    as_json = args.format == "json"
     changed: list[str] = []
-    failed = False
+    files: list[dict[str, Any]] = []  # --format json: one entry per file, in order
+    problems: list[Diagnostic] = []
     for path in args.files:
         original = read_text(path)
         try:
             formatted = format_text(original, path)
         except TuskError as exc:
-            print(exc.render() + "\n", file=sys.stderr)
-            failed = True
+            problems.extend(exc.diagnostics)
+            if not as_json:
+                print(exc.render() + "\n", file=sys.stderr)
+            files.append({"path": path, "parsed": False})
             continue
-        if path == "-":
-            if not (args.check or args.diff):
+        entry: dict[str, Any] = {"path": path, "parsed": True, "changed": formatted != original}
+        files.append(entry)
+        if path == "-" and not (args.check or args.diff):
+            if as_json:
+                entry["text"] = formatted
+            else:
                 sys.stdout.write(formatted)
-                continue
+            continue
         if formatted == original:
             continue
         changed.append(path)
         if args.diff:
-            sys.stdout.writelines(
+            diff = "".join(
                 difflib.unified_diff(
                     original.splitlines(keepends=True),
                     formatted.splitlines(keepends=True),
@@ -55,12 +65,21 @@ def run(args: argparse.Namespace) -> int:
                     tofile=f"{path} (formatted)",
                 )
             )
+            if as_json:
+                entry["diff"] = diff
+            else:
+                sys.stdout.write(diff)
         elif args.check:
-            print(f"would reformat {path}")
+            if not as_json:
+                print(f"would reformat {path}")
         else:
             write_atomic(path, formatted)
-            print(f"reformatted {path}", file=sys.stderr)
-    if failed:
+            entry["written"] = True
+            if not as_json:
+                print(f"reformatted {path}", file=sys.stderr)
+    if as_json:
+        print_json({"files": files, "diagnostics": [d.to_dict() for d in problems]})
+    if problems:
         return EXIT_PROBLEMS
     if (args.check or args.diff) and changed:
         return EXIT_PROBLEMS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_command
+from ._common import add_command, add_format
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,6 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Print the JSON Schema (draft 2020-12) of the compiled flag snapshot.",
         "tusk schema > snapshot.schema.json",
     )
+    add_format(parser, "json", default="json")  # the schema is a JSON document; accepted like everywhere else
     parser.set_defaults(func=run)
 
 
