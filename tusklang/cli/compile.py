@@ -8,6 +8,7 @@ import sys
 
 from ._common import EXIT_OK, UsageError, add_command, add_format, read_text, report
 from ._lint_options import add_lint_options, lint_options, severity_policy
+from ._resolve_options import add_settings_options, settings_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,15 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "compile",
         "Compile TuskLang flag configs into a validated, versioned JSON snapshot (written atomically).",
-        "tusk compile fixtures/seed/project.tsk --db sqlite:///fixtures/db/seed.db -o flags.json",
+        "tusk compile fixtures/seed/project.tsk --db sqlite:///fixtures/db/seed.db "
+        "--env-file fixtures/seed/seed.env -o flags.json",
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help=".tsk files of one project")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="snapshot file to write")
-    parser.add_argument("--env-file", metavar="F", help="KEY=VALUE lines used by @env (instead of os.environ)")
-    parser.add_argument("--db", metavar="URL", help="database for @query (sqlite:///path or postgresql://...)")
-    parser.add_argument(
-        "--root", metavar="DIR", help="project root for provenance paths (default: first file's folder)"
-    )
+    add_settings_options(parser, root=True)
     add_lint_options(parser)
     parser.add_argument(
         "--verify", action="store_true", help="re-read the snapshot through the evaluator's loader before writing"
@@ -43,27 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_env_file(text: str, path: str) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, value = line.removeprefix("export ").partition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"{path}:{number}: expected KEY=VALUE")
-        env[name.strip()] = value.strip().strip('"').strip("'")
-    return env
-
-
 def run(args: argparse.Namespace) -> int:
     from ..compiler import compile_files
     from ..compiler.emit import write_snapshot
     from ..diagnostics import TuskError
 
-    env = parse_env_file(read_text(args.env_file), args.env_file) if args.env_file else None
-    for path in args.files:
-        read_text(path)  # one-line usage errors for missing or unreadable files
+    settings = settings_from_args(args)
+    texts = {path: read_text(path) for path in args.files}  # one-line usage errors for unreadable files
     if not args.output:
         raise UsageError("-o/--output: the path is empty")
     if os.path.isdir(args.output):  # before the work, not after it (write_atomic says the same)
@@ -71,15 +55,7 @@ def run(args: argparse.Namespace) -> int:
     options = lint_options(args)
     policy = severity_policy(args)
     try:
-        result = compile_files(
-            args.files,
-            env=env,
-            database=args.db,
-            root=args.root,
-            lint_options=options,
-            verify=args.verify,
-            strict_secrets=args.strict_secrets,
-        )
+        result = compile_files(args.files, settings=settings, overlays=texts, lint_options=options, verify=args.verify)
     except TuskError as exc:
         # the previous OUT stays untouched: nothing is written on failure
         report(policy.apply(exc.diagnostics), args.format)

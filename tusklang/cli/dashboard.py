@@ -22,7 +22,7 @@ from ._common import (
     write_atomic,
 )
 from ._db_errors import one_line
-from ._resolve_options import add_resolve_options, resolve_kwargs
+from ._resolve_options import add_settings_options, settings_from_args
 from ._severity import add_severity_options, severity_policy
 
 
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tusk dashboard fixtures/dashboard/dashboard.tsk --db sqlite:///fixtures/db/seed.db -o dashboard.html",
     )
     parser.add_argument("config", help="TuskLang file with a `real_time_feature_dashboard` block")
-    add_resolve_options(parser)
+    add_settings_options(parser)
     parser.add_argument(
         "--param",
         action="append",
@@ -52,11 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..db import DatabaseError, connect, database_from_env, redact_url
+    from ..db import DatabaseError, connect, redact_url
     from ..diagnostics import TuskError
     from ..reports import dashboard
 
-    options = resolve_kwargs(args)
+    settings = settings_from_args(args)  # --query-timeout and --max-rows are checked there
     policy = severity_policy(args)
     if args.serve and args.output:
         raise UsageError("--serve and -o are exclusive: serve the live page, or write one file")
@@ -64,30 +64,19 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--format json prints a report on stdout: write the page with -o FILE")
     if args.serve and not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, not {args.port}")
-    if options["query_timeout"] <= 0 or options["max_rows"] < 1:
-        raise UsageError("--query-timeout and --max-rows must be positive")
     text = read_text(args.config)
+    url = settings.database  # --db, else TUSK_DATABASE_URL (Settings reads it once)
+    if not isinstance(url, str):
+        raise UsageError("--db: no database given (pass --db URL or set TUSK_DATABASE_URL)")
     try:
-        db = (
-            connect(args.db, timeout=options["query_timeout"], max_rows=options["max_rows"])
-            if args.db
-            else database_from_env(timeout=options["query_timeout"], max_rows=options["max_rows"])
-        )
+        db = connect(url, timeout=settings.query_timeout, max_rows=settings.max_rows)
     except DatabaseError as exc:
         # An unsupported URL or an unreachable database: exit 2, with the code, without the password.
-        where = f"{redact_url(args.db)}: " if args.db and exc.kind != "url" else "--db: " if exc.kind == "url" else ""
+        where = f"{redact_url(url)}: " if exc.kind != "url" else "--db: "
         raise UsageError(f"{where}{one_line(exc)}") from None
-    if db is None:
-        raise UsageError("--db: no database given (pass --db URL or set TUSK_DATABASE_URL)")
     with db:
         try:
-            spec = dashboard.load(
-                args.config,
-                text,
-                database=db,
-                env=options["env"],
-                allow_outside_root=options["allow_outside_root"],
-            )
+            spec = dashboard.load(args.config, text, database=db, settings=settings)
         except TuskError as exc:
             return report(policy.apply(exc.diagnostics), args.format)
         try:

@@ -7,7 +7,7 @@ import json
 import sys
 
 from ._common import EXIT_OK, add_command, read_text, report
-from ._resolve_options import add_resolve_options
+from ._resolve_options import add_settings_options, settings_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="run directives (@env, @query, @file, ...) instead of showing them",
     )
-    add_resolve_options(parser)
+    add_settings_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -33,14 +33,17 @@ def run(args: argparse.Namespace) -> int:
     from ..diagnostics import TuskError
     from ..values import to_jsonable
 
+    settings = settings_from_args(args) if args.resolve else None
     text = read_text(args.file)
     path = "<stdin>" if args.file == "-" else args.file
     try:
-        if args.resolve:
-            from ..resolver import resolve_file_text
-            from ._resolve_options import resolve_kwargs
+        if settings is not None:
+            from ..project import load_project
 
-            data = resolve_file_text(text, path, **resolve_kwargs(args))
+            project = load_project([path], settings, execute=True, overlays={path: text})
+            if project.has_errors:
+                raise TuskError(project.diagnostics)
+            data = project.sources[0].data or {}
         else:
             data = loads(text, path)
         # rendered before anything is printed: a value `dumps` refuses (TSK130) is a diagnostic too

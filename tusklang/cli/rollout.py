@@ -19,6 +19,7 @@ from ._common import (
     read_text,
 )
 from ._db_errors import usage_error
+from ._resolve_options import add_settings_options, settings_from_args
 
 if TYPE_CHECKING:
     from ..delivery.db import Database
@@ -70,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("name")
     p.add_argument("--config", required=True, help="TuskLang or .json file with progressive_delivery")
+    add_settings_options(p, database=False, limits=False)  # @env/@file in the policy, as `tusk compile` reads them
     p.add_argument("--strategy", choices=("canary", "bluegreen"), default="canary")
     db_options(p)
     now_option(p)
@@ -122,6 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tusk rollout simulate delivery.tsk --metrics samples.csv --format json",
     )
     p.add_argument("config")
+    add_settings_options(p, database=False, limits=False)
     p.add_argument("--metrics", required=True, help="CSV with columns timestamp,target,metric,value")
     p.add_argument("--start", default=None, help="ISO 8601 start of the rollout (default: first sample)")
     add_format(p)
@@ -215,7 +218,7 @@ def run_start(args: argparse.Namespace) -> int:
 
     now = _time(args.now, "--now")
     try:
-        policy, raw = policy_from_text(read_text(args.config), args.config)
+        policy, raw = policy_from_text(read_text(args.config), args.config, settings_from_args(args))
         controller = _controller(args.strategy, policy)
         with _open(args) as db:
             _, store = _stores(db)
@@ -309,7 +312,7 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     start = _time(args.start, "--start") if args.start else None
     try:
-        policy, _raw = policy_from_text(read_text(args.config), args.config)
+        policy, _raw = policy_from_text(read_text(args.config), args.config, settings_from_args(args))
         samples = read_samples_csv(read_text(args.metrics), args.metrics)
         result = simulate(policy, samples, start)
     except TuskError as exc:

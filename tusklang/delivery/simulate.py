@@ -17,12 +17,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..diagnostics import Diagnostic, Span, TuskError
+from ..project import Settings, load_project
+from ..project.sourcemap import Locator, data_path
+from ..safejson import JSONInputError
+from ..safejson import loads as json_loads
 from ..source import SourceFile
 from .controller import CanaryController, Decision, RolloutState, Status, drive
 from .db import parse_time
 from .metrics import TARGETS, InMemoryMetricSource, Sample
-from .policy import DeliveryPolicy, load_policy
+from .policy import DeliveryPolicy
 
 CSV_COLUMNS = ("timestamp", "target", "metric", "value")
 
@@ -77,43 +83,75 @@ def read_samples_csv(text: str, path: str = "<metrics>") -> list[Sample]:
 
 def find_delivery_block(data: Mapping[str, Any]) -> Mapping[str, Any]:
     """The ``progressive_delivery`` mapping: top level, under ``feature_flags``, or the file itself."""
+    return _at(data, _block_path(data))
+
+
+def _block_path(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """Where the ``progressive_delivery`` block is: its data path (() for the file itself)."""
     if "progressive_delivery" in data:
-        return data["progressive_delivery"]
+        return ("progressive_delivery",)
     flags = data.get("feature_flags")
     if isinstance(flags, Mapping) and "progressive_delivery" in flags:
-        return flags["progressive_delivery"]
+        return ("feature_flags", "progressive_delivery")
     if {"canary_deployments", "blue_green_deployments", "feature_gates"} & set(data):
-        return data
+        return ()
     raise TuskError([Diagnostic("TSK801", "no progressive_delivery block (top level or under feature_flags)")])
 
 
-def parse_config_text(text: str, path: str) -> Mapping[str, Any]:
-    """JSON for ``.json`` files, TuskLang (``tusklang.loads``) for everything else."""
-    if Path(path).suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise TuskError(
-                [Diagnostic("TSK802", f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}")]
-            ) from None
-    else:
-        try:
-            from tusklang import loads  # the parser lives elsewhere; imported late on purpose
-        except ImportError:
-            raise TuskError(
-                [Diagnostic("TSK802", f"{path}: the TuskLang parser is not available; use a .json config")]
-            ) from None
-        data = loads(text)
-    if not isinstance(data, Mapping):
-        raise TuskError([Diagnostic("TSK802", f"{path}: the config is not a mapping")])
+def _at(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    for part in path:
+        data = data[part]
     return data
 
 
-def policy_from_text(text: str, path: str) -> tuple[DeliveryPolicy, dict[str, Any]]:
-    """The validated policy and the plain block it came from (stored with a rollout's state)."""
-    block = find_delivery_block(parse_config_text(text, path))
+def parse_config_text(
+    text: str, path: str, settings: Settings | None = None
+) -> tuple[Mapping[str, Any], Locator | None]:
+    """JSON for ``.json`` files; anything else is TuskLang, read by the project loader with ``settings``
+    (default: from the process environment) so `@env`, `@file` and `@query` mean what `tusk compile`
+    makes of them. The data and, for TuskLang, its source map."""
+    if Path(path).suffix.lower() == ".json":
+        try:
+            data = json_loads(text)
+        except JSONInputError as exc:
+            raise TuskError([Diagnostic("TSK802", f"{path}: invalid JSON: {exc}")]) from None
+        if not isinstance(data, Mapping):
+            raise TuskError([Diagnostic("TSK802", f"{path}: the config is not a mapping")])
+        return data, None
+    project = load_project([path], settings or Settings.from_environment(), execute=True, overlays={path: text})
+    if project.has_errors:
+        raise TuskError(project.diagnostics)
+    merged = project.merge()
+    return merged.data, merged.locator
+
+
+def policy_from_text(text: str, path: str, settings: Settings | None = None) -> tuple[DeliveryPolicy, dict[str, Any]]:
+    """The validated policy and the plain block it came from (stored with a rollout's state).
+
+    Every problem is a TSK800 at the offending value's line (for TuskLang files).
+    """
+    data, locator = parse_config_text(text, path, settings)
+    where = _block_path(data)
+    block = _at(data, where)
     plain = json.loads(json.dumps(block, default=str))
-    return load_policy(plain), plain
+    try:
+        return DeliveryPolicy.model_validate(dict(plain)), plain
+    except ValidationError as exc:
+        raise TuskError(_policy_diagnostics(exc, plain, where, locator)) from None
+
+
+def _policy_diagnostics(
+    exc: ValidationError, plain: Mapping[str, Any], where: tuple[str, ...], locator: Locator | None
+) -> list[Diagnostic]:
+    """TSK800 as ``load_policy`` words them, each at the span of the value it is about."""
+    out = []
+    for error in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        span = locator.value((*where, *data_path(plain, error["loc"]))) if locator is not None else None
+        named = f"progressive_delivery.{loc}" if loc else "progressive_delivery"
+        out.append(Diagnostic("TSK800", f"{named}: {message}", span))
+    return out
 
 
 @dataclass(frozen=True)

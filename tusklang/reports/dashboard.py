@@ -1,6 +1,7 @@
 """`tusk dashboard`: the seed's `real_time_feature_dashboard`, each widget's SQL run read-only and drawn.
 
-The config is parsed and resolved like any TuskLang file, then validated through
+The config is read by the project loader (tusklang.project.load_project) like any TuskLang file, with the
+run's Settings (the same environment, `--env-file` and limits as every command), then validated through
 `tusklang.schema.dashboard` (positions on every error). Queries go through `tusklang.db`, the layer
 behind `@query`: read-only, bound `?` parameters, a timeout and a row limit. A widget whose query fails
 shows the error in its card and becomes a diagnostic at its `query`; the other widgets still render.
@@ -13,7 +14,7 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from ..compiler.locate import Locator, validation_diagnostics
 from ..db import Database, QueryError
 from ..db.errors import CodedError
 from ..diagnostics import Diagnostic, Severity, Span, TuskError
+from ..project import Settings, load_project
 from ..schema._base import ConfigModel
 from ..schema.analytics import FeatureAnalyticsConfig
 from ..schema.dashboard import Dashboard, DashboardPanel, Widget
@@ -87,23 +89,25 @@ def load(
     text: str,
     *,
     database: Database | None,
+    settings: Settings | None = None,
     env: Mapping[str, str] | None = None,
     allow_outside_root: bool = False,
 ) -> DashboardSpec:
-    """Parse, resolve and validate a CONFIG; TuskError (with positions) for every problem."""
-    from ..resolver import resolve_document
-    from ..syntax.parser import parse
+    """Parse, resolve and validate a CONFIG; TuskError (with positions) for every problem.
 
-    document = parse(text, path=path)
-    resolved = resolve_document(
-        document,
-        env=dict(env) if env is not None else None,
-        database=database,
-        base_dir=str(Path(path).parent),
-        allow_outside_root=allow_outside_root,
-    )
-    data = resolved.data
-    locator = Locator(resolved.spans, resolved.key_spans)
+    ``settings`` are the run's (the CLI's); without them, ``env`` (default: the process environment)
+    and ``allow_outside_root`` build them. `@query` in the config runs on ``database``.
+    """
+    if settings is None:
+        settings = Settings.from_environment(environ=env, allow_outside_root=allow_outside_root)
+    if database is not None:
+        settings = replace(settings, database=database)
+    project = load_project([path], settings, execute=True, overlays={path: text})
+    if project.has_errors:
+        raise TuskError(project.diagnostics)
+    merged = project.merge()
+    data = merged.data
+    locator = merged.locator
     if "real_time_feature_dashboard" not in data:
         raise TuskError(
             [
