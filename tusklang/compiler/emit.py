@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,17 +50,6 @@ def _write(value: Any, depth: int, out: list[str]) -> None:
         out.append(": ")
         _write(value[key], depth + 1, out)
     out.append("\n" + "  " * depth + "}")
-
-
-def compile_time() -> str | None:
-    """The compile time, only from SOURCE_DATE_EPOCH (reproducible builds); otherwise none is recorded."""
-    raw = os.environ.get("SOURCE_DATE_EPOCH")
-    if not raw:
-        return None
-    try:
-        return datetime.fromtimestamp(int(raw), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (ValueError, OverflowError):
-        return None
 
 
 def write_snapshot(path: str | os.PathLike[str], text: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,15 +28,13 @@ RULES: dict[str, tuple[str, Severity]] = {
 class LintOptions:
     errors: set[str] = field(default_factory=set)
     ignored: set[str] = field(default_factory=set)
-    # "now" for age rules; None -> SOURCE_DATE_EPOCH -> the wall clock
+    # "now" for age rules (--now); the compiler fills in the run's clock, Settings.now (SOURCE_DATE_EPOCH,
+    # read once by tusklang.project.Settings), when it is not given; None here -> the wall clock
     now: datetime | None = None
 
     def clock(self) -> datetime:
         if self.now is not None:
             return self.now if self.now.tzinfo else self.now.replace(tzinfo=UTC)
-        epoch = os.environ.get("SOURCE_DATE_EPOCH")
-        if epoch and epoch.isdigit():
-            return datetime.fromtimestamp(int(epoch), UTC)
         return datetime.now(UTC)
 
 
