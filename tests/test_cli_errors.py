@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 
+import tusklang.cli.diff as diff_command
 import tusklang.cli.schema as schema_command
 from tusklang.cli import main
 from tusklang.db.errors import DatabaseURLError
@@ -18,9 +20,15 @@ def test_an_input_problem_escaping_a_command_is_rendered_with_exit_1(
     def broken(args: argparse.Namespace) -> int:
         raise TuskError([Diagnostic("TSK999", "something in the input")])
 
+    monkeypatch.setattr(diff_command, "run", broken)
+    assert main(["diff", "old.json", "new.json"]) == 1
+    captured = capsys.readouterr()
+    assert "error[TSK999]: something in the input" in captured.err and captured.out == ""
+    # where the output is JSON, so are the diagnostics (`tusk schema` prints JSON only)
     monkeypatch.setattr(schema_command, "run", broken)
     assert main(["schema"]) == 1
-    assert "error[TSK999]: something in the input" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["diagnostics"][0]["code"] == "TSK999" and captured.err == ""
 
 
 def test_a_database_problem_escaping_a_command_is_one_line_with_exit_2(

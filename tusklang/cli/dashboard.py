@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     except DatabaseError as exc:
         # An unsupported URL or an unreachable database: exit 2, with the code, without the password.
         where = f"{redact_url(url)}: " if exc.kind != "url" else "--db: "
-        raise UsageError(f"{where}{one_line(exc)}") from None
+        raise io_error(f"{where}{one_line(exc)}", exc.first.code) from None
     with db:
         try:
             spec = dashboard.load(args.config, text, database=db, settings=settings)
