@@ -267,3 +267,27 @@ def test_a_misaligned_but_closed_block_does_not_take_the_blame() -> None:
 def test_a_section_header_inside_an_unindented_block_is_still_a_misplaced_header() -> None:
     [d] = parse_errors("a = {\n[s]\n}\n")
     assert d.code == "TSK101"
+
+
+def test_two_threads_parse_at_once_without_taking_each_others_spans() -> None:
+    """A language server parses on more than one thread (index, linter fallback): each tree's spans
+    must point into its own text."""
+    import threading
+
+    texts = {name: "".join(f"{name}{i} = {{ x = {i}, y = [1, 2] }}\n" for i in range(6000)) for name in "ab"}
+    results: dict[str, nodes.Document | None] = {}
+
+    def work(name: str) -> None:
+        results[name] = parse_tolerant(texts[name], f"{name}.tsk")[0]
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in texts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 2
+    for document in results.values():
+        assert document is not None
+        for member in document.members:
+            assert isinstance(member, nodes.Member)
+            assert member.span.source is document.source and member.value.span.source is document.source

@@ -8,6 +8,7 @@ and give it one callback per grammar rule, so a reduction builds its AST node in
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -185,8 +186,9 @@ def _run_lalr(tokens: list[Tok], tables: _Tables) -> tuple[Tok, set[str]] | None
     raise AssertionError("the LALR loop ended without accepting")  # pragma: no cover
 
 
-class _Current:
-    """The source being parsed, read by the callbacks (parsing is single-threaded per call)."""
+class _Current(threading.local):
+    """The source being parsed, read by the callbacks: one per thread, so that two threads (a language
+    server's index and linter, say) may parse at once without taking each other's spans."""
 
     source: SourceFile
     result: Any
