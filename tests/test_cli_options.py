@@ -292,3 +292,23 @@ def test_fmt_format_json_reports_each_file(tmp_path: Path, capsys: pytest.Captur
 def test_schema_accepts_format_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["$schema"].startswith("https://json-schema.org/")
+
+
+def test_rollout_and_experiment_problems_are_json_with_format_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"progressive_delivery": {"canary_deployments": {"enabled": true, "steps": "many"}}}')
+    metrics = ROOT / "fixtures" / "delivery" / "healthy.csv"
+    assert main(["rollout", "simulate", str(policy), "--metrics", str(metrics), "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    assert {d["code"] for d in json.loads(captured.out)["diagnostics"]} == {"TSK800"}
+    assert captured.err == ""
+
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    assert main(["db", "init", "--events-db", url]) == 0
+    capsys.readouterr()
+    argv = ["experiment", "report", "exp", "--events-db", url, "--metric", "purchase", "--format", "json"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert [d["code"] for d in json.loads(captured.out)["diagnostics"]] == ["TSK945"]

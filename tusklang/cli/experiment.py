@@ -22,6 +22,7 @@ from ._common import (
     read_text,
     write_atomic,
 )
+from ._common import report as report_diagnostics
 from ._db_errors import one_line
 
 
@@ -117,7 +118,10 @@ def _run_report(args: argparse.Namespace) -> int:
         raise io_error(f"{where}: {one_line(exc)}{hint}", exc.first.code) from None
     except TuskError as exc:
         # The data cannot be analysed (ReportError TSK945, a statistics input TSK90x): exit 1.
-        print(exc.render(), file=sys.stderr)
+        if args.format == "json":
+            report_diagnostics(exc.diagnostics, "json")
+        else:
+            print(exc.render(), file=sys.stderr)
         return EXIT_PROBLEMS
 
     render = {"text": rep.render_text, "json": rep.render_json, "html": rep.render_html}[args.format]

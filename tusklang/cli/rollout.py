@@ -17,6 +17,7 @@ from ._common import (
     add_format,
     print_json,
     read_text,
+    report,
 )
 from ._db_errors import usage_error
 from ._resolve_options import add_settings_options, settings_from_args
@@ -137,7 +138,7 @@ def _help(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _fail(exc: Exception) -> int:
+def _fail(exc: Exception, fmt: str) -> int:
     from ..db.errors import DatabaseError
     from ..diagnostics import TuskError
 
@@ -145,8 +146,7 @@ def _fail(exc: Exception) -> int:
         # An unreachable database, an unsupported URL, a failed write: an I/O problem (exit 2).
         raise usage_error(exc) from None
     if isinstance(exc, TuskError):
-        for d in exc.diagnostics:
-            print(d.render() + "\n", file=sys.stderr)
+        report(exc.diagnostics, fmt)  # text on stderr, or JSON on stdout with --format json
         return EXIT_PROBLEMS
     raise exc
 
@@ -204,7 +204,7 @@ def run_record(args: argparse.Namespace) -> int:
             source, _ = _stores(db)
             source.record(sample)
     except TuskError as exc:
-        return _fail(exc)
+        return _fail(exc, args.format)
     if args.format == "json":
         print_json(
             {"recorded": {"time": when.isoformat(), "target": args.target, "metric": args.metric, "value": args.value}}
@@ -227,7 +227,7 @@ def run_start(args: argparse.Namespace) -> int:
             state, decision = controller.start(args.name, now, previous)
             store.commit(state, raw, decision)
     except TuskError as exc:
-        return _fail(exc)
+        return _fail(exc, args.format)
     _print_decision(decision, args.format)
     return EXIT_OK
 
@@ -263,7 +263,7 @@ def run_controller(args: argparse.Namespace) -> int:
                     return EXIT_OK
                 time.sleep(args.tick)
     except TuskError as exc:
-        return _fail(exc)
+        return _fail(exc, args.format)
 
 
 def run_manual(args: argparse.Namespace) -> int:
@@ -277,7 +277,7 @@ def run_manual(args: argparse.Namespace) -> int:
             new, decision = getattr(controller, args.manual_action)(state, now)
             store.commit(new, raw, decision)
     except TuskError as exc:
-        return _fail(exc)
+        return _fail(exc, args.format)
     _print_decision(decision, args.format)
     return EXIT_OK
 
@@ -291,7 +291,7 @@ def run_status(args: argparse.Namespace) -> int:
             state, _raw, _unused = _load(store, args.name)
             history = store.history(args.name, args.last)
     except TuskError as exc:
-        return _fail(exc)
+        return _fail(exc, args.format)
     data = {"state": state.to_dict(), "decisions": history}
     if args.format == "json":
         print_json(data)
@@ -316,7 +316,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         samples = read_samples_csv(read_text(args.metrics), args.metrics)
         result = simulate(policy, samples, start)
     except TuskError as exc:
-        return _fail(exc)
+        return _fail(exc, args.format)
     if args.format == "json":
         print_json(result.to_dict())
         return EXIT_OK
