@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from pygls.protocol import default_converter
-from pytest_lsp import ClientServerConfig, LanguageClient
-from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
+from pytest_lsp import ClientServerConfig
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.lsp_client import (
+    ROOT,
+    SERVER,
+    Client,
+    diagnostics_for,
+    make_client,
+    open_file,
+    open_text,
+    position_of,
+)
+
 WORKSPACE = ROOT / "fixtures" / "lsp" / "workspace"
 FLAGS = WORKSPACE / "flags.tsk"
 EXPERIMENTS = WORKSPACE / "experiments.tsk"
@@ -23,33 +30,16 @@ SECRET_VALUE = "s3cr3t-value-never-shown"
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-SERVER = [sys.executable, "-c", "import sys; from tusklang.cli import main; sys.exit(main(['lsp']))"]
-
-
-_published_version: dict[str, int | None] = {}
-
-
-def _record(client: LanguageClient, params: types.PublishDiagnosticsParams) -> None:
-    client.diagnostics[params.uri] = params.diagnostics
-    _published_version[params.uri] = params.version
-
-
-def _make_client() -> LanguageClient:
-    """pytest-lsp's test client, also remembering which document version diagnostics were for."""
-    client = LanguageClient(converter_factory=default_converter)
-    register_lsp_features(client, {**DEFAULT_CLIENT_FEATURES, types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: _record})
-    return client
-
 
 @pytest_lsp.fixture(
     scope="module",
     config=ClientServerConfig(
         server_command=SERVER,
-        client_factory=_make_client,
+        client_factory=make_client,
         server_env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), SET_VARIABLE: SECRET_VALUE},
     ),
 )
-async def client(lsp_client: LanguageClient):
+async def client(lsp_client: Client):
     await lsp_client.initialize_session(
         types.InitializeParams(
             capabilities=types.ClientCapabilities(),
@@ -61,50 +51,10 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
-_versions: dict[str, int] = {}
-
-
-def open_text(client: LanguageClient, uri: str, text: str) -> None:
-    _versions[uri] = 1
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="tusk", version=1, text=text)
-        )
-    )
-
-
-def open_file(client: LanguageClient, path: Path) -> str:
-    uri = path.as_uri()
-    open_text(client, uri, path.read_text(encoding="utf-8"))
-    return uri
-
-
-async def diagnostics_for(client: LanguageClient, uri: str, version: int) -> list[types.Diagnostic]:
-    """Wait until diagnostics for ``uri`` at ``version`` arrive."""
-    for _ in range(200):
-        if uri in client.diagnostics and _published_version.get(uri) == version:
-            return list(client.diagnostics[uri])
-        await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    raise AssertionError(f"no diagnostics for {uri} v{version}")
-
-
-def position_of(path_or_text: Path | str, needle: str, delta: int = 0, nth: int = 0) -> types.Position:
-    """The LSP position (UTF-16 columns) of the ``nth`` occurrence of ``needle`` (+ delta code points)."""
-    text = path_or_text.read_text(encoding="utf-8") if isinstance(path_or_text, Path) else path_or_text
-    offset = -1
-    for _ in range(nth + 1):
-        offset = text.index(needle, offset + 1)
-    offset += delta
-    line = text.count("\n", 0, offset)
-    line_start = text.rfind("\n", 0, offset) + 1
-    prefix = text[line_start:offset]
-    return types.Position(line=line, character=len(prefix.encode("utf-16-le")) // 2)
-
-
 # --- diagnostics ---------------------------------------------------------------------------------
 
 
-async def test_diagnostic_columns_count_utf16_units_after_an_emoji(client: LanguageClient) -> None:
+async def test_diagnostic_columns_count_utf16_units_after_an_emoji(client: Client) -> None:
     uri = open_file(client, EMOJI)
     found = await diagnostics_for(client, uri, 1)
     assert [d.code for d in found] == ["TSK200"]
@@ -115,7 +65,7 @@ async def test_diagnostic_columns_count_utf16_units_after_an_emoji(client: Langu
     assert found[0].severity == types.DiagnosticSeverity.Error
 
 
-async def test_diagnostics_follow_edits(client: LanguageClient) -> None:
+async def test_diagnostics_follow_edits(client: Client) -> None:
     uri = "file:///tmp/tusk-lsp-edit.tsk"
     open_text(client, uri, "a = 1\n")
     assert await diagnostics_for(client, uri, 1) == []
@@ -138,7 +88,7 @@ async def test_diagnostics_follow_edits(client: LanguageClient) -> None:
     assert len(duplicate) == 1 and duplicate[0].range.start.line == 2
 
 
-async def test_every_broken_line_is_underlined_at_once(client: LanguageClient) -> None:
+async def test_every_broken_line_is_underlined_at_once(client: Client) -> None:
     uri = "file:///tmp/tusk-lsp-many.tsk"
     open_text(client, uri, "a = 1\nb = = 2\nc = 3\nd = @\ne = 4\n")
     found = await diagnostics_for(client, uri, 1)
@@ -149,19 +99,27 @@ async def test_every_broken_line_is_underlined_at_once(client: LanguageClient) -
 # --- navigation ----------------------------------------------------------------------------------
 
 
-async def test_document_symbols_outline_flags_segments_environments_gates(client: LanguageClient) -> None:
+async def test_document_symbols_outline_flags_segments_environments_gates(client: Client) -> None:
     uri = open_file(client, FLAGS)
     outline = await client.text_document_document_symbol_async(
         types.DocumentSymbolParams(text_document=types.TextDocumentIdentifier(uri=uri))
     )
-    groups = {group.name: [child.name for child in group.children or []] for group in outline}
-    assert groups["flags"] == ["new_checkout_flow", "ai_recommendations", "dark_mode", "beta_features"]
-    assert groups["segments"] == ["early_adopters", "power_users", "beta_program"]
-    assert groups["environments"] == ["development", "staging", "production"]
-    assert groups["gates"] == ["performance_gate", "business_gate"]
+    defined: dict[str, list[str]] = {}
+
+    def walk(symbols: list[types.DocumentSymbol]) -> None:
+        for symbol in symbols:
+            if symbol.detail in ("flag", "segment", "environment", "gate"):
+                defined.setdefault(symbol.detail, []).append(symbol.name)
+            walk(symbol.children or [])
+
+    walk(outline)
+    assert defined["flag"] == ["new_checkout_flow", "ai_recommendations", "dark_mode", "beta_features"]
+    assert defined["segment"] == ["early_adopters", "power_users", "beta_program"]
+    assert defined["environment"] == ["development", "staging", "production"]
+    assert defined["gate"] == ["performance_gate", "business_gate"]
 
 
-async def test_definition_of_a_segment_reference_in_another_file(client: LanguageClient) -> None:
+async def test_definition_of_a_segment_reference_in_another_file(client: Client) -> None:
     uri = open_file(client, EXPERIMENTS)
     found = await client.text_document_definition_async(
         types.DefinitionParams(
@@ -174,7 +132,7 @@ async def test_definition_of_a_segment_reference_in_another_file(client: Languag
     assert found[0].range.start == position_of(FLAGS, "early_adopters = {")
 
 
-async def test_definition_of_a_variable_and_a_file_target(client: LanguageClient) -> None:
+async def test_definition_of_a_variable_and_a_file_target(client: Client) -> None:
     uri = open_file(client, EXPERIMENTS)
     variable = await client.text_document_definition_async(
         types.DefinitionParams(
@@ -191,7 +149,7 @@ async def test_definition_of_a_variable_and_a_file_target(client: LanguageClient
     assert [loc.uri for loc in target] == [FLAGS.as_uri()]
 
 
-async def test_references_to_a_segment_across_files(client: LanguageClient) -> None:
+async def test_references_to_a_segment_across_files(client: Client) -> None:
     uri = open_file(client, FLAGS)
     found = await client.text_document_references_async(
         types.ReferenceParams(
@@ -210,7 +168,7 @@ async def test_references_to_a_segment_across_files(client: LanguageClient) -> N
     )
 
 
-async def test_rename_a_segment_updates_every_reference(client: LanguageClient) -> None:
+async def test_rename_a_segment_updates_every_reference(client: Client) -> None:
     uri = open_file(client, EXPERIMENTS)
     edit = await client.text_document_rename_async(
         types.RenameParams(
@@ -236,7 +194,7 @@ async def test_rename_a_segment_updates_every_reference(client: LanguageClient) 
 # --- hover ---------------------------------------------------------------------------------------
 
 
-async def _hover_text(client: LanguageClient, path: Path, needle: str, delta: int) -> str:
+async def _hover_text(client: Client, path: Path, needle: str, delta: int) -> str:
     result = await client.text_document_hover_async(
         types.HoverParams(
             text_document=types.TextDocumentIdentifier(uri=open_file(client, path)),
@@ -248,19 +206,19 @@ async def _hover_text(client: LanguageClient, path: Path, needle: str, delta: in
     return result.contents.value
 
 
-async def test_hover_on_a_key_shows_meaning_and_allowed_values(client: LanguageClient) -> None:
+async def test_hover_on_a_key_shows_meaning_and_allowed_values(client: Client) -> None:
     text = await _hover_text(client, FLAGS, "rollout_strategy", 2)
     assert "rollout_strategy" in text
     for value in ("percentage", "gradual", "user_preference", "invite_only"):
         assert value in text
 
 
-async def test_hover_on_a_segment_reference_shows_its_definition(client: LanguageClient) -> None:
+async def test_hover_on_a_segment_reference_shows_its_definition(client: Client) -> None:
     text = await _hover_text(client, EXPERIMENTS, '"power_users"', 2)
     assert "segment" in text and "session_frequency" in text
 
 
-async def test_hover_on_env_says_whether_set_never_the_value(client: LanguageClient) -> None:
+async def test_hover_on_env_says_whether_set_never_the_value(client: Client) -> None:
     uri = "file:///tmp/tusk-lsp-env.tsk"
     source = f'a = @env({SET_VARIABLE})\nb = @env(TUSK_LSP_SURELY_UNSET, "x")\n'
     open_text(client, uri, source)
@@ -280,7 +238,7 @@ async def test_hover_on_env_says_whether_set_never_the_value(client: LanguageCli
 # --- completion ----------------------------------------------------------------------------------
 
 
-async def _complete(client: LanguageClient, uri: str, text: str, needle: str, delta: int) -> list[str]:
+async def _complete(client: Client, uri: str, text: str, needle: str, delta: int) -> list[str]:
     open_text(client, uri, text)
     result = await client.text_document_completion_async(
         types.CompletionParams(
@@ -291,7 +249,7 @@ async def _complete(client: LanguageClient, uri: str, text: str, needle: str, de
     return [item.label for item in items]
 
 
-async def test_completion_offers_enum_values(client: LanguageClient) -> None:
+async def test_completion_offers_enum_values(client: Client) -> None:
     text = 'feature_flags = {\n    flags = {\n        f = {\n            rollout_strategy = "\n'
     labels = await _complete(client, "file:///tmp/c1.tsk", text, 'rollout_strategy = "', 20)
     assert {"percentage", "gradual", "user_preference", "invite_only"} <= set(labels)
@@ -300,7 +258,7 @@ async def test_completion_offers_enum_values(client: LanguageClient) -> None:
     assert {"counter", "line_chart", "gauge", "bar_chart", "list"} <= set(labels)
 
 
-async def test_completion_offers_segment_names_where_a_reference_goes(client: LanguageClient) -> None:
+async def test_completion_offers_segment_names_where_a_reference_goes(client: Client) -> None:
     open_file(client, FLAGS)
     text = "x = {\n    targeting = {\n        user_segments = [\n"
     labels = await _complete(client, (WORKSPACE / "new.tsk").as_uri(), text, "user_segments = [", 17)
@@ -310,7 +268,7 @@ async def test_completion_offers_segment_names_where_a_reference_goes(client: La
     assert labels == ["development", "production", "staging"]
 
 
-async def test_completion_offers_directives_and_keys(client: LanguageClient) -> None:
+async def test_completion_offers_directives_and_keys(client: Client) -> None:
     labels = await _complete(client, "file:///tmp/c3.tsk", "a = @\n", "@", 1)
     assert {"env", "query", "file", "date"} <= set(labels)
     text = "feature_flags = {\n    flags = {\n        f = {\n            enabled = true\n            \n"
@@ -322,7 +280,7 @@ async def test_completion_offers_directives_and_keys(client: LanguageClient) -> 
 # --- code actions and formatting -----------------------------------------------------------------
 
 
-async def test_did_you_mean_code_action_fixes_the_name(client: LanguageClient) -> None:
+async def test_did_you_mean_code_action_fixes_the_name(client: Client) -> None:
     uri = "file:///tmp/tusk-lsp-typo.tsk"
     source = '$owner = "team"\nx = $owenr\n'
     open_text(client, uri, source)
@@ -343,7 +301,7 @@ async def test_did_you_mean_code_action_fixes_the_name(client: LanguageClient) -
     assert edit.range.end == position_of(source, "$owenr", len("$owenr"))
 
 
-async def test_missing_metadata_code_action_adds_the_required_fields(client: LanguageClient) -> None:
+async def test_missing_metadata_code_action_adds_the_required_fields(client: Client) -> None:
     uri = "file:///tmp/tusk-lsp-meta.tsk"
     source = "feature_flags = {\n    flags = {\n        bare = {\n            enabled = true\n        }\n    }\n}\n"
     open_text(client, uri, source)
@@ -366,7 +324,7 @@ async def test_missing_metadata_code_action_adds_the_required_fields(client: Lan
     assert data["feature_flags"]["flags"]["bare"]["metadata"] == {"description": "", "owner": ""}
 
 
-async def test_formatting_returns_the_canonical_text(client: LanguageClient) -> None:
+async def test_formatting_returns_the_canonical_text(client: Client) -> None:
     uri = "file:///tmp/tusk-lsp-fmt.tsk"
     source = "a: 1 # one\nb >\n  c: 2\n<\n"
     open_text(client, uri, source)
@@ -381,12 +339,13 @@ async def test_formatting_returns_the_canonical_text(client: LanguageClient) -> 
     assert edits[0].range.start == types.Position(line=0, character=0)
 
 
-async def test_server_stays_up_on_unparseable_text(client: LanguageClient) -> None:
+async def test_unclosed_blocks_still_have_an_outline(client: Client) -> None:
     uri = "file:///tmp/tusk-lsp-broken.tsk"
     open_text(client, uri, "a = {\n  b = [1,\n")
     assert await diagnostics_for(client, uri, 1)
     symbols = await client.text_document_document_symbol_async(
         types.DocumentSymbolParams(text_document=types.TextDocumentIdentifier(uri=uri))
     )
-    assert symbols == []
+    assert [s.name for s in symbols] == ["a"]
+    assert [c.name for c in symbols[0].children or []] == ["b"]
     await asyncio.sleep(0)

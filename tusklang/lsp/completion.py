@@ -6,7 +6,9 @@ from collections.abc import Iterable
 
 from lsprotocol import types
 
+from ..source import SourceFile
 from .context import cursor_context, keys_in_block
+from .convert import offset_range
 from .index import FileIndex
 from .keys import DIRECTIVES, child_keys, key_info
 
@@ -32,9 +34,36 @@ def complete(text: str, offset: int, indexes: Iterable[FileIndex]) -> list[types
             for name, doc in DIRECTIVES.items()
             if name.startswith(ctx.prefix)
         ]
+    if ctx.after_dollar:
+        return _variables(text, offset, ctx.prefix, indexes[:1])
     if ctx.in_value and ctx.key is not None:
         return _values(ctx.path, ctx.key, ctx.in_string, indexes)
     return _keys(ctx.path, text, offset, indexes)
+
+
+def _variables(text: str, offset: int, prefix: str, indexes: list[FileIndex]) -> list[types.CompletionItem]:
+    """`$name`: the variables of this file (variables are file-local). The edit replaces the `$` too, so
+    the result is right whether or not the client counts `$` as part of the word."""
+    names: dict[str, str] = {}
+    for index in indexes:
+        for symbol in index.definitions_of("variable"):
+            names.setdefault(symbol.name, symbol.span.text)
+    written = offset_range(SourceFile(text), offset - len(prefix) - 1, offset)
+    return [
+        types.CompletionItem(
+            label=f"${name}",
+            kind=types.CompletionItemKind.Variable,
+            detail=_one_line(defined),
+            text_edit=types.TextEdit(range=written, new_text=f"${name}"),
+        )
+        for name, defined in sorted(names.items())
+        if name.startswith(prefix)
+    ]
+
+
+def _one_line(text: str, limit: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _values(path: tuple[str, ...], key: str, in_string: bool, indexes: list[FileIndex]) -> list[types.CompletionItem]:

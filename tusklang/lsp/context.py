@@ -25,6 +25,7 @@ class CursorContext:
     in_value: bool
     in_string: bool
     after_at: bool  # typing a directive name
+    after_dollar: bool = False  # typing a variable name
 
 
 def cursor_context(text: str, offset: int) -> CursorContext:
@@ -50,7 +51,7 @@ def cursor_context(text: str, offset: int) -> CursorContext:
             if stack:
                 stack.pop()
     path = section + tuple(part for parts in stack for part in parts)
-    word = re.search(r"[@\w.-]*$", current)
+    word = re.search(r"[@$]?[\w.-]*$", current)
     prefix = word.group(0) if word else ""
     key = None
     in_value = False
@@ -64,10 +65,11 @@ def cursor_context(text: str, offset: int) -> CursorContext:
     return CursorContext(
         path=path,
         key=key,
-        prefix=prefix.lstrip("@"),
+        prefix=prefix.lstrip("@$"),
         in_value=in_value,
         in_string=in_string,
         after_at=prefix.startswith("@"),
+        after_dollar=prefix.startswith("$") and not in_string,
     )
 
 

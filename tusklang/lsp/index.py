@@ -15,7 +15,7 @@ from typing import Any
 from ..diagnostics import Span, TuskError
 from ..source import SourceFile
 from ..syntax import nodes
-from ..syntax.parser import parse
+from ..syntax import parser as _parser
 
 Path = tuple[str, ...]
 
@@ -96,11 +96,22 @@ class FileIndex:
         return best
 
 
-def build_index(text: str, path: str | None = None) -> FileIndex:
-    """The index of ``text``; a file that does not parse gives an empty one (with its source)."""
+def recovered_document(text: str, path: str | None = None) -> nodes.Document | None:
+    """The document, or as much of it as the parser recovers when the text has errors (as while typing)."""
+    tolerant = getattr(_parser, "parse_tolerant", None)
+    if tolerant is not None:
+        document, _ = tolerant(text, path)
+        return document
     try:
-        document = parse(text, path)
+        return _parser.parse(text, path)
     except TuskError:
+        return None
+
+
+def build_index(text: str, path: str | None = None) -> FileIndex:
+    """The index of ``text``: of its recovered document when it has errors; empty when nothing is recovered."""
+    document = recovered_document(text, path)
+    if document is None:
         return FileIndex(SourceFile(text, path), None)
     index = FileIndex(document.source, document)
     walker = _Walker(index)

@@ -1,4 +1,4 @@
-"""Document symbols, go to definition, find references and rename, across the workspace's files."""
+"""Go to definition, find references and rename, across the workspace's files."""
 
 from __future__ import annotations
 
@@ -8,55 +8,7 @@ from pathlib import Path
 from lsprotocol import types
 
 from .convert import span_range
-from .index import REFERABLE, FileIndex, Reference, Symbol
-
-_SYMBOL_KINDS = {
-    "flag": types.SymbolKind.Boolean,
-    "segment": types.SymbolKind.Class,
-    "environment": types.SymbolKind.Namespace,
-    "gate": types.SymbolKind.Event,
-    "experiment": types.SymbolKind.Struct,
-    "variable": types.SymbolKind.Variable,
-}
-_GROUPS = {
-    "flag": "flags",
-    "segment": "segments",
-    "environment": "environments",
-    "gate": "gates",
-    "experiment": "experiments",
-    "variable": "variables",
-}
-
-
-def document_symbols(index: FileIndex) -> list[types.DocumentSymbol]:
-    """An outline: one group per kind (flags, segments, ...), each listing its definitions."""
-    groups: dict[str, list[Symbol]] = {}
-    for symbol in index.definitions:
-        groups.setdefault(symbol.kind, []).append(symbol)
-    outline = []
-    for kind, symbols in groups.items():
-        children = [
-            types.DocumentSymbol(
-                name=s.name,
-                detail=".".join(s.path) if s.kind != "variable" else "$" + s.name,
-                kind=_SYMBOL_KINDS[kind],
-                range=span_range(s.span),
-                selection_range=span_range(s.name_span),
-            )
-            for s in symbols
-        ]
-        first, last = symbols[0].span, max((s.span for s in symbols), key=lambda sp: sp.end)
-        whole = types.Range(start=span_range(first).start, end=span_range(last).end)
-        outline.append(
-            types.DocumentSymbol(
-                name=_GROUPS[kind],
-                kind=types.SymbolKind.Module,
-                range=whole,
-                selection_range=span_range(first),
-                children=children,
-            )
-        )
-    return outline
+from .index import REFERABLE, FileIndex, Reference
 
 
 def target_at(index: FileIndex, offset: int) -> tuple[str, str] | None:

@@ -1,19 +1,26 @@
-"""The pygls server: wires the pure features to LSP messages.
+"""The pygls server: wires the pure features to LSP messages, and keeps the event loop free.
 
-Diagnostics are debounced: each change restarts a short timer, and only the latest text is checked.
-Nothing with side effects runs on a keystroke; `@env`/`@query`/`@file` are checked statically, and
-resolved on save only when the client sets `tusk.resolveOnSave` (with `tusk.database` for @query).
+Nothing slow runs on the event loop. Diagnostics come from `diagnose` (what `tusk check` reports) in a lint
+worker process, with stale jobs cancelled (worker.py); each document's index (the recovered AST, for the
+outline, hover, navigation and completion) is built on a thread, once per version; disk reads and the
+workspace scan happen on other threads. Nothing with side effects runs on a keystroke: directives run on
+save only when the client sets `tusk.resolveOnSave` (with `tusk.database` for @query).
+
+Every open document is linted as a project of its own (with the files it includes). Diagnostics about an
+included file are published on that file's URI; when several open projects say something about one file,
+the union is published. When an open or on-disk file changes, every open project that includes it is
+linted again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
-import stat
 import sys
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
@@ -23,37 +30,20 @@ from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
 from .. import __version__
-from ..check import check_text
-from ..diagnostics import Diagnostic, Severity, TuskError
+from ..diagnostics import TuskError
 from ..format import format_text
 from ..source import SourceFile
-from . import actions, completion, hover, navigation, transport
-from .convert import offset_at, offset_range, to_lsp
+from . import actions, completion, hover, navigation, outline, transport
+from .config import ServerConfig, environment
+from .convert import offset_at, offset_range
+from .diagnose import LintJob, LintResult
 from .index import FileIndex, build_index
 from .protocol import TuskProtocol
+from .worker import Linter
+from .workspace import WorkspaceFiles, normalise
 
 log = logging.getLogger(__name__)
-_MAX_WORKSPACE_FILES = 2000
-
-
-@dataclass
-class Settings:
-    resolve_on_save: bool = False
-    database: str | None = None
-    debounce_ms: int = 25
-
-    def update(self, raw: Any) -> None:
-        if not isinstance(raw, dict):
-            return
-        tusk = raw.get("tusk", raw)
-        if not isinstance(tusk, dict):
-            return
-        self.resolve_on_save = bool(tusk.get("resolveOnSave", self.resolve_on_save))
-        database = tusk.get("database", self.database)
-        self.database = database if isinstance(database, str) and database else None
-        debounce = tusk.get("debounceMs", self.debounce_ms)
-        if isinstance(debounce, int) and 0 <= debounce <= 2000:
-            self.debounce_ms = debounce
+_WATCHER_ID = "tusk-watch-tsk-files"
 
 
 class TuskLanguageServer(LanguageServer):
@@ -64,10 +54,22 @@ class TuskLanguageServer(LanguageServer):
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
             protocol_cls=TuskProtocol,
         )
-        self.settings = Settings()
-        self.pending: dict[str, asyncio.Task[None]] = {}
+        self.config = ServerConfig()
+        self.environ: Any = os.environ
+        self.capabilities = types.ClientCapabilities()
+        self.linter = Linter(self._on_lint_result)
+        self._linter_started = False
+        self.timers: dict[str, asyncio.TimerHandle] = {}
         self.indexes: dict[str, tuple[int | None, FileIndex]] = {}
-        self.disk: dict[str, tuple[float, FileIndex]] = {}
+        self.building: dict[str, asyncio.Future[tuple[int | None, FileIndex]]] = {}
+        self.files = WorkspaceFiles()
+        self.includes: dict[str, frozenset[str]] = {}  # open document URI -> paths it includes
+        # open document URI -> path -> (document version, diagnostics) from linting that document's project
+        self.results: dict[str, dict[str, tuple[int | None, list[types.Diagnostic]]]] = {}
+        self.uri_of: dict[str, str] = {}  # path -> the URI diagnostics for it go to
+        self.shown_problems: set[str] = set()
+        self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tusk-lsp-index")
+        self.disk = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tusk-lsp-disk")
 
     # --- transport: pygls' readers hang on a bad Content-Length; ours resynchronise (transport.py) ---
 
@@ -110,110 +112,223 @@ class TuskLanguageServer(LanguageServer):
         except asyncio.CancelledError:
             pass  # shutdown() closed the listener
 
+    def shutdown(self) -> None:
+        self.linter.stop()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.disk.shutdown(wait=False, cancel_futures=True)
+        super().shutdown()
+
     @property
     def _tusk_protocol(self) -> TuskProtocol:
         assert isinstance(self.protocol, TuskProtocol)
         return self.protocol
 
-    # --- indexes -------------------------------------------------------------------------------
+    # --- settings ------------------------------------------------------------------------------
 
-    def index(self, uri: str) -> FileIndex:
+    def configure(self, raw: Any) -> None:
+        before = self.config
+        self.config = self.config.updated(raw)
+        self.environ = environment(self.config)
+        self.show_problems(self.config.problems)
+        if self.config != before:
+            for uri in self.open_uris():
+                self.schedule(uri, delay=0)
+
+    def show_problems(self, problems: Iterable[str]) -> None:
+        for problem in problems:
+            if problem not in self.shown_problems:
+                self.shown_problems.add(problem)
+                log.warning("settings: %s", problem)
+                self.window_show_message(types.ShowMessageParams(types.MessageType.Warning, f"tusk: {problem}"))
+
+    async def pull_configuration(self) -> None:
+        workspace = self.capabilities.workspace
+        if workspace is None or not workspace.configuration:
+            return
+        try:
+            answer = await self.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section="tusk")])
+            )
+        except Exception as exc:  # a client that advertises but fails: push settings still work
+            log.info("workspace/configuration failed: %s", exc)
+            return
+        if answer and isinstance(answer[0], dict):
+            self.configure({"tusk": answer[0]})
+
+    # --- documents and their indexes -----------------------------------------------------------
+
+    def open_uris(self) -> list[str]:
+        return list(self.workspace.text_documents)
+
+    def path_of(self, uri: str) -> str:
+        """The file path of a document (the URI itself for one that is not a file, e.g. `untitled:`)."""
+        path = _path(uri)
+        return normalise(path) if path is not None else uri
+
+    def open_paths(self) -> dict[str, str]:
+        return {self.path_of(uri): uri for uri in self.open_uris()}
+
+    async def index(self, uri: str) -> FileIndex:
+        """The index of the document as it is now: built on a thread, once per version."""
+        wanted = self.workspace.get_text_document(uri).version
+        while True:
+            cached = self.indexes.get(uri)
+            if cached is not None and _at_least(cached[0], wanted):
+                return cached[1]
+            build = self._ensure_build(uri)
+            version, built = await asyncio.shield(build)
+            if _at_least(version, wanted):
+                return built
+
+    def _ensure_build(self, uri: str) -> asyncio.Future[tuple[int | None, FileIndex]]:
+        """The build in flight for ``uri``, or a new one of its current text: at most one at a time per document,
+        so typing fast into a big file never queues up builds of texts that are already gone."""
+        building = self.building.get(uri)
+        if building is not None:
+            return building
         document = self.workspace.get_text_document(uri)
-        cached = self.indexes.get(uri)
-        if cached is not None and cached[0] == document.version and document.version is not None:
-            return cached[1]
-        built = build_index(document.source, _path(uri))
-        self.indexes[uri] = (document.version, built)
-        return built
+        version, text, path = document.version, document.source, self.path_of(uri)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[int | None, FileIndex]] = loop.run_in_executor(
+            self.pool, _build, version, text, path
+        )
+        self.building[uri] = future
 
-    def other_indexes(self, uri: str) -> list[tuple[str, FileIndex]]:
-        """Every other .tsk file of the workspace: open ones as edited, the rest from disk."""
-        out: list[tuple[str, FileIndex]] = []
-        open_uris = set(self.workspace.text_documents)
-        for other in open_uris:
-            if other != uri and other.endswith(".tsk"):
-                out.append((other, self.index(other)))
-        for path in self._workspace_files():
-            file_uri = path.as_uri()
-            if file_uri == uri or file_uri in open_uris:
-                continue
-            try:
-                info = path.stat()
-                if not stat.S_ISREG(info.st_mode):
-                    continue  # a FIFO or device named *.tsk would block the read, and the server with it
-                mtime = info.st_mtime
-                cached = self.disk.get(file_uri)
-                if cached is None or cached[0] != mtime:
-                    cached = (mtime, build_index(path.read_text(encoding="utf-8"), str(path)))
-                    self.disk[file_uri] = cached
-            except (OSError, UnicodeDecodeError):
-                continue
-            out.append((file_uri, cached[1]))
-        return out
+        def done(fut: asyncio.Future[tuple[int | None, FileIndex]]) -> None:
+            if self.building.get(uri) is fut:
+                del self.building[uri]
+            if fut.cancelled() or fut.exception() is not None:
+                if not fut.cancelled():
+                    log.error("indexing %s failed", uri, exc_info=fut.exception())
+                return
+            if uri not in self.workspace.text_documents:
+                return
+            self.indexes[uri] = fut.result()
+            if self.workspace.get_text_document(uri).version != version:
+                self._ensure_build(uri)  # edited while building: the next request wants the new text
 
-    def _workspace_files(self) -> list[Path]:
-        root = self.workspace.root_path
-        if not root:
-            return []
-        files: list[Path] = []
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in ("node_modules", "__pycache__")]
-            files.extend(Path(dirpath) / f for f in filenames if f.endswith(".tsk"))
-            if len(files) >= _MAX_WORKSPACE_FILES:
-                break
-        return files[:_MAX_WORKSPACE_FILES]
+        future.add_done_callback(done)
+        return future
 
-    # --- diagnostics ---------------------------------------------------------------------------
+    async def other_indexes(self, uri: str) -> list[tuple[str, FileIndex]]:
+        """Every other `.tsk` file of the workspace: open ones as edited, the rest from disk (off the loop)."""
+        others = [other for other in self.open_uris() if other != uri and other.endswith(".tsk")]
+        opened = list(zip(others, await asyncio.gather(*(self.index(other) for other in others))))
+        skip = {self.path_of(u) for u in self.open_uris()}
+        loop = asyncio.get_running_loop()
+        on_disk = await loop.run_in_executor(self.disk, self.files.indexes, skip)
+        return opened + on_disk
+
+    # --- linting -------------------------------------------------------------------------------
 
     def schedule(self, uri: str, delay: float | None = None) -> None:
-        previous = self.pending.pop(uri, None)
+        """Lint ``uri`` (and the open documents that include it) after the debounce delay."""
+        previous = self.timers.pop(uri, None)
         if previous is not None:
             previous.cancel()
-        wait = self.settings.debounce_ms / 1000 if delay is None else delay
-        self.pending[uri] = asyncio.get_running_loop().create_task(self._publish_later(uri, wait))
+        wait = self.config.debounce_ms / 1000 if delay is None else delay
+        self.timers[uri] = asyncio.get_running_loop().call_later(wait, self.refresh, uri)
 
-    async def _publish_later(self, uri: str, delay: float) -> None:
-        if delay:
-            await asyncio.sleep(delay)
-        self.pending.pop(uri, None)
-        self.publish(uri)
+    def refresh(self, uri: str) -> None:
+        self.timers.pop(uri, None)
+        if uri not in self.workspace.text_documents:
+            return
+        path = self.path_of(uri)
+        for root in self.includers_of(path):
+            self.lint(root)
+        self.lint(uri)  # last: the linter takes the newest first
+        self._ensure_build(uri)  # now, so the next request finds it ready
 
-    def publish(self, uri: str, extra: list[Diagnostic] | None = None) -> None:
-        document = self.workspace.get_text_document(uri)
-        path = _path(uri)
-        found = check_text(document.source, path) + (extra or [])
-        source = SourceFile(document.source, path)
-        if "@file" in document.source:  # the index costs a second parse: only when it is needed
-            index = self.index(uri)
-            source = index.source
-            found.extend(_static_file_checks(index, path, self.workspace.root_path))
-        self.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(
-                uri=uri,
-                version=document.version,
-                diagnostics=[to_lsp(d, d.span.source if d.span else source, uri) for d in found],
+    def includers_of(self, path: str) -> list[str]:
+        return [root for root, included in self.includes.items() if path in included]
+
+    def lint(self, uri: str, *, execute: bool = False) -> None:
+        if not self._linter_started:
+            self._linter_started = True
+            self.linter.start()
+        versions: dict[str, int | None] = {}
+        overlays: dict[str, str] = {}
+        for other in self.open_uris():
+            document = self.workspace.get_text_document(other)
+            other_path = self.path_of(other)
+            overlays[other_path] = document.source
+            versions[other_path] = document.version
+        job = LintJob((self.path_of(uri),), overlays, self.config, execute=execute, versions=versions)
+        self.linter.submit(uri, job)
+
+    def _on_lint_result(self, uri: str, job: LintJob, result: LintResult) -> None:
+        if uri not in self.workspace.text_documents:
+            return
+        self.show_problems(result.problems)
+        root = job.paths[0]
+
+        def key(path: str) -> str:
+            return path if path in job.paths or not _is_path(path) else normalise(path)
+
+        self.includes[uri] = frozenset(key(path) for path in result.files) - {root}
+        fresh: dict[str, tuple[int | None, list[types.Diagnostic]]] = {}
+        for path, found in result.by_path.items():
+            fresh[key(path)] = (job.versions.get(key(path)), found)
+        fresh.setdefault(root, (job.versions.get(root), []))
+        previous = self.results.get(uri, {})
+        self.results[uri] = fresh
+        self.publish(set(previous) | set(fresh))
+
+    def publish(self, paths: Iterable[str]) -> None:
+        """Send the diagnostics every open project has for each of ``paths`` (their union)."""
+        opened = self.open_paths()
+        for path in paths:
+            uri = opened.get(path) or self.uri_of.get(path) or _uri_for_path(path)
+            if uri is None:
+                continue
+            self.uri_of[path] = uri
+            seen: set[tuple[Any, ...]] = set()
+            found: list[types.Diagnostic] = []
+            version: int | None = None
+            for results in self.results.values():
+                entry = results.get(path)
+                if entry is None:
+                    continue
+                if entry[0] is not None and (version is None or entry[0] > version):
+                    version = entry[0]
+                for d in entry[1]:
+                    identity = (d.code, d.message, d.range.start.line, d.range.start.character, d.range.end.line)
+                    if identity not in seen:
+                        seen.add(identity)
+                        found.append(d)
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=uri, diagnostics=found, version=version if path in opened else None)
             )
-        )
 
-    def resolve_on_save(self, uri: str) -> None:
-        """Run the directives (the user asked for it in the settings) and publish what that finds."""
-        extra: list[Diagnostic] = []
-        try:
-            from ..resolver import resolve_file_text
-        except ImportError:
-            resolve_file_text = None  # type: ignore[assignment]
-        if resolve_file_text is not None:
-            document = self.workspace.get_text_document(uri)
-            options: dict[str, Any] = {}
-            if self.settings.database:
-                options["database"] = self.settings.database
-            try:
-                resolve_file_text(document.source, _path(uri), **options)
-            except TuskError as exc:
-                extra = exc.diagnostics
-            except Exception as exc:  # a resolver failure must not take the editor down
-                log.warning("resolve on save failed: %s", type(exc).__name__)
-        self.publish(uri, extra)
+    def closed(self, uri: str) -> None:
+        timer = self.timers.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+        self.linter.forget(uri)
+        self.indexes.pop(uri, None)
+        self.building.pop(uri, None)
+        self.includes.pop(uri, None)
+        path = self.path_of(uri)
+        gone = self.results.pop(uri, {})
+        self.publish(set(gone) | {path})
+        for root in self.includers_of(path):  # they read it from disk now
+            self.lint(root)
+
+    def disk_changed(self, path: str) -> None:
+        """A file changed on disk (saved, or changed outside the editor): lint the open projects that include it."""
+        self.files.changed(path)
+        if path in self.open_paths():
+            return  # its open text is what counts
+        for root in self.includers_of(path):
+            self.lint(root)
+
+
+def _build(version: int | None, text: str, path: str) -> tuple[int | None, FileIndex]:
+    return version, build_index(text, path)
+
+
+def _at_least(version: int | None, wanted: int | None) -> bool:
+    return wanted is None or (version is not None and version >= wanted)
 
 
 def _path(uri: str) -> str | None:
@@ -221,31 +336,15 @@ def _path(uri: str) -> str | None:
     return unquote(parsed.path) if parsed.scheme == "file" else None
 
 
-def _static_file_checks(index: FileIndex, path: str | None, root: str | None) -> list[Diagnostic]:
-    """`@file` targets are looked at, never read: missing files and files outside the workspace."""
-    if path is None:
-        return []
-    found = []
-    base = Path(path).parent
-    for ref in index.references:
-        if ref.kind != "file":
-            continue
-        target = (base / ref.name).resolve()
-        if root and not target.is_relative_to(Path(root).resolve()):
-            found.append(
-                Diagnostic(
-                    "TSK960",
-                    f"`@file` target {ref.name!r} is outside the workspace; it is not read while editing",
-                    ref.span,
-                    Severity.INFO,
-                    hint="enable `tusk.resolveOnSave` to resolve it on save",
-                )
-            )
-        elif not target.exists():
-            found.append(
-                Diagnostic("TSK961", f"`@file` target {ref.name!r} does not exist", ref.span, Severity.WARNING)
-            )
-    return found
+def _is_path(text: str) -> bool:
+    return not urlparse(text).scheme or len(urlparse(text).scheme) == 1  # a Windows drive letter is not a scheme
+
+
+def _uri_for_path(path: str) -> str | None:
+    if not _is_path(path):
+        return None
+    candidate = Path(path)
+    return candidate.as_uri() if candidate.is_absolute() else None
 
 
 server = TuskLanguageServer()
@@ -253,17 +352,65 @@ server = TuskLanguageServer()
 
 @server.feature(types.INITIALIZE)
 def on_initialize(ls: TuskLanguageServer, params: types.InitializeParams) -> None:
-    ls.settings.update(params.initialization_options or {})
+    ls.capabilities = params.capabilities
+    root = _path(params.root_uri) if params.root_uri else params.root_path
+    ls.config = ServerConfig(workspace_root=root)
+    ls.configure(params.initialization_options or {})
+
+
+@server.feature(types.INITIALIZED)
+async def on_initialized(ls: TuskLanguageServer, params: types.InitializedParams) -> None:
+    if not ls._linter_started:
+        ls._linter_started = True
+        ls.linter.start()  # now, so the worker has warmed up by the time the first document opens
+    roots = [p for folder in (ls.workspace.folders or {}).values() if (p := _path(folder.uri))]
+    if not roots and ls.config.workspace_root:
+        roots = [ls.config.workspace_root]
+    if roots:
+        ls.files.set_roots(roots)
+        threading.Thread(target=ls.files.scan, name="tusk-lsp-scan", daemon=True).start()
+    watched = ls.capabilities.workspace and ls.capabilities.workspace.did_change_watched_files
+    if watched and watched.dynamic_registration:
+        options = types.DidChangeWatchedFilesRegistrationOptions(
+            watchers=[types.FileSystemWatcher(glob_pattern="**/*.tsk")]
+        )
+        registration = types.Registration(_WATCHER_ID, types.WORKSPACE_DID_CHANGE_WATCHED_FILES, options)
+        try:
+            await ls.client_register_capability_async(types.RegistrationParams(registrations=[registration]))
+        except Exception as exc:
+            log.info("could not register the file watcher: %s", exc)
+    await ls.pull_configuration()
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-def on_configuration(ls: TuskLanguageServer, params: types.DidChangeConfigurationParams) -> None:
-    ls.settings.update(params.settings)
+async def on_configuration(ls: TuskLanguageServer, params: types.DidChangeConfigurationParams) -> None:
+    if isinstance(params.settings, dict) and params.settings:
+        ls.configure(params.settings)
+    else:  # the notification only says "something changed": ask
+        await ls.pull_configuration()
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def on_watched_files(ls: TuskLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
+    for change in params.changes:
+        path = _path(change.uri)
+        if path is None or not path.endswith(".tsk"):
+            continue
+        path = normalise(path)
+        if change.type == types.FileChangeType.Deleted:
+            ls.files.remove(path)
+        elif change.type == types.FileChangeType.Created:
+            ls.files.add(path)
+        ls.disk_changed(path)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: TuskLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.schedule(params.text_document.uri, delay=0)
+    uri = params.text_document.uri
+    path = _path(uri)
+    if path is not None:
+        ls.files.add(path)
+    ls.schedule(uri, delay=0)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -273,51 +420,53 @@ def did_change(ls: TuskLanguageServer, params: types.DidChangeTextDocumentParams
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
 def did_save(ls: TuskLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
-    if ls.settings.resolve_on_save:
-        ls.resolve_on_save(params.text_document.uri)
+    uri = params.text_document.uri
+    path = _path(uri)
+    if path is not None:
+        ls.files.add(path)
+        ls.files.changed(path)
+    if ls.config.resolve_on_save:
+        ls.lint(uri, execute=True)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: TuskLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-    uri = params.text_document.uri
-    task = ls.pending.pop(uri, None)
-    if task is not None:
-        task.cancel()
-    ls.indexes.pop(uri, None)
-    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+    ls.closed(params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-def document_symbol(ls: TuskLanguageServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
-    return navigation.document_symbols(ls.index(params.text_document.uri))
+async def document_symbol(ls: TuskLanguageServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
+    return outline.document_symbols(await ls.index(params.text_document.uri))
 
 
-def _target(ls: TuskLanguageServer, uri: str, pos: types.Position) -> tuple[FileIndex, tuple[str, str] | None]:
-    index = ls.index(uri)
+async def _target(ls: TuskLanguageServer, uri: str, pos: types.Position) -> tuple[FileIndex, tuple[str, str] | None]:
+    index = await ls.index(uri)
     return index, navigation.target_at(index, offset_at(index.source, pos))
 
 
 @server.feature(types.TEXT_DOCUMENT_DEFINITION)
-def definition(ls: TuskLanguageServer, params: types.DefinitionParams) -> list[types.Location] | None:
+async def definition(ls: TuskLanguageServer, params: types.DefinitionParams) -> list[types.Location] | None:
     uri = params.text_document.uri
-    index, target = _target(ls, uri, params.position)
+    index, target = await _target(ls, uri, params.position)
     if target is None:
         return None
-    return navigation.definitions(*target, uri, index, ls.other_indexes(uri)) or None
+    others = await ls.other_indexes(uri) if target[0] not in ("variable", "file") else []
+    return navigation.definitions(*target, uri, index, others) or None
 
 
 @server.feature(types.TEXT_DOCUMENT_REFERENCES)
-def references(ls: TuskLanguageServer, params: types.ReferenceParams) -> list[types.Location] | None:
+async def references(ls: TuskLanguageServer, params: types.ReferenceParams) -> list[types.Location] | None:
     uri = params.text_document.uri
-    index, target = _target(ls, uri, params.position)
+    index, target = await _target(ls, uri, params.position)
     if target is None:
         return None
-    return navigation.references(*target, uri, index, ls.other_indexes(uri), params.context.include_declaration)
+    others = await ls.other_indexes(uri) if target[0] != "variable" else []
+    return navigation.references(*target, uri, index, others, params.context.include_declaration)
 
 
 @server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)
-def prepare_rename(ls: TuskLanguageServer, params: types.PrepareRenameParams) -> types.Range | None:
-    index = ls.index(params.text_document.uri)
+async def prepare_rename(ls: TuskLanguageServer, params: types.PrepareRenameParams) -> types.Range | None:
+    index = await ls.index(params.text_document.uri)
     offset = offset_at(index.source, params.position)
     ref = index.reference_at(offset)
     if ref is not None and ref.kind != "file":
@@ -329,55 +478,66 @@ def prepare_rename(ls: TuskLanguageServer, params: types.PrepareRenameParams) ->
 
 
 @server.feature(types.TEXT_DOCUMENT_RENAME)
-def rename(ls: TuskLanguageServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
+async def rename(ls: TuskLanguageServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
     uri = params.text_document.uri
-    index, target = _target(ls, uri, params.position)
+    index, target = await _target(ls, uri, params.position)
     if target is None or target[0] == "file":
         return None
-    return navigation.rename(*target, params.new_name, uri, index, ls.other_indexes(uri))
+    others = await ls.other_indexes(uri) if target[0] != "variable" else []
+    return navigation.rename(*target, params.new_name, uri, index, others)
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
-def on_hover(ls: TuskLanguageServer, params: types.HoverParams) -> types.Hover | None:
+async def on_hover(ls: TuskLanguageServer, params: types.HoverParams) -> types.Hover | None:
     uri = params.text_document.uri
-    index = ls.index(uri)
-    others = [other for _, other in ls.other_indexes(uri)]
-    return hover.hover(index, offset_at(index.source, params.position), others)
+    index = await ls.index(uri)
+    offset = offset_at(index.source, params.position)
+    ref = index.reference_at(offset)
+    others: list[FileIndex] = []
+    if ref is not None and ref.kind not in ("file", "variable"):
+        others = [other for _, other in await ls.other_indexes(uri)]
+    return hover.hover(index, offset, others, ls.environ)
 
 
 @server.feature(
     types.TEXT_DOCUMENT_COMPLETION,
-    types.CompletionOptions(trigger_characters=["@", '"', "=", " "]),
+    types.CompletionOptions(trigger_characters=["@", "$", '"', "=", " "]),
 )
-def on_completion(ls: TuskLanguageServer, params: types.CompletionParams) -> types.CompletionList:
+async def on_completion(ls: TuskLanguageServer, params: types.CompletionParams) -> types.CompletionList:
     uri = params.text_document.uri
     document = ls.workspace.get_text_document(uri)
-    index = ls.index(uri)
-    offset = offset_at(SourceFile(document.source), params.position)
-    indexes = [index, *(other for _, other in ls.other_indexes(uri))]
-    return types.CompletionList(is_incomplete=False, items=completion.complete(document.source, offset, indexes))
+    text = document.source
+    index = await ls.index(uri)
+    offset = offset_at(SourceFile(text), params.position)
+    indexes = [index, *(other for _, other in await ls.other_indexes(uri))]
+    return types.CompletionList(is_incomplete=False, items=completion.complete(text, offset, indexes))
 
 
 @server.feature(
     types.TEXT_DOCUMENT_CODE_ACTION,
     types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
 )
-def on_code_action(ls: TuskLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+async def on_code_action(ls: TuskLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
     uri = params.text_document.uri
-    return actions.code_actions(uri, ls.index(uri), params.range, list(params.context.diagnostics))
+    return actions.code_actions(uri, await ls.index(uri), params.range, list(params.context.diagnostics))
 
 
 @server.feature(types.TEXT_DOCUMENT_FORMATTING)
-def formatting(ls: TuskLanguageServer, params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
-    document = ls.workspace.get_text_document(params.text_document.uri)
+async def formatting(ls: TuskLanguageServer, params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
+    text = ls.workspace.get_text_document(params.text_document.uri).source
     try:
-        formatted = format_text(document.source)
+        formatted = await asyncio.get_running_loop().run_in_executor(ls.pool, format_text, text)
     except TuskError:
         return None  # a file that does not parse is left alone; its diagnostics say why
-    if formatted == document.source:
+    if formatted == text:
         return []
-    source = SourceFile(document.source)
-    return [types.TextEdit(range=offset_range(source, 0, len(document.source)), new_text=formatted)]
+    source = SourceFile(text)
+    return [types.TextEdit(range=offset_range(source, 0, len(text)), new_text=formatted)]
+
+
+@server.feature(types.SHUTDOWN)
+def on_shutdown(ls: TuskLanguageServer, params: None) -> None:
+    ls.linter.stop()
 
 
 def start(tcp: tuple[str, int] | None = None) -> None:
