@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from ._common import EXIT_OK, EXIT_PROBLEMS, UsageError, add_command, add_format, print_json, read_text
+from ._common import EXIT_OK, EXIT_PROBLEMS, UsageError, add_command, add_format, io_error, print_json, read_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     except TuskError as exc:
         first = exc.first.message
         more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
-        raise UsageError(f"{args.snapshot}: invalid snapshot: {first}{more}") from None
+        raise io_error(f"{args.snapshot}: invalid snapshot: {first}{more}") from None
     raw = read_text(args.context[1:]) if args.context.startswith("@") else args.context
     try:
         context = json.loads(raw)

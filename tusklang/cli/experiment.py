@@ -93,7 +93,7 @@ def _run_report(args: argparse.Namespace) -> int:
             try:
                 snapshot = load_snapshot(read_text(args.snapshot))
             except TuskError as exc:
-                raise UsageError(f"{args.snapshot}: invalid snapshot: {exc.first.message}") from None
+                raise io_error(f"{args.snapshot}: invalid snapshot: {exc.first.message}") from None
             spec = rep.spec_from_snapshot(snapshot, args.name)
             if args.control and args.control != spec.control:
                 raise UsageError(f"--control {args.control!r} differs from the snapshot's control {spec.control!r}")

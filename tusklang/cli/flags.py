@@ -13,7 +13,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ._common import EXIT_OK, UsageError, add_command, add_format, print_json, read_text, report
+from ._common import EXIT_OK, UsageError, add_command, add_format, io_error, print_json, read_text, report
 
 if TYPE_CHECKING:
     from ..overrides import OverrideStore, WriteResult
@@ -122,7 +122,7 @@ def _snapshot(path: str | None) -> Snapshot | None:
         return load_snapshot(read_text(path))
     except TuskError as exc:
         more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
-        raise UsageError(f"{path}: invalid snapshot: {exc.first.message}{more}") from None
+        raise io_error(f"{path}: invalid snapshot: {exc.first.message}{more}") from None
 
 
 def _store(args: argparse.Namespace, snapshot: Snapshot | None) -> OverrideStore:
@@ -141,7 +141,7 @@ def _store(args: argparse.Namespace, snapshot: Snapshot | None) -> OverrideStore
 def _redis_failure(exc: Exception) -> UsageError:
     from ..overrides.watcher import redact
 
-    return UsageError(f"Redis: {redact(f'{type(exc).__name__}: {exc}')}")
+    return io_error(f"Redis: {redact(f'{type(exc).__name__}: {exc}')}")
 
 
 def _actor(args: argparse.Namespace) -> str:
