@@ -6,11 +6,11 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .. import files
 from ..diagnostics import Diagnostic, Severity
 
 EXIT_OK = 0
@@ -123,52 +123,11 @@ def read_text(path: str) -> str:
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write via a temp file in the same folder and rename, so readers never see half a file.
-
-    Every failure (OUT is a directory, its folder is missing, unwritable or a file, the disk is full,
-    the text cannot be encoded) is a one-line UsageError naming ``path`` (exit 2), and leaves OUT and
-    its folder as they were: the temp file is removed and OUT is only ever replaced whole.
-    """
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
+    """``tusklang.files.write_atomic`` (readers never see half a file), its failure a one-line I/O error (exit 2)."""
     try:
-        if target.is_dir():  # os.replace would fail only after the temp file is written
-            raise io_error(f"{path}: is a directory, not a file")
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise io_error(f"{path}: cannot write ({_reason(exc)})") from None
-    # mkstemp creates 0600; give the file the mode it had, or what the umask allows a new file.
-    try:
-        mode = target.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    try:
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError | UnicodeError):
-            raise io_error(f"{path}: cannot write ({_reason(exc)})") from None
-        raise
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    if isinstance(exc, UnicodeError):
-        return "the text is not valid Unicode"
-    return str(exc)
+        files.write_atomic(path, text)
+    except files.WriteError as exc:
+        raise io_error(str(exc)) from None
 
 
 def print_json(data: Any) -> None:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ._common import EXIT_OK, UsageError, add_command, add_format, read_text, report
+from ._common import EXIT_OK, UsageError, add_command, add_format, read_text, report, write_atomic
 from ._lint_options import add_lint_options, lint_options, severity_policy
 from ._resolve_options import add_settings_options, settings_from_args
 
@@ -43,7 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..compiler import compile_files
-    from ..compiler.emit import write_snapshot
     from ..diagnostics import TuskError
 
     settings = settings_from_args(args)
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         # write nothing, the old OUT stays
         report(diagnostics, args.format)
         return 1
-    write_snapshot(args.output, text)
+    write_atomic(args.output, text)  # readers of OUT see the old snapshot or the new one
     code = report(diagnostics, args.format) if args.format == "text" else EXIT_OK
     if args.format == "json":
         from ._common import print_json

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
-
-from ..cli._common import write_atomic
 
 # Objects this deep (top level, sections such as `flags`, each flag) are laid out one member per line,
 # and a list of objects there (a flag's `rules`) one item per line, so a review diff shows which rule
@@ -50,8 +46,3 @@ def _write(value: Any, depth: int, out: list[str]) -> None:
         out.append(": ")
         _write(value[key], depth + 1, out)
     out.append("\n" + "  " * depth + "}")
-
-
-def write_snapshot(path: str | os.PathLike[str], text: str) -> None:
-    """Atomic: readers see the old snapshot or the new one, never half of either."""
-    write_atomic(Path(path), text)
