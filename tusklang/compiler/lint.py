@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..delivery.policy import DEFAULT_DIRECTIONS
 from ..diagnostics import Diagnostic, Severity
+from ..schema.delivery import DEFAULT_DIRECTIONS
 from ..schema.project import ProjectConfig
 from .locate import Locator, Path
 from .normalise import ATTRIBUTE_LISTS

@@ -6,10 +6,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag
 
-from ..delivery.policy import DeliveryPolicy
 from ._base import ConfigModel, FreeForm, Percent
 from ._weights import VariantWeight
 from .analytics import FlagAnalytics
+from .delivery import DeliveryPolicy
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 RolloutStrategy = Literal[

@@ -1,0 +1,296 @@
+"""The ``progressive_delivery`` block as a validated model (the model only; ``tusklang.delivery`` runs it).
+
+It lives here, with every other input model, so that the schema and the linter (stage 5) can use it
+without importing the delivery controllers above them (docs/architecture.md); ``delivery/policy.py``
+re-exports it and loads it with positioned TSK800 problems.
+
+Every key of the block means something; an unknown key is an error (``extra="forbid"``), never a
+silent no-op. Durations are parsed by :func:`parse_duration` only, and every metric carries an explicit
+direction (defaulted by name as a convenience, an error for names we cannot guess).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from ..diagnostics import Diagnostic, TuskError
+
+_DURATION = re.compile(r"(\d+)\s+(second|seconds|minute|minutes|hour|hours|day|days)")
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_duration(text: object) -> timedelta:
+    """``"<whole number> <unit>"`` with unit second(s), minute(s), hour(s) or day(s): ``"5 minutes"``.
+
+    Nothing else is accepted (no ``"5m"``, no fractions, no bare numbers) so a typo cannot silently
+    become a different period.
+    """
+    if isinstance(text, timedelta):
+        return text
+    if not isinstance(text, str):
+        raise ValueError(f'a duration is a string like "5 minutes", not {type(text).__name__} {text!r}')
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(
+            f'{text!r} is not a duration; write "<whole number> <unit>" with unit seconds, minutes, '
+            'hours or days, e.g. "30 seconds", "5 minutes", "1 hour"'
+        )
+    count, unit = int(match.group(1)), match.group(2).removesuffix("s")
+    return timedelta(seconds=count * _UNIT_SECONDS[unit])
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit in ("day", "hour", "minute"):
+        size = _UNIT_SECONDS[unit]
+        if seconds and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Direction(enum.StrEnum):
+    LOWER = "lower"  # lower is better: the threshold is a ceiling
+    HIGHER = "higher"  # higher is better: the threshold is a floor
+
+
+# A convenience only: anything not listed needs an explicit `directions = { name = "lower" }`.
+DEFAULT_DIRECTIONS: Mapping[str, Direction] = {
+    "error_rate": Direction.LOWER,
+    "errors": Direction.LOWER,
+    "response_time": Direction.LOWER,
+    "latency": Direction.LOWER,
+    "latency_p95": Direction.LOWER,
+    "latency_p99": Direction.LOWER,
+    "cpu": Direction.LOWER,
+    "memory": Direction.LOWER,
+    "throughput": Direction.HIGHER,
+    "requests_per_second": Direction.HIGHER,
+    "success_rate": Direction.HIGHER,
+    "availability": Direction.HIGHER,
+    "conversion_rate": Direction.HIGHER,
+    "revenue": Direction.HIGHER,
+}
+
+
+class Check(BaseModel):
+    """One metric judged against one threshold in one direction."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: str
+    threshold: float
+    direction: Direction
+
+    def passes(self, value: float) -> bool:
+        # The threshold itself is acceptable in both directions.
+        if self.direction is Direction.LOWER:
+            return value <= self.threshold
+        return value >= self.threshold
+
+    def describe(self) -> str:
+        op = "<=" if self.direction is Direction.LOWER else ">="
+        return f"{self.metric} {op} {self.threshold:g}"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _build_checks(
+    metrics: list[str], thresholds: dict[str, float], directions: dict[str, Direction]
+) -> tuple[Check, ...]:
+    problems: list[str] = []
+    for name in metrics:
+        if name not in thresholds:
+            problems.append(f"metric {name!r} is listed in metrics but has no entry in thresholds")
+    for name in thresholds:
+        if name not in metrics:
+            problems.append(f"thresholds.{name} is set but {name!r} is not listed in metrics")
+    for name in directions:
+        if name not in metrics:
+            problems.append(f"directions.{name} is set but {name!r} is not listed in metrics")
+    for name in metrics:
+        if name not in directions and name not in DEFAULT_DIRECTIONS:
+            problems.append(
+                f"metric {name!r} has no default direction; add directions = {{ {name} = "
+                '"lower" }} (lower is better) or "higher" (higher is better)'
+            )
+    if len(set(metrics)) != len(metrics):
+        problems.append("metrics lists a name twice")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(
+        Check(metric=m, threshold=thresholds[m], direction=directions.get(m) or DEFAULT_DIRECTIONS[m]) for m in metrics
+    )
+
+
+class HealthChecks(_Strict):
+    metrics: list[str] = Field(min_length=1)
+    thresholds: dict[str, float]
+    evaluation_period: Duration
+    directions: dict[str, Direction] = {}
+    # An interval with fewer samples than this for a metric is "no data": hold, never judge.
+    min_samples: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HealthChecks:
+        if self.evaluation_period <= timedelta(0):
+            raise ValueError("evaluation_period must be longer than 0 seconds")
+        _build_checks(self.metrics, self.thresholds, self.directions)
+        return self
+
+    @property
+    def checks(self) -> tuple[Check, ...]:
+        return _build_checks(self.metrics, self.thresholds, self.directions)
+
+
+class TrafficSplit(_Strict):
+    canary: float = Field(ge=0, le=100)
+    stable: float | None = Field(default=None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _sums_to_100(self) -> TrafficSplit:
+        if self.stable is not None and not math.isclose(self.canary + self.stable, 100):
+            raise ValueError(f"canary + stable must be 100, got {self.canary:g} + {self.stable:g}")
+        if self.canary <= 0 or self.canary >= 100:
+            raise ValueError("the initial canary share must be between 0 and 100 (exclusive)")
+        return self
+
+
+DEFAULT_FAILURE_LIMIT = 3
+DEFAULT_STEP_SIZE = 10.0
+
+
+class Rollback(_Strict):
+    automatic: bool = True
+    # The seed's `threshold = 0.1`: the fraction of an interval's samples of one metric that may breach
+    # its threshold before that metric fails the interval (docs/delivery.md, "Rollback threshold").
+    threshold: float = Field(default=0.0, ge=0, lt=1)
+    # Consecutive failing intervals that trigger a rollback.
+    failure_limit: int = Field(default=DEFAULT_FAILURE_LIMIT, ge=1)
+    cooldown_period: Duration = timedelta(0)
+
+
+class CanaryPolicy(_Strict):
+    enabled: bool = True
+    traffic_split: TrafficSplit
+    steps: list[float] | None = None
+    step_size: float | None = Field(default=None, gt=0, le=100)
+    health_checks: HealthChecks
+    rollback: Rollback = Rollback()
+    # gate name -> the canary percent whose step that gate guards.
+    gates: dict[str, float] = {}
+
+    @model_validator(mode="after")
+    def _ladder(self) -> CanaryPolicy:
+        if self.steps is not None and self.step_size is not None:
+            raise ValueError("set either steps or step_size, not both")
+        if self.steps is not None:
+            previous = self.traffic_split.canary
+            for value in self.steps:
+                if not previous < value <= 100:
+                    raise ValueError(
+                        f"steps must rise strictly from the initial {self.traffic_split.canary:g}% "
+                        f"and stay <= 100; {value:g} follows {previous:g}"
+                    )
+                previous = value
+            if not self.steps or self.steps[-1] != 100:
+                raise ValueError("the last of steps must be 100 (promotion)")
+        for name, percent in self.gates.items():
+            if not self.traffic_split.canary < percent <= 100:
+                raise ValueError(
+                    f"gates.{name} = {percent:g} must be a step above the initial "
+                    f"{self.traffic_split.canary:g}% and at most 100"
+                )
+        return self
+
+    @property
+    def ladder(self) -> tuple[float, ...]:
+        """Every canary percent from the initial one to 100, in order."""
+        start = self.traffic_split.canary
+        if self.steps is not None:
+            return (start, *self.steps)
+        size = self.step_size or DEFAULT_STEP_SIZE
+        values = [start]
+        while values[-1] < 100:
+            values.append(min(100.0, round(values[-1] + size, 9)))
+        return tuple(values)
+
+    @property
+    def checks(self) -> tuple[Check, ...]:
+        return self.health_checks.checks
+
+    @property
+    def evaluation_period(self) -> timedelta:
+        return self.health_checks.evaluation_period
+
+
+class BlueGreenPolicy(_Strict):
+    enabled: bool = True
+    switch_strategy: Literal["instant"] = "instant"
+    health_verification: bool = True
+    rollback_window: Duration
+
+
+class Gate(_Strict):
+    metrics: list[str] = Field(min_length=1)
+    thresholds: dict[str, float]
+    directions: dict[str, Direction] = {}
+    min_samples: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Gate:
+        _build_checks(self.metrics, self.thresholds, self.directions)
+        return self
+
+    @property
+    def checks(self) -> tuple[Check, ...]:
+        return _build_checks(self.metrics, self.thresholds, self.directions)
+
+
+class FeatureGates(_Strict):
+    enabled: bool = True
+    gates: dict[str, Gate] = {}
+
+
+class DeliveryPolicy(_Strict):
+    canary_deployments: CanaryPolicy | None = None
+    blue_green_deployments: BlueGreenPolicy | None = None
+    feature_gates: FeatureGates = FeatureGates()
+
+    @model_validator(mode="after")
+    def _gates_exist(self) -> DeliveryPolicy:
+        canary = self.canary_deployments
+        if canary is not None:
+            known = self.feature_gates.gates if self.feature_gates.enabled else {}
+            for name in canary.gates:
+                if name not in known:
+                    raise ValueError(
+                        f"canary_deployments.gates.{name} names no gate in feature_gates.gates"
+                        + ("" if self.feature_gates.enabled else " (feature_gates.enabled is false)")
+                    )
+        return self
+
+    def gate(self, name: str) -> Gate:
+        return self.feature_gates.gates[name]
+
+    def require_canary(self) -> CanaryPolicy:
+        if self.canary_deployments is None or not self.canary_deployments.enabled:
+            raise TuskError([Diagnostic("TSK801", "the policy has no enabled canary_deployments block")])
+        return self.canary_deployments
+
+    def require_blue_green(self) -> BlueGreenPolicy:
+        if self.blue_green_deployments is None or not self.blue_green_deployments.enabled:
+            raise TuskError([Diagnostic("TSK801", "the policy has no enabled blue_green_deployments block")])
+        return self.blue_green_deployments
