@@ -18,8 +18,9 @@ from typing import Any
 from ..diagnostics import Diagnostic, Related, Span, TuskError
 from ..directives import ResolveContext
 from ..source import SourceFile
+from ..suggest import did_you_mean
 from ..syntax.nodes import Document
-from ..syntax.parser import parse
+from ..syntax.parser import parse, parse_tolerant
 from .errors import read_input
 from .resolving import INCLUDED_HERE, context_for, include_chains, run_document, with_include_chain
 from .settings import Settings
@@ -41,6 +42,10 @@ FLAG_BLOCKS = frozenset(
 )
 
 
+_BLOCK_NAMES = sorted(FLAG_BLOCKS)
+_KEYS_EXAMINED = 64  # top-level keys looked at for a misspelt block (bounded work on huge plain files)
+
+
 @dataclass(frozen=True)
 class ProjectFile:
     """A file the project read: one asked for, or one brought in by @file."""
@@ -48,10 +53,14 @@ class ProjectFile:
     path: str  # the name its spans carry: as given, or (included) relative to the working folder
     display: str  # relative to the project root: provenance and snapshot origins
     text: str
-    document: Document | None  # None when it did not parse
+    # The parsed document. A file asked for that has syntax errors has, in a static load, the document
+    # the parser could recover (for an editor's outline; ``parsed`` is false and nothing is interpreted
+    # from it), else None.
+    document: Document | None
     # The @file calls that brought it in, innermost first; () for a file asked for.
     included_from: tuple[Related, ...] = ()
     source: SourceFile | None = None
+    parsed: bool = True  # false when the text has syntax errors
 
     @property
     def sha256(self) -> str:
@@ -72,7 +81,13 @@ class FileData:
 
     @property
     def is_flag_file(self) -> bool:
-        return self.data is not None and not FLAG_BLOCKS.isdisjoint(self.data)
+        """Whether the file defines a flag block, or something close to one's name (`feature_flag`): a
+        misspelt block must be reported (did you mean), not make the file general configuration."""
+        if self.data is None:
+            return False
+        if not FLAG_BLOCKS.isdisjoint(self.data):
+            return True
+        return any(did_you_mean(key, _BLOCK_NAMES) for key in list(self.data)[:_KEYS_EXAMINED])
 
 
 @dataclass
@@ -175,12 +190,19 @@ def load_project(
 
 def _load_one(name: str, text: str, root: FsPath, ctx: ResolveContext) -> tuple[FileData, list[Diagnostic]]:
     display = _relative(FsPath(name), root)
-    try:
-        document = parse(text, name)
-    except TuskError as exc:
-        first = exc.diagnostics[0].span if exc.diagnostics else None
-        file = ProjectFile(name, display, text, None, (), first.source if first else None)
-        return FileData(file, None), exc.diagnostics
+    if ctx.execute:
+        try:
+            document, problems = parse(text, name), []
+        except TuskError as exc:
+            document, problems = None, exc.diagnostics
+    else:
+        document, problems = parse_tolerant(text, name)  # the same problems, and what can be recovered
+    if problems:
+        first = problems[0].span
+        source = document.source if document is not None else first.source if first else None
+        file = ProjectFile(name, display, text, document, (), source, parsed=False)
+        return FileData(file, None), problems
+    assert document is not None
     file = ProjectFile(name, display, text, document, (), document.source)
     ctx.base_dir = FsPath(name).resolve().parent
     before = len(ctx.queries)
