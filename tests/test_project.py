@@ -390,3 +390,16 @@ def test_policy_problems_are_at_their_line(tmp_path: Path, capsys: pytest.Captur
     code, _, err = run(["rollout", "simulate", str(policy), "--metrics", metrics], capsys)
     line = 1 + seed.split("\n").index('            evaluation_period = "5 minutes"')
     assert code == 1 and "TSK800" in err and f"policy.tsk:{line}:" in err and "not a duration" in err
+
+
+def test_provenance_names_included_files_and_their_queries(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "rows.tsk").write_text(
+        'flag_definitions = @query("SELECT flag_name, enabled, rollout_strategy, rollout_percentage '
+        "FROM feature_flags WHERE flag_name = 'search_v2'\")\n"
+    )
+    (tmp_path / "main.tsk").write_text('feature_flags_data = @file("sub/rows.tsk")\n')
+    provenance = compile_files([str(tmp_path / "main.tsk")], database=SEED_DB).snapshot["provenance"]
+    # the snapshot depends on every file read: each is listed with its hash, relative to the root
+    assert [s["path"] for s in provenance["sources"]] == ["main.tsk", "sub/rows.tsk"]
+    assert [q["location"] for q in provenance["queries"]] == ["sub/rows.tsk:1:20"]

@@ -359,18 +359,20 @@ def analyse(
 
 
 def _provenance(project: Project) -> dict[str, Any]:
+    display = {f.path: f.display for f in project.files}  # included files too: a @query may be in one
     queries = []
     for source in project.sources:
-        path, display = source.file.path, source.file.display
         for query in source.queries:
             entry = dict(query)
-            location = str(entry.get("location", ""))
-            if location.startswith(path):
-                entry["location"] = display + location[len(path) :]
+            name, sep, place = str(entry.get("location", "")).rpartition(":")
+            name, sep2, line = name.rpartition(":")
+            if sep and sep2 and name in display:  # "file:line:column", the file relative to the root
+                entry["location"] = f"{display[name]}:{line}:{place}"
             queries.append(entry)
     provenance: dict[str, Any] = {
         "compiler": f"tusklang {__version__}",
-        "sources": [{"path": s.file.display, "sha256": s.file.sha256} for s in project.sources],
+        # every file read, the included ones too (after the ones given): a change in any changes the snapshot
+        "sources": [{"path": f.display, "sha256": f.sha256} for f in project.files],
         "queries": queries,
     }
     if project.settings.now is not None:  # only a fixed clock (SOURCE_DATE_EPOCH): reproducible builds
