@@ -149,13 +149,14 @@ def parse_retention(text: str) -> timedelta:
 
 
 def _config_retention(path: str) -> timedelta:
-    from .. import loads
     from ..events.tracker import tracking_config
+    from ..project import Settings, load_project
 
-    try:
-        data = loads(read_text(path))
-    except TuskError as exc:
-        raise UsageError(f"{path}: cannot read the config:\n{exc.render()}") from None
+    # read as `tusk check` reads a project (includes followed, @env read, @query not run), not with loads()
+    project = load_project([path], Settings.from_environment(), execute=False, overlays={path: read_text(path)})
+    if project.has_errors:
+        raise UsageError(f"{path}: cannot read the config:\n{TuskError(project.diagnostics).render()}")
+    data = project.merge().data
     try:
         retention = tracking_config(data).retention
     except ValueError as exc:
