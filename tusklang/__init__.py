@@ -15,14 +15,13 @@ from __future__ import annotations
 from typing import IO, Any
 
 from ._gc import gc_paused
+from ._version import __version__ as __version__
 from .diagnostics import Diagnostic, Severity, Span, TuskError
 from .interpret import Interpreter
 from .syntax.nodes import Document
 from .syntax.parser import parse
 from .syntax.writer import dumps
 from .values import DirectiveCall, Expression, Identifier
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Client",

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .. import __version__
 from .._gc import gc_paused
+from .._version import __version__
 from ..diagnostics import Diagnostic, Severity, Span, TuskError
 from ..project import FileData, Project, Settings, load_project
 from ..schema.feature_flags import FlagConfig
