@@ -110,8 +110,9 @@ def test_cli_override_reaches_a_running_client_within_a_second(redis_url: str, p
         assert flags(redis_url, prefix, "set-rollout", "new_checkout_flow", "0", "--snapshot", str(SEED)) == 0
         _wait_for(lambda: client.evaluate("new_checkout_flow", CHECKOUT_UNIT).value is False, 1.0, "rollout 0")
         # The swap comes first, the bookkeeping right after: wait for it rather than race it.
-        _wait_for(lambda: client.overrides.status()["version"] == 3, 1.0, "status catches up")
-        status = client.overrides.status()
+        assert client.overrides is source
+        _wait_for(lambda: source.status()["version"] == 3, 1.0, "status catches up")
+        status = source.status()
         assert status["status"] == "ok"
         assert status["flags"] == ["new_checkout_flow"]
         assert flags(redis_url, prefix, "clear", "new_checkout_flow") == 0
@@ -652,14 +653,18 @@ def test_polling_picks_up_a_change_whose_message_was_lost(redis_url: str, prefix
         client.close()
 
 
-def test_redis_url_shorthand_takes_prefix_and_ttl_from_the_snapshot(
+def test_redis_defaults_take_prefix_and_ttl_from_the_snapshot(
     redis_url: str, prefix: str, store: OverrideStore
 ) -> None:
     store.write("gate", lambda _: {"enabled": False}, op="disable", actor="test")
     snapshot = {**ROLLOUT_SNAPSHOT, "runtime": {"storage": {"type": "redis", "key_prefix": prefix, "ttl": 42}}}
-    client = Client(snapshot, overrides=redis_url)
+    # The Client takes a source, not a URL (it does not import tusklang.overrides; docs/architecture.md)
+    with pytest.raises(TypeError, match=r"RedisOverrides\(url\)"):
+        Client(snapshot, overrides=redis_url)  # type: ignore[arg-type]
+    client = Client(snapshot, overrides=RedisOverrides(redis_url))
     try:
         assert client.evaluate("gate", {"user_id": "u"}).reason == "DISABLED"  # applied before the first use
+        assert client.overrides is not None
         status = client.overrides.status()
         assert (status["prefix"], status["poll_interval"], status["version"]) == (prefix, 42, 1)
     finally:

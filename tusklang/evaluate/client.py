@@ -16,7 +16,9 @@ from ..snapshot import Snapshot, load_snapshot
 from . import reasons as r
 from .compile import CompiledFlag, compile_snapshot
 from .conditions import kind, to_epoch, value_type
+from .overlay import overlay
 from .result import EvaluationResult
+from .sources import OverrideSource, Records, as_source
 
 log = logging.getLogger("tusklang.evaluate")
 
@@ -109,10 +111,11 @@ class Client:
         *,
         path: str | None = None,
         tracker: Tracker | None = None,
-        overrides: Any = None,
+        overrides: OverrideSource | Records | None = None,
     ) -> None:
-        """``overrides``: a Redis URL, a ``tusklang.overrides.RedisOverrides``, or a mapping of override
-        records, layered on top of the snapshot (docs/overrides.md)."""
+        """``overrides``: an override source (``tusklang.overrides.RedisOverrides(url)``, anything with
+        ``start``/``status``/``close``, see ``sources.py``) or a mapping of override records, layered on
+        top of the snapshot (docs/overrides.md)."""
         self._base = load_snapshot(snapshot)
         self._override_records: Mapping[str, Any] = {}
         # Override records the snapshot refused (flag -> reason), from the last apply_overrides.
@@ -131,11 +134,11 @@ class Client:
         self._lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
-        self._overrides: Any = None
+        self._overrides: OverrideSource | None = None
         if overrides is not None:
-            from ..overrides import attach
-
-            self._overrides = attach(overrides, self.apply_overrides, self._base)
+            source = as_source(overrides)
+            source.start(self.apply_overrides, self._base)
+            self._overrides = source
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -146,7 +149,7 @@ class Client:
         watch: bool = False,
         interval: float = 1.0,
         *,
-        overrides: Any = None,
+        overrides: OverrideSource | Records | None = None,
         tracker: Tracker | None = None,
     ) -> Client:
         """Load a snapshot file; with ``watch`` a daemon thread reloads it when it changes."""
@@ -215,8 +218,6 @@ class Client:
         """``base`` with the override records on top, and the records it refused (flag -> reason)."""
         if not records:
             return base, {}
-        from ..overrides.overlay import overlay
-
         return overlay(base, records, known=self._override_rejected)
 
     def apply_overrides(self, records: Mapping[str, Any]) -> bool:
@@ -243,7 +244,7 @@ class Client:
         return dict(self._override_rejected)
 
     @property
-    def overrides(self) -> Any:
+    def overrides(self) -> OverrideSource | None:
         """The override source (``status()`` for health), or None."""
         return self._overrides
 

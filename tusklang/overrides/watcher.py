@@ -22,49 +22,22 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 import redis
 
 from .. import safejson
 from ..db.urls import redact_text
+from ..evaluate.sources import Apply, OverrideSource, StaticOverrides
 from ..snapshot import Snapshot
 from .overlay import DEFAULT_PREFIX, DEFAULT_TTL, check_record, storage_settings
 from .store import OverrideState, OverrideStore, connect, now_iso
 
 log = logging.getLogger("tusklang.overrides")
 
-Apply = Callable[[Mapping[str, Mapping[str, Any]]], bool]
-
 # Error messages are logged and served: credentials in any URL inside them are stripped first.
 redact = redact_text
-
-
-class OverrideSource(Protocol):
-    """What a ``Client`` holds as its ``overrides``: started once, asked for status, closed."""
-
-    def start(self, apply: Apply, snapshot: Snapshot) -> None: ...
-
-    def status(self) -> dict[str, Any]: ...
-
-    def close(self) -> None: ...
-
-
-class StaticOverrides:
-    """Fixed override records (tests, offline use): applied once, always ``ok``."""
-
-    def __init__(self, records: Mapping[str, Mapping[str, Any]]) -> None:
-        self.records = {k: dict(v) for k, v in records.items()}
-
-    def start(self, apply: Apply, snapshot: Snapshot) -> None:
-        apply(self.records)
-
-    def status(self) -> dict[str, Any]:
-        return {"source": "static", "status": "ok", "flags": sorted(self.records)}
-
-    def close(self) -> None:
-        pass
 
 
 class RedisOverrides:
@@ -326,7 +299,11 @@ def _message_version(data: Any) -> int | None:
 def attach(
     overrides: OverrideSource | str | Mapping[str, Mapping[str, Any]], apply: Apply, snapshot: Snapshot
 ) -> OverrideSource:
-    """Turn a Client's ``overrides=`` argument into a started source."""
+    """A started source from a Redis URL (all defaults), a mapping of records, or a source.
+
+    For callers that take any of the three (the Client itself takes a source or records only: it
+    does not import this package, see docs/architecture.md).
+    """
     source: OverrideSource
     if isinstance(overrides, str):
         source = RedisOverrides(overrides)
