@@ -34,12 +34,17 @@ def check_project(
 
     A file that defines no flag block is general TuskLang configuration: syntax and semantics only.
     """
-    return check_loaded(_load(paths, settings, overlays), lint_options)
+    with gc_paused():  # the project is freed before the collector is back on (see compiler.pipeline._compile)
+        return _check(paths, settings, overlays, lint_options)
 
 
-def _load(paths: Sequence[str | os.PathLike[str]], settings: Settings, overlays: Mapping[str, str] | None) -> Project:
-    with gc_paused():
-        return load_project(paths, settings, execute=False, overlays=overlays)
+def _check(
+    paths: Sequence[str | os.PathLike[str]],
+    settings: Settings,
+    overlays: Mapping[str, str] | None,
+    lint_options: LintOptions | None,
+) -> list[Diagnostic]:
+    return check_loaded(load_project(paths, settings, execute=False, overlays=overlays), lint_options)
 
 
 def check_loaded(project: Project, lint_options: LintOptions | None = None) -> list[Diagnostic]:
