@@ -291,3 +291,20 @@ def test_two_threads_parse_at_once_without_taking_each_others_spans() -> None:
         for member in document.members:
             assert isinstance(member, nodes.Member)
             assert member.span.source is document.source and member.value.span.source is document.source
+
+
+def test_an_unclosed_quote_does_not_swallow_the_outline() -> None:
+    # The quote pairs with the next one lines below, so parse reports errors far away (strings may
+    # span lines); the recovered document still has every member but the broken one.
+    text = 'b = "abc\nfirst = { x = 1 }\nsecond = "two"\nthird = "2024-02-01"\nlast = 4\n'
+    document, found = tolerant(text)
+    assert found == parse_diagnostics(text) and found
+    assert keys(document) == ["first", "first.x", "second", "third", "last"]
+
+
+def test_a_file_broken_everywhere_still_gives_the_outline_before_the_last_repair() -> None:
+    lines = [f"k{i} = {{ v = {i} }}" if i % 2 else f"k{i} = = {i}" for i in range(400)]
+    document, found = tolerant("\n".join(lines) + "\n")
+    assert len(found) == MAX_ERRORS and found == parse_diagnostics("\n".join(lines) + "\n")
+    outline = keys(document)
+    assert outline[:4] == ["k1", "k1.v", "k3", "k3.v"] and len(outline) >= 2 * 40

@@ -417,6 +417,10 @@ class _Lexer:
                     if level + sub > MAX_DEPTH:
                         self.too_deep(pos, end)
                 append(Tok(ttype, op, pos, end))
+            elif tolerant and (kind == "dstring" or kind == "sstring") and self.runaway_string(pos, end):
+                # Recovery only: a quote left open pairs with the next one, lines below. `parse` must
+                # accept the string (strings may span lines); recovery blanks its first line instead.
+                self.fail("TSK105", "unterminated string", pos, pos + 1)
             elif kind == "dstring" and "\\" not in (raw := m.group()) and "${" not in raw and end - pos > 2:
                 append(Tok("STRING", nodes.String(raw[1:-1], Span(source, pos, end)), pos, end))
             elif kind == "dstring" or kind == "sstring" or kind == "string3":
@@ -500,6 +504,17 @@ class _Lexer:
         if self.problems and not tolerant:
             raise TuskError(self.problems)
         return tokens, self.comments
+
+    def runaway_string(self, start: int, end: int) -> bool:
+        """A `"`/`'` string whose next line starts a member (`key = ...`): most likely left unclosed."""
+        text = self.text
+        nl = text.find("\n", start, end)
+        if nl == -1:
+            return False
+        i = nl + 1
+        while i < end and text[i] in " \t":
+            i += 1
+        return MEMBER_LINE_RE.match(text, i) is not None
 
     def close_by_indentation(self, tokens: list[Tok]) -> list[Tok]:
         """Recovery: close each unclosed block where its indentation says it ended, then balance the rest."""

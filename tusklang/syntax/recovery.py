@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..diagnostics import Diagnostic, TuskError
+from ..diagnostics import Diagnostic, Span, TuskError
 from ..source import SourceFile
 from . import nodes
 
@@ -77,24 +77,40 @@ def recover(
     if not want_document:
         return found, None
     if result is None:
-        result = _repair(source, text, parse_once)
+        result = _repair(source, text, parse_once, found[0].span if found else None)
     if result is None:
         return found, None
     document, problems = result
     return found, first_wins(document, problems) if problems else document
 
 
-def _repair(source: SourceFile, text: str, parse_once: ParseOnce) -> tuple[Any, list[Diagnostic]] | None:
-    """Blank the line of each next error, balanced or not, parsing in tolerant mode, until the text parses."""
+def _repair(
+    source: SourceFile, blanked: str, parse_once: ParseOnce, first: Span | None
+) -> tuple[Any, list[Diagnostic]] | None:
+    """Blank the line of each next error, balanced or not, parsing in tolerant mode, until the text parses.
+
+    ``blanked`` is the text as the reporting left it. The tolerant lexer first reads the original text:
+    when it sees the same first error as ``parse`` (``first``), the lines blanked since were real
+    errors and the repair goes on from ``blanked``; when it sees an earlier cause (a quote left open
+    pairs with one lines below, and the reported errors were its echoes), it starts over from there.
+    """
     deadline = time.perf_counter() + REPAIR_SECONDS
-    for _ in range(MAX_REPAIRS):
+    text = source.text
+    for attempt in range(MAX_REPAIRS + 1):
         try:
             return parse_once(source, text, True)
         except TuskError as exc:
             span = exc.diagnostics[0].span
-            if span is None or time.perf_counter() > deadline:
+            if span is None:
                 return None
+            if attempt == 0 and text is not blanked and first is not None and span.start == first.start:
+                text = blanked
+                continue
             start, end = _line_bounds(text, span.start, span.end)
+            if attempt >= MAX_REPAIRS - 1 or time.perf_counter() > deadline:
+                # Out of budget: keep what comes before this error (blocks open there are closed),
+                # which is still an outline for most of a file that is broken all over.
+                end = len(text)
             segment = text[start:end]
             if not segment.strip():
                 return None  # nothing left to blank there: give up rather than loop
