@@ -308,3 +308,22 @@ def test_a_file_broken_everywhere_still_gives_the_outline_before_the_last_repair
     assert len(found) == MAX_ERRORS and found == parse_diagnostics("\n".join(lines) + "\n")
     outline = keys(document)
     assert outline[:4] == ["k1", "k1.v", "k3", "k3.v"] and len(outline) >= 2 * 40
+
+
+@pytest.mark.parametrize(
+    ("text", "outline"),
+    [
+        ('a = 1\nb = "\ud800"\nc = 2\n', ["a", "c"]),  # TSK001, not a syntax error: reported as parse raises it
+        ("a = 1\nb = " + "[" * 200 + "]" * 200 + "\nc = 2\n", ["a", "c"]),  # TSK112
+        ("a = 1\r\nb = 2\rc = 3\r\nd = 4\r\n", ["a", "d"]),  # a lone carriage return
+        ("[sec\nb = 1\n", ["b"]),
+        ("a = {\n", ["a"]),
+        ("}", []),
+        ("", []),
+    ],
+    ids=["lone surrogate", "too deep", "lone CR", "bad header", "open brace at the end", "stray brace", "empty"],
+)
+def test_odd_inputs_still_give_a_document(text: str, outline: list[str]) -> None:
+    document, found = tolerant(text)
+    assert found == parse_diagnostics(text)
+    assert keys(document) == outline

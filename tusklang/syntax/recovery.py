@@ -35,6 +35,8 @@ _FINAL = {"TSK102", "TSK103", "TSK105"}
 _STRINGS = re.compile(r'"""[\s\S]*?"""|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'')
 _PAIRS = (("{", "}"), ("[", "]"), ("(", ")"))
 _NOT_NEWLINE = re.compile(r"[^\r\n]")
+# The repair also blanks a lone carriage return (itself an error, TSK107); CRLF line ends stay.
+_NOT_LINE_END = re.compile(r"\r(?!\n)|[^\r\n]")
 # ``_parse_source(source, text, tolerant)``: a document and its check problems, or TuskError.
 ParseOnce = Callable[[SourceFile, str, bool], tuple[Any, list[Diagnostic]]]
 
@@ -112,9 +114,10 @@ def _repair(
                 # which is still an outline for most of a file that is broken all over.
                 end = len(text)
             segment = text[start:end]
-            if not segment.strip():
+            blank = _NOT_LINE_END.sub(" ", segment)
+            if blank == segment:
                 return None  # nothing left to blank there: give up rather than loop
-            text = text[:start] + _NOT_NEWLINE.sub(" ", segment) + text[end:]
+            text = text[:start] + blank + text[end:]
     return None
 
 
