@@ -9,6 +9,8 @@ the result is plain picklable data.
 from __future__ import annotations
 
 import logging
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,7 @@ from .._gc import gc_paused
 from ..compiler.check import check_loaded
 from ..compiler.pipeline import compile_project
 from ..diagnostics import Diagnostic, TuskError
-from ..project import InputError, load_project
+from ..project import InputError, Project, load_project
 from ..source import SourceFile
 from .config import Policy, ServerConfig, build_settings
 from .convert import to_lsp
@@ -73,7 +75,7 @@ def project_diagnostics(job: LintJob) -> tuple[list[Diagnostic], tuple[str, ...]
     settings = build_settings(job.config)
     with gc_paused():  # as check_project does: the parser and validation build many small objects
         project = load_project(list(job.paths), settings, execute=job.execute, overlays=job.overlays)
-        files = tuple(f.path for f in project.files)
+        files = _depends_on(project)
         if not job.execute:
             return check_loaded(project), files
         if project.has_errors or not project.is_flag_project:
@@ -82,6 +84,21 @@ def project_diagnostics(job: LintJob) -> tuple[list[Diagnostic], tuple[str, ...]
             return compile_project(project).diagnostics, files
         except TuskError as exc:
             return list(exc.diagnostics), files
+
+
+_FILE_CALL = re.compile(r"""@file\(\s*(?:"([^"\n]+)"|'([^'\n]+)')""")
+
+
+def _depends_on(project: Project) -> tuple[str, ...]:
+    """Every file read, and every `@file` target named, found or not: when a missing one appears, or an
+    included one changes, the document must be linted again. A text scan, not a walk of the tree: it costs
+    nothing next to the check, and a target it finds in a comment only causes one lint too many."""
+    found = [f.path for f in project.files]
+    for file in project.files:
+        base = os.path.dirname(file.path)
+        for match in _FILE_CALL.finditer(file.text):
+            found.append(os.path.join(base, match.group(1) or match.group(2)))
+    return tuple(dict.fromkeys(found))
 
 
 def _uri(path: str) -> str:

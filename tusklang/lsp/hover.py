@@ -62,7 +62,7 @@ def _directive_hover(directive: nodes.Directive, environ: Mapping[str, str]) -> 
             # Whether it is set, never its value: the value may be a secret.
             state = "is set" if name in environ else "is **not set**"
             fallback = " (the default given here will be used)" if len(args) > 1 and name not in environ else ""
-            text += f"\n\n`{name}` {state} in the language server's environment{fallback}."
+            text += f"\n\n`{name}` {state} in the environment `@env` reads here{fallback}."
     return _markdown(text, span_range(directive.span))
 
 

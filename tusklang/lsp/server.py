@@ -128,6 +128,8 @@ class TuskLanguageServer(LanguageServer):
     def configure(self, raw: Any) -> None:
         before = self.config
         self.config = self.config.updated(raw)
+        if self.config != before:
+            self.shown_problems.clear()  # a problem fixed and made again is said again
         self.environ = environment(self.config)
         self.show_problems(self.config.problems)
         if self.config != before:
