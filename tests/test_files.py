@@ -51,13 +51,17 @@ def test_text_that_cannot_be_encoded_leaves_the_old_file(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_an_unwritable_folder(tmp_path: Path) -> None:
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o500)
+    if os.geteuid() != 0:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o500)
+    else:
+        # root writes into any chmod-protected folder; sysfs refuses new files even to root
+        folder = Path("/sys")
     try:
         with pytest.raises(WriteError, match="Permission denied"):
             write_atomic(folder / "out.json", "x")
     finally:
-        folder.chmod(0o700)
+        if folder != Path("/sys"):
+            folder.chmod(0o700)
