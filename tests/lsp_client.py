@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -92,6 +93,20 @@ async def diagnostics_for(client: Client, uri: str, version: int | None) -> list
             return list(client.diagnostics[uri])
         await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     raise AssertionError(f"no diagnostics for {uri} v{version}")
+
+
+async def diagnostics_when(
+    client: Client, uri: str, version: int | None, condition: Any, notifications: int = 50
+) -> list[types.Diagnostic]:
+    """The first diagnostics for ``uri`` at ``version`` that satisfy ``condition`` (other projects that
+    include the document may publish after the document's own lint)."""
+    for _ in range(notifications):
+        if uri in client.diagnostics and (version is None or client.published_version.get(uri) == version):
+            found = list(client.diagnostics[uri])
+            if condition(found):
+                return found
+        await asyncio.wait_for(client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 30)
+    raise AssertionError(f"diagnostics for {uri} v{version} never satisfied the condition: {client.diagnostics[uri]}")
 
 
 async def next_diagnostics(client: Client, uri: str) -> list[types.Diagnostic]:

@@ -16,10 +16,13 @@ _INDENT = "    "
 
 
 def code_actions(
-    uri: str, index: FileIndex, rng: types.Range, diagnostics: list[types.Diagnostic]
+    uri: str, index: FileIndex, rng: types.Range | None, diagnostics: list[types.Diagnostic]
 ) -> list[types.CodeAction]:
+    """Quick fixes for ``diagnostics`` and for the flags ``rng`` touches (None: a range edited since the
+    index was built, whose flags are not known yet)."""
     actions = [a for d in diagnostics if (a := _did_you_mean(uri, index, d)) is not None]
-    actions.extend(_missing_metadata(uri, index, rng))
+    if rng is not None:
+        actions.extend(_missing_metadata(uri, index, rng))
     return actions
 
 

@@ -21,12 +21,18 @@ _SEVERITY = {
 
 
 def position(source: SourceFile, offset: int) -> types.Position:
+    line, character = point(source, offset)
+    return types.Position(line=line, character=character)
+
+
+def point(source: SourceFile, offset: int) -> tuple[int, int]:
+    """(0-based line, UTF-16 column) of a code-point offset."""
     line, column = source.position(offset)
     start = source.line_starts[line - 1]
     prefix = source.text[start : start + column - 1]
     # One C-level pass per position: an outline of a 20,000-line file converts some 100,000 of them.
     units = len(prefix) if prefix.isascii() else len(prefix.encode("utf-16-le", "surrogatepass")) // 2
-    return types.Position(line=line - 1, character=units)
+    return line - 1, units
 
 
 def span_range(span: Span) -> types.Range:

@@ -10,7 +10,7 @@ Names live where the seed's config shape puts them. A definition is an object me
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..diagnostics import Span, TuskError
 from ..source import SourceFile
@@ -31,10 +31,10 @@ _REFERENCE_ARRAYS: dict[Path, str] = {
 }
 _GATE_ARRAYS = frozenset({"gates", "required_gates", "feature_gates"})
 REFERABLE = frozenset({"segment", "environment", "gate", "variable", "file"})
+_PLAIN = frozenset({nodes.String, nodes.Number, nodes.Bool, nodes.Null, nodes.Range})
 
 
-@dataclass(frozen=True)
-class Symbol:
+class Symbol(NamedTuple):  # tuples, not frozen dataclasses: a 20,000-line file has some 100,000 of these
     kind: str
     name: str
     path: Path
@@ -42,15 +42,13 @@ class Symbol:
     span: Span
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):
     kind: str
     name: str
     span: Span  # the name itself (inside the quotes, after the `$`)
 
 
-@dataclass(frozen=True)
-class KeyPart:
+class KeyPart(NamedTuple):
     path: Path  # full path up to and including this part
     span: Span
     member: Any
@@ -65,6 +63,7 @@ class FileIndex:
     keys: list[KeyPart] = field(default_factory=list)
     directives: list[nodes.Directive] = field(default_factory=list)
     objects: list[tuple[Path, nodes.Object | nodes.Section | nodes.Document]] = field(default_factory=list)
+    outline: list[dict[str, Any]] | None = None  # the server fills it on its index thread (outline.py)
 
     def definitions_of(self, kind: str) -> list[Symbol]:
         return [d for d in self.definitions if d.kind == kind]
@@ -131,28 +130,37 @@ class _Walker:
         self.index = index
 
     def members(self, members: Any, prefix: Path) -> None:
+        keys = self.index.keys
+        definitions = self.index.definitions
         for member in members:
-            if isinstance(member, nodes.VarDef):
-                self.index.definitions.append(
+            if type(member) is nodes.VarDef:
+                definitions.append(
                     Symbol("variable", member.name, prefix, _after_dollar(member.name_span), member.span)
                 )
                 self.value(member.value, prefix)
                 continue
-            path = prefix + tuple(member.key.parts)
-            for i, span in enumerate(member.key.spans):
-                self.index.keys.append(KeyPart(prefix + tuple(member.key.parts[: i + 1]), span, member))
+            parts = member.key.parts
+            path = prefix + parts
+            if len(parts) == 1:
+                keys.append(KeyPart(path, member.key.spans[0], member))
+            else:
+                for i, span in enumerate(member.key.spans):
+                    keys.append(KeyPart(prefix + parts[: i + 1], span, member))
             value = member.value
-            if isinstance(value, nodes.Object):
-                kind = _DEFINITION_PARENTS.get(path[-3:-1]) or _LAST_PARENT.get(path[-2] if len(path) > 1 else "")
-                if kind:
+            kind = type(value)
+            if kind is nodes.Object:
+                defines = _DEFINITION_PARENTS.get(path[-3:-1]) or _LAST_PARENT.get(path[-2] if len(path) > 1 else "")
+                if defines:
                     name_span = member.key.spans[-1]
-                    self.index.definitions.append(Symbol(kind, path[-1], path, _unquoted(name_span), member.span))
-            elif isinstance(value, nodes.Array):
-                kind = _REFERENCE_ARRAYS.get(path[-2:]) or ("gate" if path[-1] in _GATE_ARRAYS else None)
-                if kind:
+                    definitions.append(Symbol(defines, path[-1], path, _unquoted(name_span), member.span))
+            elif kind is nodes.Array:
+                refers = _REFERENCE_ARRAYS.get(path[-2:]) or ("gate" if path[-1] in _GATE_ARRAYS else None)
+                if refers:
                     for item in value.items:
-                        if isinstance(item, nodes.String):
-                            self.index.references.append(Reference(kind, item.value, _unquoted(item.span)))
+                        if type(item) is nodes.String:
+                            self.index.references.append(Reference(refers, item.value, _unquoted(item.span)))
+            elif kind in _PLAIN:
+                continue  # nothing inside to index
             self.value(value, path)
 
     def value(self, node: Any, path: Path) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import logging
 import os
 import pickle
@@ -96,6 +97,7 @@ def child_main() -> None:
     if _CANCEL_SIGNAL is not None:
         signal.signal(_CANCEL_SIGNAL, _on_cancel)
     warm_up()
+    gc.freeze()  # modules, schema models and parser tables: no collection needs to walk them again
     write_message(channel_out, ("ready",))
     while True:
         message = read_message(channel_in)
