@@ -16,10 +16,12 @@ from tests.lsp_client import (
     Client,
     check_places,
     diagnostics_for,
+    diagnostics_when,
     doc,
     lsp_places,
     make_client,
     open_file,
+    open_text,
     position_of,
 )
 
@@ -118,3 +120,15 @@ async def test_settings_are_pulled_when_the_client_only_says_they_changed(client
     client.diagnostics.pop(uri, None)
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
     assert await diagnostics_for(client, uri, 1) == []
+
+
+async def test_resolve_on_save_runs_the_directives_as_compile_does(client: Client) -> None:
+    uri = "file:///tmp/tusk-lsp-resolve-on-save.tsk"
+    open_text(client, uri, "owner = @env(TUSK_LSP_NEVER_SET)\n")
+    assert await diagnostics_for(client, uri, 1) == []  # nothing runs while typing
+    configure(client, resolveOnSave=True, ignore=[], error=[], envFile="")
+    client.diagnostics.pop(uri, None)
+    client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=doc(uri)))
+    found = await diagnostics_when(client, uri, 1, bool)
+    assert [d.code for d in found] == ["TSK223"] and "TUSK_LSP_NEVER_SET" in found[0].message
+    configure(client, resolveOnSave=False)

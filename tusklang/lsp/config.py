@@ -31,6 +31,9 @@ class ServerConfig:
     debounce_ms: int = 25
     error: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    # Files checked together, as `tusk check A B` checks them: lists of paths or glob patterns, relative to
+    # the workspace folder. A document in none of them is a project of its own (with what it includes).
+    projects: tuple[tuple[str, ...], ...] = ()
     workspace_root: str | None = None
     problems: tuple[str, ...] = field(default=(), compare=False)  # what was wrong in the last update
 
@@ -67,6 +70,12 @@ class ServerConfig:
                     problems.append(f"`tusk.{key}` must be a list of codes such as TSK401; it is ignored")
                 else:
                     changes[key] = codes
+        if tusk.get("projects") is not None:
+            projects = _projects(tusk["projects"])
+            if projects is None:
+                problems.append('`tusk.projects` must be a list of file lists, e.g. [["flags/a.tsk", "flags/*.tsk"]]')
+            else:
+                changes["projects"] = projects
         for key in ("database", "env_file"):
             if key in changes and not changes[key]:
                 changes[key] = None  # "" means unset, as in most editors' settings UIs
@@ -80,6 +89,35 @@ def _codes(value: Any) -> tuple[str, ...] | None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         return None
     return tuple(v.strip() for v in value if v.strip())
+
+
+def _projects(value: Any) -> tuple[tuple[str, ...], ...] | None:
+    if not isinstance(value, list):
+        return None
+    out = []
+    for project in value:
+        if isinstance(project, str):
+            project = [project]
+        if not isinstance(project, list) or not project or not all(isinstance(p, str) and p for p in project):
+            return None
+        out.append(tuple(project))
+    return tuple(out)
+
+
+def project_files(config: ServerConfig, limit: int = 2000) -> list[tuple[str, ...]]:
+    """Each configured project's files: patterns expanded (sorted), in the order given, absolute."""
+    import glob
+
+    root = Path(config.workspace_root) if config.workspace_root else Path.cwd()
+    out = []
+    for project in config.projects:
+        files: list[str] = []
+        for pattern in project:
+            full = pattern if Path(pattern).is_absolute() else str(root / pattern)
+            matches = sorted(glob.glob(full, recursive=True)) if glob.has_magic(full) else [full]
+            files.extend(os.path.abspath(m) for m in matches[:limit])
+        out.append(tuple(dict.fromkeys(files)))
+    return out
 
 
 def env_file_path(config: ServerConfig) -> Path | None:

@@ -38,7 +38,7 @@ from ..diagnostics import TuskError
 from ..format import format_text
 from ..source import SourceFile
 from . import actions, completion, hover, navigation, outline, transport
-from .config import ServerConfig, environment
+from .config import ServerConfig, environment, project_files
 from .convert import offset_at, offset_range
 from .diagnose import LintJob, LintResult
 from .index import FileIndex, build_index
@@ -49,6 +49,7 @@ from .workspace import WorkspaceFiles, normalise
 
 log = logging.getLogger(__name__)
 _WATCHER_ID = "tusk-watch-tsk-files"
+_ON_SAVE = "#resolved-on-save"  # the lint key of a project's resolve-on-save results
 IDLE_COLLECTION_SECONDS = 60.0
 
 
@@ -73,8 +74,9 @@ class TuskLanguageServer(LanguageServer):
         # uri -> the edits since its newest index: (version they made, the change; None for a whole-text one)
         self.edits: dict[str, list[tuple[int | None, Change | None]]] = {}
         self.files = WorkspaceFiles()
-        self.includes: dict[str, frozenset[str]] = {}  # open document URI -> paths it includes
-        # open document URI -> path -> (document version, diagnostics) from linting that document's project
+        self.projects: list[tuple[str, ...]] = []  # tusk.projects, patterns expanded (config.project_files)
+        self.includes: dict[str, frozenset[str]] = {}  # lint key -> every file its project reads or names
+        # lint key -> path -> (document version, diagnostics) from linting that project
         self.results: dict[str, dict[str, tuple[int | None, list[types.Diagnostic]]]] = {}
         self.uri_of: dict[str, str] = {}  # path -> the URI diagnostics for it go to
         self.shown_problems: set[str] = set()
@@ -143,6 +145,7 @@ class TuskLanguageServer(LanguageServer):
         self.environ = environment(self.config)
         self.show_problems(self.config.problems)
         if self.config != before:
+            self.reproject()
             for uri in self.open_uris():
                 self.schedule(uri, delay=0)
 
@@ -281,16 +284,56 @@ class TuskLanguageServer(LanguageServer):
         self.timers.pop(uri, None)
         if uri not in self.workspace.text_documents:
             return
-        path = self.path_of(uri)
-        for root in self.includers_of(path):
-            self.lint(root)
-        self.lint(uri)  # last: the linter takes the newest first
+        own = self.lint_key(uri)
+        for key in self.includers_of(self.path_of(uri)):
+            if key.endswith(_ON_SAVE):
+                self.forget(key)  # what resolving found was about the text before this edit
+            elif key != own:
+                self.lint(key)
+        self.lint(own)  # last: the linter takes the newest first
         self._ensure_build(uri)  # now, so the next request finds it ready
 
-    def includers_of(self, path: str) -> list[str]:
-        return [root for root, included in self.includes.items() if path in included]
+    # A lint key names a project: a document's URI (the document and what it includes), or
+    # "project:N" for the N-th of `tusk.projects` (files checked together, as `tusk check A B` does).
 
-    def lint(self, uri: str, *, execute: bool = False) -> None:
+    def lint_key(self, uri: str) -> str:
+        path = self.path_of(uri)
+        for n, files in enumerate(self.projects):
+            if path in files:
+                return f"project:{n}"
+        return uri
+
+    def project_paths(self, key: str) -> tuple[str, ...]:
+        key = key.removesuffix(_ON_SAVE)
+        if key.startswith("project:"):
+            return self.projects[int(key.removeprefix("project:"))]
+        return (self.path_of(key),)
+
+    def alive(self, key: str) -> bool:
+        """Whether a project is still linted: one of its documents is open."""
+        key = key.removesuffix(_ON_SAVE)
+        if not key.startswith("project:"):
+            return key in self.workspace.text_documents
+        n = int(key.removeprefix("project:"))
+        return n < len(self.projects) and any(path in self.projects[n] for path in self.open_paths())
+
+    def includers_of(self, path: str) -> list[str]:
+        """The projects that read ``path`` (or name it in `@file`), their own files included."""
+        return [key for key, files in self.includes.items() if path in files]
+
+    def reproject(self) -> None:
+        """`tusk.projects` (or the files its patterns match) changed: lint every open document again."""
+        projects = project_files(self.config)
+        if projects == self.projects:
+            return
+        self.projects = projects
+        stale = [key for key in self.results if key.startswith("project:") or not self.alive(key)]
+        for key in stale:
+            self.forget(key)
+        for uri in self.open_uris():
+            self.schedule(uri, delay=0)
+
+    def lint(self, key: str, *, execute: bool = False) -> None:
         if not self._linter_started:
             self._linter_started = True
             self.linter.start()
@@ -301,26 +344,34 @@ class TuskLanguageServer(LanguageServer):
             other_path = self.path_of(other)
             overlays[other_path] = document.source
             versions[other_path] = document.version
-        job = LintJob((self.path_of(uri),), overlays, self.config, execute=execute, versions=versions)
-        self.linter.submit(uri, job)
+        job = LintJob(self.project_paths(key), overlays, self.config, execute=execute, versions=versions)
+        # Resolving on save has a key of its own: the lint that follows the save must not replace it.
+        self.linter.submit(key + _ON_SAVE if execute else key, job)
 
-    def _on_lint_result(self, uri: str, job: LintJob, result: LintResult) -> None:
-        if uri not in self.workspace.text_documents:
+    def _on_lint_result(self, key: str, job: LintJob, result: LintResult) -> None:
+        if not self.alive(key) or job.paths != self.project_paths(key):
             return
         self.show_problems(result.problems)
-        root = job.paths[0]
 
-        def key(path: str) -> str:
+        def normal(path: str) -> str:
             return path if path in job.paths or not _is_path(path) else normalise(path)
 
-        self.includes[uri] = frozenset(key(path) for path in result.files) - {root}
+        self.includes[key] = frozenset(normal(path) for path in result.files) | set(job.paths)
         fresh: dict[str, tuple[int | None, list[types.Diagnostic]]] = {}
         for path, found in result.by_path.items():
-            fresh[key(path)] = (job.versions.get(key(path)), found)
-        fresh.setdefault(root, (job.versions.get(root), []))
-        previous = self.results.get(uri, {})
-        self.results[uri] = fresh
+            fresh[normal(path)] = (job.versions.get(normal(path)), found)
+        for path in job.paths:
+            fresh.setdefault(path, (job.versions.get(path), []))
+        previous = self.results.get(key, {})
+        self.results[key] = fresh
         self.publish(set(previous) | set(fresh))
+
+    def forget(self, key: str) -> None:
+        """Drop a project's results (republishing what is left for its files) and any lint in flight."""
+        self.linter.forget(key)
+        self.includes.pop(key, None)
+        gone = self.results.pop(key, {})
+        self.publish(gone)
 
     def publish(self, paths: Iterable[str]) -> None:
         """Send what the open projects say about each of ``paths``: for an open document, only what was
@@ -353,24 +404,29 @@ class TuskLanguageServer(LanguageServer):
         timer = self.timers.pop(uri, None)
         if timer is not None:
             timer.cancel()
-        self.linter.forget(uri)
         self.indexes.pop(uri, None)
         self.building.pop(uri, None)
         self.edits.pop(uri, None)
-        self.includes.pop(uri, None)
         path = self.path_of(uri)
-        gone = self.results.pop(uri, {})
-        self.publish(set(gone) | {path})
-        for root in self.includers_of(path):  # they read it from disk now
-            self.lint(root)
+        key = self.lint_key(uri)
+        if self.alive(key):
+            self.lint(key)  # another file of its project is open: the closed one is read from disk now
+        else:
+            self.forget(key)
+            self.forget(key + _ON_SAVE)
+        self.publish({path})
+        for other in self.includers_of(path):  # they read it from disk now
+            if other != key and self.alive(other):
+                self.lint(other)
 
     def disk_changed(self, path: str) -> None:
-        """A file changed on disk (saved, or changed outside the editor): lint the open projects that include it."""
+        """A file changed on disk (saved, or changed outside the editor): lint the open projects that read it."""
         self.files.changed(path)
         if path in self.open_paths():
             return  # its open text is what counts
-        for root in self.includers_of(path):
-            self.lint(root)
+        for key in self.includers_of(path):
+            if self.alive(key):
+                self.lint(key)
 
 
 def _collect() -> None:
@@ -471,6 +527,8 @@ def on_watched_files(ls: TuskLanguageServer, params: types.DidChangeWatchedFiles
             ls.files.remove(path)
         elif change.type == types.FileChangeType.Created:
             ls.files.add(path)
+        if change.type != types.FileChangeType.Changed and ls.config.projects:
+            ls.reproject()  # a pattern of tusk.projects may match one file more or less
         ls.disk_changed(path)
 
 
@@ -499,7 +557,7 @@ def did_save(ls: TuskLanguageServer, params: types.DidSaveTextDocumentParams) ->
         ls.files.add(path)
         ls.files.changed(path)
     if ls.config.resolve_on_save:
-        ls.lint(uri, execute=True)
+        ls.lint(ls.lint_key(uri), execute=True)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
