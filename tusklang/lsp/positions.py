@@ -77,6 +77,9 @@ class Mapper:
         self.changes = tuple(changes)
         # A line above every edit (each edit's start in the text as it was then) is never moved.
         self.first_line = min((c.start[0] for c in self.changes), default=0)
+        # Typing within lines (the usual case) moves nothing off the lines it touched.
+        self.lines_kept = all(c.start[0] == c.end[0] == c.new_end[0] for c in self.changes)
+        self.touched = frozenset(c.start[0] for c in self.changes)
 
     @property
     def identity(self) -> bool:
@@ -98,7 +101,7 @@ class Mapper:
         return types.Position(line=line, character=character)
 
     def point_to_new(self, p: Point, at_end: bool) -> Point:
-        if p[0] < self.first_line:
+        if p[0] < self.first_line or (self.lines_kept and p[0] not in self.touched):
             return p
         for change in self.changes:
             if p[0] > change.end[0]:  # the usual case, a line below the edit: only the line moves
@@ -149,7 +152,10 @@ def remap(value: Any, uri: str, mapper: Mapper) -> Any:
 def _remap_json(node: dict[str, Any], mapper: Mapper) -> dict[str, Any]:
     """A copy of an outline node with its ranges moved; a subtree that ends before the first edit is
     shared as it is (an outline is in document order, so that is everything above the edit)."""
-    if node["range"]["end"]["line"] < mapper.first_line:
+    rng = node["range"]
+    if rng["end"]["line"] < mapper.first_line:
+        return node
+    if mapper.lines_kept and not any(rng["start"]["line"] <= line <= rng["end"]["line"] for line in mapper.touched):
         return node
     out = dict(node)
     out["range"] = _json_range(node["range"], mapper)

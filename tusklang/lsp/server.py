@@ -49,6 +49,8 @@ from .workspace import WorkspaceFiles, normalise
 
 log = logging.getLogger(__name__)
 _WATCHER_ID = "tusk-watch-tsk-files"
+_BUILD_AT_ONCE = 0.05  # seconds: a document whose index takes less is indexed after every edit
+_MAX_MAPPED_EDITS = 32  # edits since the last index before the next is built without waiting for a pause
 _ON_SAVE = "#resolved-on-save"  # the lint key of a project's resolve-on-save results
 IDLE_COLLECTION_SECONDS = 60.0
 
@@ -71,6 +73,8 @@ class TuskLanguageServer(LanguageServer):
         self.idle_collection: asyncio.TimerHandle | None = None
         self.indexes: dict[str, tuple[int | None, FileIndex]] = {}
         self.building: dict[str, asyncio.Future[tuple[int | None, FileIndex]]] = {}
+        self.build_cost: dict[str, float] = {}  # seconds the last index of a document took
+        self.build_timers: dict[str, asyncio.TimerHandle] = {}
         # uri -> the edits since its newest index: (version they made, the change; None for a whole-text one)
         self.edits: dict[str, list[tuple[int | None, Change | None]]] = {}
         self.files = WorkspaceFiles()
@@ -204,7 +208,7 @@ class TuskLanguageServer(LanguageServer):
         if cached is not None and cached[0] is not None and cached[0] != current:
             mapper = self.mapper(uri, cached[0])
             if mapper is not None and (not wait or all(mapper.to_old(p) is not None for p in positions)):
-                self._ensure_build(uri)
+                self.build_soon(uri, postpone=False)
                 return cached[1], mapper
         return await self.index(uri), Mapper(())
 
@@ -218,9 +222,32 @@ class TuskLanguageServer(LanguageServer):
             changes.append(change)
         return Mapper(changes)
 
+    def build_soon(self, uri: str, *, postpone: bool = True) -> None:
+        """Index the current text once the user pauses for as long as the last build took.
+
+        Requests meanwhile are answered from the previous index (`view`), so building after every
+        keystroke would only compete with them for the interpreter: on a 20,000-line file a build is a
+        few hundred milliseconds of pure Python. A small file (or many edits piled up, which make each
+        mapping slower) is built at once.
+        """
+        cost = self.build_cost.get(uri, 0.0)
+        if cost < _BUILD_AT_ONCE or len(self.edits.get(uri, ())) >= _MAX_MAPPED_EDITS:
+            self._ensure_build(uri)
+            return
+        timer = self.build_timers.get(uri)
+        if timer is not None:
+            if not postpone:
+                return
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self.build_timers[uri] = loop.call_later(cost, self._ensure_build, uri)
+
     def _ensure_build(self, uri: str) -> asyncio.Future[tuple[int | None, FileIndex]]:
         """The build in flight for ``uri``, or a new one of its current text: at most one at a time per document,
         so typing fast into a big file never queues up builds of texts that are already gone."""
+        timer = self.build_timers.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
         building = self.building.get(uri)
         if building is not None:
             return building
@@ -231,6 +258,7 @@ class TuskLanguageServer(LanguageServer):
             self.pool, _build, version, text, path
         )
         self.building[uri] = future
+        started = loop.time()
 
         def done(fut: asyncio.Future[tuple[int | None, FileIndex]]) -> None:
             if self.building.get(uri) is fut:
@@ -241,10 +269,11 @@ class TuskLanguageServer(LanguageServer):
                 return
             if uri not in self.workspace.text_documents:
                 return
+            self.build_cost[uri] = loop.time() - started
             self.indexes[uri] = fut.result()
             self.edits[uri] = [e for e in self.edits.get(uri, ()) if e[0] is None or e[0] > (version or 0)]
             if self.workspace.get_text_document(uri).version != version:
-                self._ensure_build(uri)  # edited while building: the next request wants the new text
+                self.build_soon(uri)  # edited while building
 
         future.add_done_callback(done)
         return future
@@ -291,7 +320,7 @@ class TuskLanguageServer(LanguageServer):
             elif key != own:
                 self.lint(key)
         self.lint(own)  # last: the linter takes the newest first
-        self._ensure_build(uri)  # now, so the next request finds it ready
+        self.build_soon(uri)
 
     # A lint key names a project: a document's URI (the document and what it includes), or
     # "project:N" for the N-th of `tusk.projects` (files checked together, as `tusk check A B` does).
@@ -407,6 +436,10 @@ class TuskLanguageServer(LanguageServer):
         self.indexes.pop(uri, None)
         self.building.pop(uri, None)
         self.edits.pop(uri, None)
+        self.build_cost.pop(uri, None)
+        build_timer = self.build_timers.pop(uri, None)
+        if build_timer is not None:
+            build_timer.cancel()
         path = self.path_of(uri)
         key = self.lint_key(uri)
         if self.alive(key):
@@ -444,13 +477,19 @@ def _converter() -> Any:
 def _build(version: int | None, text: str, path: str) -> tuple[int | None, FileIndex]:
     with gc_paused():
         index = build_index(text, path)
-        index.outline = outline.document_symbols(index)  # here, on the thread: it is most of a request's work
     # The index lives until the next one replaces it, and is freed then by reference counting (it holds no
     # cycle). Left to the collector, its million objects would be walked by each full collection: pauses
     # of 300 ms on a 20,000-line file, measured, on whichever thread triggers them (often the event
     # loop's). Frozen, no collection walks it; `collect_when_idle` sweeps what a freeze may have caught.
     gc.freeze()
     return version, index
+
+
+def _outline(index: FileIndex) -> outline.Outline:
+    with gc_paused():
+        symbols = outline.document_symbols(index)
+    gc.freeze()  # long-lived with its index: see _build
+    return symbols
 
 
 def _at_least(version: int | None, wanted: int | None) -> bool:
@@ -480,6 +519,8 @@ server = TuskLanguageServer()
 def on_initialize(ls: TuskLanguageServer, params: types.InitializeParams) -> None:
     ls.capabilities = params.capabilities
     root = _path(params.root_uri) if params.root_uri else params.root_path
+    if not root and params.workspace_folders:
+        root = _path(params.workspace_folders[0].uri)
     ls.config = ServerConfig(workspace_root=root)
     ls.configure(params.initialization_options or {})
 
@@ -569,8 +610,9 @@ def did_close(ls: TuskLanguageServer, params: types.DidCloseTextDocumentParams) 
 async def document_symbol(ls: TuskLanguageServer, params: types.DocumentSymbolParams) -> Any:
     uri = params.text_document.uri
     index, mapper = await ls.view(uri)
-    symbols = index.outline if index.outline is not None else outline.document_symbols(index)
-    return remap(symbols, uri, mapper)
+    if index.outline is None:  # built on the index thread, once per index: it is most of the work
+        index.outline = await asyncio.get_running_loop().run_in_executor(ls.pool, _outline, index)
+    return remap(index.outline, uri, mapper)
 
 
 async def _target(
