@@ -63,7 +63,7 @@ class FileIndex:
     keys: list[KeyPart] = field(default_factory=list)
     directives: list[nodes.Directive] = field(default_factory=list)
     objects: list[tuple[Path, nodes.Object | nodes.Section | nodes.Document]] = field(default_factory=list)
-    outline: list[dict[str, Any]] | None = None  # the server fills it on its index thread (outline.py)
+    outline: Any = None  # outline.Outline, filled on the server's index thread on first request
 
     def definitions_of(self, kind: str) -> list[Symbol]:
         return [d for d in self.definitions if d.kind == kind]
