@@ -5,7 +5,10 @@ the current text's positions. benchmarks/bench_lsp.py measures the waits."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
+from pathlib import Path
 
 import pytest
 import pytest_lsp
@@ -16,6 +19,7 @@ from tests.lsp_client import (
     SERVER,
     SERVER_ENV,
     Client,
+    close,
     diagnostics_for,
     doc,
     make_client,
@@ -123,3 +127,24 @@ async def test_requests_elsewhere_do_not_wait_for_the_linter(client: Client) -> 
         assert result is not None
     # Generous for a loaded test machine: the point is that none waits for a whole lint.
     assert max(waits) < 1.0, waits
+
+
+async def test_a_document_closed_while_a_request_waits_is_never_read_from_disk(client: Client, tmp_path: Path) -> None:
+    fifo = tmp_path / "closed.tsk"
+    os.mkfifo(fifo)  # reading it would block the server for good
+    uri = fifo.as_uri()
+    text = big_document(1500)
+    open_text(client, uri, text)  # its first index takes a few hundred ms: the requests below wait for it
+    at = position_of(text, "rollout_strategy", 2)
+    pending = [
+        asyncio.ensure_future(client.text_document_hover_async(types.HoverParams(text_document=doc(uri), position=at))),
+        asyncio.ensure_future(
+            client.text_document_document_symbol_async(types.DocumentSymbolParams(text_document=doc(uri)))
+        ),
+    ]
+    await asyncio.sleep(0.02)
+    close(client, uri)
+    await asyncio.wait_for(asyncio.gather(*pending), 30)  # answered: from the index of the text asked about, or null
+    small = "file:///tmp/tusk-lsp-after-close.tsk"
+    open_text(client, small, "$a = 1\nb = $a\n")
+    assert await asyncio.wait_for(diagnostics_for(client, small, 1), 30) == []

@@ -44,6 +44,10 @@ def path_of(uri: str) -> str:
     return normalise(path) if path is not None else uri
 
 
+class DocumentClosed(LookupError):
+    """The client closed the document while a request about it was waiting."""
+
+
 class Documents:
     def __init__(self, workspace: Callable[[], Any]) -> None:
         self._workspace = workspace  # the pygls workspace, once the server has one
@@ -68,7 +72,13 @@ class Documents:
         return {path_of(uri): uri for uri in self.uris()}
 
     def get(self, uri: str) -> Any:
-        return self._workspace().get_text_document(uri)
+        """An open document. Never pygls' `get_text_document` of a closed one: that reads the URI's path
+        from disk (a FIFO or /dev/zero would stall the server), so a document closed while a request
+        about it waited is DocumentClosed."""
+        workspace = self._workspace()
+        if uri not in workspace.text_documents:
+            raise DocumentClosed(uri)
+        return workspace.get_text_document(uri)
 
     def changed(self, uri: str, version: int | None, changes: Sequence[Any]) -> None:
         self.edits.setdefault(uri, []).extend((version, Change.of(change)) for change in changes)

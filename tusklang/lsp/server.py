@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import gc
 import logging
 import os
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, BinaryIO
 
 import attrs
@@ -33,7 +34,7 @@ from ..source import SourceFile
 from . import actions, completion, hover, navigation, outline, transport
 from .config import ServerConfig, environment
 from .convert import offset_at, offset_range
-from .documents import Documents, file_path
+from .documents import DocumentClosed, Documents, file_path
 from .index import FileIndex
 from .positions import Mapper, remap
 from .projects import Projects
@@ -198,10 +199,28 @@ class TuskLanguageServer(LanguageServer):
         """Every other `.tsk` file of the workspace: open ones as edited, the rest from disk (off the loop)."""
         opened = self.documents.uris()
         others = [other for other in opened if other != uri and other.endswith(".tsk")]
-        indexes = list(zip(others, await asyncio.gather(*(self.documents.index(other) for other in others))))
+        built = await asyncio.gather(*(self.documents.index(other) for other in others), return_exceptions=True)
+        for failure in built:
+            if isinstance(failure, BaseException) and not isinstance(failure, DocumentClosed):
+                raise failure
+        indexes = [(other, index) for other, index in zip(others, built) if isinstance(index, FileIndex)]
         skip = set(self.documents.paths())
         on_disk = await asyncio.get_running_loop().run_in_executor(self.disk, self.files.indexes, skip)
         return indexes + on_disk
+
+
+def _null_when_closed(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A request about a document the client closed while it waited is answered with null, as one about
+    a document that was never open is (protocol.py)."""
+
+    @functools.wraps(handler)
+    async def answer(ls: TuskLanguageServer, params: Any) -> Any:
+        try:
+            return await handler(ls, params)
+        except DocumentClosed:
+            return None
+
+    return answer
 
 
 def _collect() -> None:
@@ -309,6 +328,7 @@ def did_close(ls: TuskLanguageServer, params: types.DidCloseTextDocumentParams) 
 
 
 @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+@_null_when_closed
 async def document_symbol(ls: TuskLanguageServer, params: types.DocumentSymbolParams) -> Any:
     uri = params.text_document.uri
     index, mapper = await ls.documents.view(uri)
@@ -325,6 +345,7 @@ async def _target(
 
 
 @server.feature(types.TEXT_DOCUMENT_DEFINITION)
+@_null_when_closed
 async def definition(ls: TuskLanguageServer, params: types.DefinitionParams) -> list[types.Location] | None:
     uri = params.text_document.uri
     index, mapper, target = await _target(ls, uri, params.position)
@@ -335,6 +356,7 @@ async def definition(ls: TuskLanguageServer, params: types.DefinitionParams) -> 
 
 
 @server.feature(types.TEXT_DOCUMENT_REFERENCES)
+@_null_when_closed
 async def references(ls: TuskLanguageServer, params: types.ReferenceParams) -> list[types.Location] | None:
     uri = params.text_document.uri
     index, mapper, target = await _target(ls, uri, params.position)
@@ -346,6 +368,7 @@ async def references(ls: TuskLanguageServer, params: types.ReferenceParams) -> l
 
 
 @server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)
+@_null_when_closed
 async def prepare_rename(ls: TuskLanguageServer, params: types.PrepareRenameParams) -> types.Range | None:
     uri = params.text_document.uri
     index, mapper = await ls.documents.view(uri, params.position)
@@ -362,6 +385,7 @@ async def prepare_rename(ls: TuskLanguageServer, params: types.PrepareRenamePara
 
 
 @server.feature(types.TEXT_DOCUMENT_RENAME)
+@_null_when_closed
 async def rename(ls: TuskLanguageServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
     uri = params.text_document.uri
     index, mapper, target = await _target(ls, uri, params.position)
@@ -372,6 +396,7 @@ async def rename(ls: TuskLanguageServer, params: types.RenameParams) -> types.Wo
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
+@_null_when_closed
 async def on_hover(ls: TuskLanguageServer, params: types.HoverParams) -> types.Hover | None:
     uri = params.text_document.uri
     index, mapper = await ls.documents.view(uri, params.position)
@@ -389,11 +414,12 @@ async def on_hover(ls: TuskLanguageServer, params: types.HoverParams) -> types.H
     types.TEXT_DOCUMENT_COMPLETION,
     types.CompletionOptions(trigger_characters=["@", "$", '"', "=", " "]),
 )
+@_null_when_closed
 async def on_completion(ls: TuskLanguageServer, params: types.CompletionParams) -> types.CompletionList:
     """From the current text (the cursor is usually in what was just typed) and the newest index there is:
     only names and keys come from the index, so it never needs to be the current text's."""
     uri = params.text_document.uri
-    text = ls.workspace.get_text_document(uri).source
+    text = ls.documents.get(uri).source
     index, _ = await ls.documents.view(uri)
     offset = offset_at(SourceFile(text), params.position)
     indexes = [index, *(other for _, other in await ls.other_indexes(uri))]
@@ -404,6 +430,7 @@ async def on_completion(ls: TuskLanguageServer, params: types.CompletionParams) 
     types.TEXT_DOCUMENT_CODE_ACTION,
     types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
 )
+@_null_when_closed
 async def on_code_action(ls: TuskLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
     uri = params.text_document.uri
     rng = params.range
@@ -438,8 +465,9 @@ def _echo_client_diagnostics(
 
 
 @server.feature(types.TEXT_DOCUMENT_FORMATTING)
+@_null_when_closed
 async def formatting(ls: TuskLanguageServer, params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
-    text = ls.workspace.get_text_document(params.text_document.uri).source
+    text = ls.documents.get(params.text_document.uri).source
     try:
         formatted = await asyncio.get_running_loop().run_in_executor(ls.documents.pool, format_text, text)
     except TuskError:
