@@ -76,14 +76,20 @@ def project_diagnostics(job: LintJob) -> tuple[list[Diagnostic], tuple[str, ...]
     with gc_paused():  # as check_project does: the parser and validation build many small objects
         project = load_project(list(job.paths), settings, execute=job.execute, overlays=job.overlays)
         files = _depends_on(project)
-        if not job.execute:
-            return check_loaded(project), files
-        if project.has_errors or not project.is_flag_project:
-            return list(project.diagnostics), files
-        try:
-            return compile_project(project).diagnostics, files
-        except TuskError as exc:
-            return list(exc.diagnostics), files
+        found = _compile_findings(project) if job.execute else check_loaded(project)
+        # Freed before the collector is back on: alive then, its AST would be walked by the next collection
+        # (as check_project does, and for the same reason).
+        del project
+    return found, files
+
+
+def _compile_findings(project: Project) -> list[Diagnostic]:
+    if project.has_errors or not project.is_flag_project:
+        return list(project.diagnostics)
+    try:
+        return compile_project(project).diagnostics
+    except TuskError as exc:
+        return list(exc.diagnostics)
 
 
 _FILE_CALL = re.compile(r"""@file\(\s*(?:"([^"\n]+)"|'([^'\n]+)')""")
