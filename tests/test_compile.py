@@ -95,7 +95,8 @@ def test_static_and_query_flags_merge(tmp_path: Path) -> None:
     flags = compile_files([str(project)], verify=True).snapshot["flags"]
     assert sorted(flags) == ["a", "b"]
     assert flags["b"]["enabled"] is True  # a database 1 is a boolean true
-    assert flags["b"]["variants"] == {"on": True, "fallback": "legacy"}
+    # a string fallback makes a string flag: `on` serves its name (TSK341 says so), not `true`
+    assert (flags["b"]["type"], flags["b"]["variants"]) == ("string", {"on": "on", "fallback": "legacy"})
 
 
 # --- tusk compile ---------------------------------------------------------------------------------

@@ -116,6 +116,8 @@ _TABLE: Final[tuple[tuple[str, Severity, str], ...]] = (
     ("TSK331", W, "validated but not acted on downstream"),
     ("TSK332", I, "directive not run by a static check: its value is not checked"),
     ("TSK333", E, "`feature_usage` key not min_<x> or max_<x>"),
+    ("TSK340", E, "a value of another type than the flag's"),
+    ("TSK341", W, "the value a variant serves is derived, not declared"),
     # lint rules (docs/lint.md; severities as in tusklang.compiler.lint.RULES)
     ("TSK401", W, "missing-documentation: a required metadata field is missing"),
     ("TSK402", W, "approval-missing: a production flag without an approval"),

@@ -8,6 +8,7 @@ every reference to a segment or environment is resolved (or reported).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -290,25 +291,23 @@ class Normaliser:
         ab = cfg.a_b_testing if cfg.a_b_testing is not None and cfg.a_b_testing.enabled else None
         variants: dict[str, Any]
         if ab is not None:
-            fallback_name = "fallback"
-            if fallback_name in ab.variants:
+            off = "fallback"
+            if off in ab.variants:
                 self.error("TSK319", f"flag `{key}` has a variant named `fallback`", at("a_b_testing", "variants"))
-            if isinstance(fallback, bool):
-                # a boolean fallback of a split flag means "not in the test": serve the control-less off value
-                variants = {name: name for name in ab.variants}
-                variants[fallback_name] = fallback
-                flag_type = "object"
-            else:
-                variants = {name: name for name in ab.variants}
-                variants[fallback_name] = fallback
-                flag_type = "string" if isinstance(fallback, str) else "object"
-            off = fallback_name
+            # A split variant serves its name, so the flag is a string flag and its fallback a string.
+            variants = {name: name for name in ab.variants}
+            variants[off] = self.derived_fallback(key, fallback, "fallback" in cfg.model_fields_set, at("fallback"))
+            flag_type = "string"
         elif isinstance(fallback, bool):
             variants = {"on": True, "off": fallback}
             flag_type, off = "boolean", "off"
         else:
-            variants = {"on": True, "fallback": fallback}
-            flag_type, off = "object", "fallback"
+            off = "fallback"
+            on_value = self.derived_on(key, fallback, at("fallback"))
+            if on_value is None:
+                return None
+            variants = {"on": on_value, off: fallback}
+            flag_type = "string" if isinstance(fallback, str) else "object"
 
         conditions, zone = self.targeting(cfg.targeting, at("targeting"))
         strategy = cfg.rollout_strategy
@@ -424,6 +423,57 @@ class Normaliser:
         if zone is not None:
             out["time_zone"] = zone
         return out
+
+    def derived_on(self, key: str, fallback: Any, path: Path) -> Any:
+        """What the `on` variant of a flag written without values serves when its fallback is not a
+        boolean: a value of the fallback's type, said in a warning (TSK341); None (and TSK340) for a
+        number, which has no neutral value to invent."""
+        if isinstance(fallback, str):
+            on: Any = "on"  # a variant without a declared value serves its name, as a split variant does
+        elif isinstance(fallback, dict | list):
+            on = {} if isinstance(fallback, dict) else []  # nothing set: the application's defaults apply
+        else:
+            self.error(
+                "TSK340",
+                f"flag `{key}` serves `true` when on but its fallback is the number {fallback!r}: "
+                "a flag serves values of one type",
+                path,
+                f"say what it serves when on: `value = <a number>` next to `fallback = {fallback!r}` "
+                "(or make the fallback `false`)",
+            )
+            return None
+        shown = json.dumps(on)
+        self.warn(
+            "TSK341",
+            f"flag `{key}` serves {shown} when on: its fallback is {_kind(fallback)}, so the flag is "
+            f"{_kind(fallback).split()[-1]} typed (it served `true` before flags had one type)",
+            path,
+            "say what it serves when on: `value = ...` of the fallback's type (a row: a `value` column)",
+        )
+        return on
+
+    def derived_fallback(self, key: str, fallback: Any, written: bool, path: Path) -> Any:
+        """The fallback of a split flag, whose variants serve their names (strings)."""
+        if isinstance(fallback, str):
+            return fallback
+        if isinstance(fallback, bool):
+            what = f"fallback `{json.dumps(fallback)}`" if written else "default fallback `false`"
+            self.warn(
+                "TSK341",
+                f'flag `{key}` serves "fallback" outside its split: its variants serve their names '
+                f"(strings), so the {what} cannot be served",
+                path,
+                'set `fallback = "<a string>"`, e.g. the name of the control variant',
+            )
+            return "fallback"
+        self.error(
+            "TSK340",
+            f"flag `{key}` is split into variants that serve their names (strings), but its fallback is "
+            f"{_kind(fallback)}",
+            path,
+            'make the fallback a string (e.g. `fallback = "control"`), or declare each variant\'s value in `variants`',
+        )
+        return "fallback"
 
     def schedule(self, key: str, cfg: FlagConfig, at: Any) -> list[dict[str, Any]]:
         raw = dict(cfg.rollout_schedule or {})
@@ -549,6 +599,16 @@ class Normaliser:
         if analysis:
             out["analysis"] = analysis
         return out
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return "a number"
+    return "an object" if isinstance(value, dict) else "a list"
 
 
 def _iso(value: datetime) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import DEFAULT_SCALE, FORMAT, Experiment, Flag, Rule, Segment, Snapshot
+from .models import DEFAULT_SCALE, FORMAT, Experiment, Flag, Prerequisite, Rule, Segment, Snapshot
 from .validate import load_snapshot
 
 
@@ -21,6 +21,7 @@ __all__ = [
     "FORMAT",
     "Experiment",
     "Flag",
+    "Prerequisite",
     "Rule",
     "Segment",
     "Snapshot",

@@ -55,9 +55,10 @@ class ContainsCondition(_Model):
 
 
 class StringCondition(_Model):
-    """String attribute starts/ends with ``value``, or ``matches`` the regular expression (re.search)."""
+    """String attribute starts/ends with or ``contains`` ``value`` (case-sensitive), or ``matches`` the
+    regular expression (re.search)."""
 
-    op: Literal["starts_with", "ends_with", "matches"]
+    op: Literal["starts_with", "ends_with", "contains", "matches"]
     attribute: StrictStr
     value: StrictStr
 
@@ -80,9 +81,10 @@ class DateCondition(_Model):
 
 
 class ExistsCondition(_Model):
-    """Attribute is present and not null."""
+    """``exists``: the attribute is present and not null; ``not_exists``: it is absent or null (the one
+    attribute condition a missing attribute satisfies)."""
 
-    op: Literal["exists"]
+    op: Literal["exists", "not_exists"]
     attribute: StrictStr
 
 
@@ -177,6 +179,19 @@ class Rule(_Model):
     description: StrictStr | None = None
 
 
+class Prerequisite(_Model):
+    """Another flag (or experiment) of the same snapshot that must serve one of ``variants`` first.
+
+    Evaluated exactly as evaluating ``flag`` itself with the same context and time would be (its own
+    prerequisites, rules and overrides included); it holds when the variant served is listed, whatever
+    the reason (DISABLED too). When it does not hold, the flag serves its ``off_variant`` with reason
+    PREREQUISITE_FAILED, naming ``flag``.
+    """
+
+    flag: StrictStr = Field(min_length=1)
+    variants: list[StrictStr] = Field(min_length=1)
+
+
 class Flag(_Model):
     key: StrictStr = Field(min_length=1)
     type: Literal["boolean", "string", "number", "object"]
@@ -186,6 +201,9 @@ class Flag(_Model):
     default_variant: StrictStr
     bucket_by: StrictStr = "user_id"
     time_zone: StrictStr = "UTC"
+    # Checked in order after `enabled` and before any rule; absent (the default) = none. Optional so a
+    # snapshot without prerequisites is byte-identical to one written before they existed.
+    prerequisites: list[Prerequisite] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
 

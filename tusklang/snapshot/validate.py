@@ -8,6 +8,7 @@ are not finite, segment chains of any length, regular expressions Python cannot 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import zoneinfo
@@ -30,6 +31,9 @@ from .models import (
     Snapshot,
     StringCondition,
 )
+from .prerequisites import MAX_CHAIN
+from .prerequisites import cycles as prerequisite_cycles
+from .prerequisites import too_long as prerequisite_chains_too_long
 
 CODE_JSON = "snapshot-json"
 CODE_INVALID = "snapshot-invalid"
@@ -44,8 +48,36 @@ _TYPE_CHECKS = {
     "boolean": lambda v: isinstance(v, bool),
     "string": lambda v: isinstance(v, str),
     "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "object": lambda v: v is not None,
+    # a JSON object or array: what OpenFeature's object getters return (structure / list)
+    "object": lambda v: isinstance(v, dict | list),
 }
+TYPE_NAMES = {"boolean": "a boolean", "string": "a string", "number": "a number", "object": "an object or a list"}
+
+
+def value_type(value: Any) -> str | None:
+    """The flag type a variant value has (``boolean``, ``string``, ``number``, ``object``), None for null."""
+    for name, check in _TYPE_CHECKS.items():
+        if check(value):
+            return name
+    return None
+
+
+def is_semver(text: str) -> bool:
+    """Whether ``text`` is a version the ``semver_*`` conditions accept (SemVer 2.0; a leading ``v`` and a
+    missing minor/patch allowed)."""
+    return _SEMVER.match(text) is not None
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot be a ``matches`` condition (Python ``re`` syntax), or None when it compiles."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"invalid regular expression {_clip(repr(pattern))}: {exc}"
+    except (RecursionError, OverflowError, ValueError, MemoryError):
+        # sre's parser recurses once per group: ~1000 nested parentheses overflow it.
+        return f"regular expression {_clip(repr(pattern))} is too deeply nested to compile"
+    return None
 
 
 def json_path(loc: tuple[int | str, ...]) -> str:
@@ -146,6 +178,7 @@ def _document_problems(snap: Snapshot) -> Iterator[str]:
             yield from _flag_problems(flag, f"$.{section}.{key}", key, snap.scale, known_segments)
     for key in set(snap.flags) & set(snap.experiments):
         yield f"$.experiments.{key}: key also used by a flag; flag and experiment keys must be distinct"
+    yield from _prerequisite_problems(snap)
 
 
 def _flag_problems(flag: Flag, path: str, key: str, scale: int, segments: set[str]) -> Iterator[str]:
@@ -154,7 +187,12 @@ def _flag_problems(flag: Flag, path: str, key: str, scale: int, segments: set[st
     check = _TYPE_CHECKS[flag.type]
     for name, value in flag.variants.items():
         if not check(value):
-            yield f"{path}.variants.{name}: value {value!r} is not of the flag type {flag.type}"
+            # Compilers before typed variants wrote `object` for flags serving `true` and a string: a
+            # typed getter failed on one of the two. Recompiling gives the flag one type.
+            yield (
+                f"{path}.variants.{name}: value {_clip(json_text(value))} is not of the flag type "
+                f"{flag.type} ({TYPE_NAMES[flag.type]})"
+            )
     for field in ("off_variant", "default_variant"):
         if getattr(flag, field) not in flag.variants:
             yield f"{path}.{field}: unknown variant {getattr(flag, field)!r}"
@@ -191,6 +229,48 @@ def _flag_problems(flag: Flag, path: str, key: str, scale: int, segments: set[st
             yield f"{rpath}.split.salt: must differ from the rollout salt {rule.rollout.salt!r}"
 
 
+def _prerequisite_problems(snap: Snapshot) -> Iterator[str]:
+    """References, then cycles, then chains too long to evaluate (docs/snapshot.md, Prerequisites)."""
+    every: dict[str, tuple[str, Flag]] = {}
+    for section, flags in (("flags", snap.flags), ("experiments", snap.experiments)):
+        for key, flag in flags.items():
+            every.setdefault(key, (f"$.{section}.{key}", flag))
+    graph: dict[str, list[str]] = {}
+    for key, (path, flag) in every.items():
+        graph[key] = [p.flag for p in flag.prerequisites]
+        seen: set[str] = set()
+        for i, prerequisite in enumerate(flag.prerequisites):
+            ppath = f"{path}.prerequisites[{i}]"
+            if prerequisite.flag in seen:
+                yield f"{ppath}.flag: {prerequisite.flag!r} is listed twice"
+            seen.add(prerequisite.flag)
+            target = every.get(prerequisite.flag)
+            if target is None:
+                yield f"{ppath}.flag: no flag or experiment {prerequisite.flag!r} in this snapshot"
+                continue
+            for j, variant in enumerate(prerequisite.variants):
+                if variant not in target[1].variants:
+                    yield f"{ppath}.variants[{j}]: flag {prerequisite.flag!r} has no variant {variant!r}"
+    cyclic: set[str] = set()
+    for cycle in prerequisite_cycles(graph):
+        cyclic.update(cycle)
+        yield f"{every[cycle[0]][0]}.prerequisites: prerequisites form a cycle: {' -> '.join(cycle)}"
+    if cyclic:
+        return  # chain lengths are only defined without cycles
+    for chain in prerequisite_chains_too_long(graph):
+        yield (
+            f"{every[chain[0]][0]}.prerequisites: a chain of {len(chain) - 1} prerequisites "
+            f"({' -> '.join(chain[:3])} -> ... -> {chain[-1]}) is longer than {MAX_CHAIN}"
+        )
+
+
+def json_text(value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def _rollout_problems(rollout: Any, path: str, scale: int) -> Iterator[str]:
     if (rollout.percentage is None) == (rollout.schedule is None):
         yield f"{path}: exactly one of `percentage` and `schedule` is required"
@@ -223,14 +303,10 @@ def _condition_problems(cond: Condition, path: str, segments: set[str]) -> Itera
                     "nor listed in $.external_segments"
                 )
     elif isinstance(cond, StringCondition) and cond.op == "matches":
-        try:
-            re.compile(cond.value)
-        except re.error as exc:
-            yield f"{path}.value: invalid regular expression {_clip(repr(cond.value))}: {exc}"
-        except (RecursionError, OverflowError, ValueError, MemoryError):
-            # sre's parser recurses once per group: ~1000 nested parentheses overflow it.
-            yield f"{path}.value: regular expression {_clip(repr(cond.value))} is too deeply nested to compile"
-    elif isinstance(cond, SemverCondition) and not _SEMVER.match(cond.value):
+        problem = regex_problem(cond.value)
+        if problem is not None:
+            yield f"{path}.value: {problem}"
+    elif isinstance(cond, SemverCondition) and not is_semver(cond.value):
         yield f"{path}.value: {cond.value!r} is not a semantic version"
     elif getattr(cond, "op", None) == "time_window" and cond.start_minute == cond.end_minute:  # type: ignore[union-attr]
         yield f"{path}: empty time window (start_minute == end_minute)"
