@@ -145,6 +145,8 @@ _TABLE: Final[tuple[tuple[str, Severity, str], ...]] = (
     ("TSK812", E, "bad metrics CSV line"),
     ("TSK820", E, "release transition not allowed"),
     ("TSK821", E, "release changed by another controller meanwhile"),
+    ("TSK822", E, "release driven by another controller (its lease is held)"),
+    ("TSK823", E, "release cannot be bound to the flag"),
     # statistics, reports and dashboards
     ("TSK901", E, "statistics input invalid"),
     ("TSK940", E, "no `real_time_feature_dashboard` block"),
