@@ -15,8 +15,8 @@ from typing import Any
 
 from ..diagnostics import Diagnostic, TuskError
 from .db import as_utc, parse_time
-from .gates import CheckResult, Verdict, judge_gate, judge_health, overall
-from .metrics import MetricSource, Sample, canary_samples
+from .gates import CheckResult, Verdict, judge_compare, judge_gate, judge_health, overall
+from .metrics import MetricSource, Sample, canary_samples, window_samples
 from .policy import CanaryPolicy, DeliveryPolicy, format_duration
 
 
@@ -53,6 +53,8 @@ class RolloutState:
     cooldown_until: datetime | None = None
     switched_at: datetime | None = None
     version: int = 0  # optimistic lock: two controllers cannot both write the same step
+    # The flag this rollout moves (binding.Binding.to_dict()), resolved at start; None: nothing moves.
+    binding: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -117,10 +119,15 @@ class CanaryController:
 
     @property
     def metrics(self) -> list[str]:
-        names = [c.metric for c in self.canary.checks]
+        names = list(self.canary.health_checks.metrics)
         for gate in self.canary.gates:
             names += [c.metric for c in self.policy.gate(gate).checks if c.metric not in names]
         return names
+
+    @property
+    def compared_metrics(self) -> list[str]:
+        """Metrics whose stable side is needed too (canary-vs-stable comparisons)."""
+        return [c.metric for c in self.canary.comparisons]
 
     def start(self, name: str, now: datetime, previous: RolloutState | None = None) -> tuple[RolloutState, Decision]:
         now = as_utc(now)
@@ -163,6 +170,13 @@ class CanaryController:
             window,
             self.canary.health_checks.min_samples,
             self.canary.rollback.threshold,
+        )
+        # Canary against stable over the same window (docs/delivery.md, "Canary versus stable").
+        checks += judge_compare(
+            self.canary.comparisons,
+            window,
+            window_samples(samples, "stable", state.window_start, now),
+            self.canary.health_checks.min_samples,
         )
         verdict = overall(checks)
         fresh = replace(state, window_start=now)
@@ -273,4 +287,7 @@ def drive(
     if not controller.due(state, now):
         return state, None
     samples = source.fetch("canary", controller.metrics, state.window_start, now)
+    compared = getattr(controller, "compared_metrics", [])
+    if compared:
+        samples += source.fetch("stable", compared, state.window_start, now)
     return controller.step(state, samples, now)

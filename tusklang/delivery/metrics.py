@@ -30,10 +30,14 @@ TARGETS = ("canary", "stable")
 
 @dataclass(frozen=True, slots=True)
 class Sample:
+    """One observation, or (``count`` > 1) an aggregate of ``count`` observations whose mean is ``value``:
+    the event store's per-side metrics are one aggregate per window (docs/delivery.md)."""
+
     time: datetime
     target: str
     metric: str
     value: float
+    count: int = 1
 
 
 @runtime_checkable
@@ -59,7 +63,29 @@ class InMemoryMetricSource:
 
 def canary_samples(samples: Iterable[Sample], start: datetime, end: datetime) -> list[Sample]:
     """The canary's samples with ``start <= time < end``: one evaluation window."""
-    return [s for s in samples if s.target == "canary" and start <= s.time < end]
+    return window_samples(samples, "canary", start, end)
+
+
+def window_samples(samples: Iterable[Sample], target: str, start: datetime, end: datetime) -> list[Sample]:
+    """One side's samples with ``start <= time < end``."""
+    return [s for s in samples if s.target == target and start <= s.time < end]
+
+
+class CombinedMetricSource:
+    """Each metric from the source named for it, the rest from ``default`` (e.g. event-store metrics
+    beside the metric_samples table)."""
+
+    def __init__(self, default: MetricSource, by_metric: dict[str, MetricSource]) -> None:
+        self.default = default
+        self.by_metric = by_metric
+
+    def fetch(self, target: str, metrics: Sequence[str], start: datetime, end: datetime) -> list[Sample]:
+        groups: dict[int, tuple[MetricSource, list[str]]] = {}
+        for metric in metrics:
+            source = self.by_metric.get(metric, self.default)
+            groups.setdefault(id(source), (source, []))[1].append(metric)
+        out = [s for source, names in groups.values() for s in source.fetch(target, names, start, end)]
+        return sorted(out, key=lambda s: s.time)
 
 
 def validate_sample(target: str, metric: str, value: float) -> None:

@@ -158,6 +158,7 @@ def _policy_diagnostics(
 class SimulationResult:
     decisions: list[Decision]
     final: RolloutState
+    started: Decision | None = None  # the start (not a judged decision: not in ``decisions``)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -194,7 +195,7 @@ def simulate(
         raise TuskError([Diagnostic("TSK812", "no samples to replay")])
     last = max(times, default=begin)
     period = controller.canary.evaluation_period
-    state, _ = controller.start(name, begin)
+    state, started = controller.start(name, begin)
     decisions: list[Decision] = []
     tick = 1
     while state.status is Status.PROGRESSING and begin + (tick - 1) * period <= last:
@@ -203,4 +204,4 @@ def simulate(
         if decision is not None:
             decisions.append(decision)
         tick += 1
-    return SimulationResult(decisions, state)
+    return SimulationResult(decisions, state, started)

@@ -107,19 +107,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _build_checks(
-    metrics: list[str], thresholds: dict[str, float], directions: dict[str, Direction]
-) -> tuple[Check, ...]:
+def _metric_problems(
+    metrics: list[str],
+    thresholds: Mapping[str, float],
+    directions: Mapping[str, Direction],
+    compare: Mapping[str, object] | None = None,
+) -> list[str]:
+    """Every metric is judged somehow (a threshold, or for health checks a canary-vs-stable comparison),
+    every table names listed metrics only, and every metric has a direction."""
     problems: list[str] = []
+    judged = set(thresholds) | set(compare or {})
     for name in metrics:
-        if name not in thresholds:
-            problems.append(f"metric {name!r} is listed in metrics but has no entry in thresholds")
-    for name in thresholds:
-        if name not in metrics:
-            problems.append(f"thresholds.{name} is set but {name!r} is not listed in metrics")
-    for name in directions:
-        if name not in metrics:
-            problems.append(f"directions.{name} is set but {name!r} is not listed in metrics")
+        if name not in judged:
+            where = "thresholds" if compare is None else "thresholds or compare"
+            problems.append(f"metric {name!r} is listed in metrics but has no entry in {where}")
+    for table, names in (("thresholds", thresholds), ("directions", directions), ("compare", compare or {})):
+        for name in names:
+            if name not in metrics:
+                problems.append(f"{table}.{name} is set but {name!r} is not listed in metrics")
     for name in metrics:
         if name not in directions and name not in DEFAULT_DIRECTIONS:
             problems.append(
@@ -128,31 +133,145 @@ def _build_checks(
             )
     if len(set(metrics)) != len(metrics):
         problems.append("metrics lists a name twice")
+    return problems
+
+
+def _direction(name: str, directions: Mapping[str, Direction]) -> Direction:
+    return directions.get(name) or DEFAULT_DIRECTIONS[name]
+
+
+def _build_checks(
+    metrics: list[str], thresholds: dict[str, float], directions: dict[str, Direction]
+) -> tuple[Check, ...]:
+    problems = _metric_problems(metrics, thresholds, directions)
     if problems:
         raise ValueError("; ".join(problems))
-    return tuple(
-        Check(metric=m, threshold=thresholds[m], direction=directions.get(m) or DEFAULT_DIRECTIONS[m]) for m in metrics
-    )
+    return tuple(Check(metric=m, threshold=thresholds[m], direction=_direction(m, directions)) for m in metrics)
+
+
+class Comparison(_Strict):
+    """Canary against stable over the same window (as Argo Rollouts / Flagger analyses compare them).
+
+    Both bounds say how much *worse* the canary may be, in the metric's direction: for a lower-is-better
+    metric ``canary / stable <= max_ratio`` and ``canary - stable <= max_difference``; for a
+    higher-is-better one ``stable / canary <= max_ratio`` and ``stable - canary <= max_difference``.
+    Every bound given must hold.
+    """
+
+    max_ratio: float | None = Field(default=None, ge=1)
+    max_difference: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Comparison:
+        if self.max_ratio is None and self.max_difference is None:
+            raise ValueError("a comparison needs max_ratio, max_difference or both")
+        for name in ("max_ratio", "max_difference"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number")
+        return self
+
+
+class CompareCheck(BaseModel):
+    """One metric, canary against stable, with the bounds of its :class:`Comparison`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: str
+    direction: Direction
+    max_ratio: float | None
+    max_difference: float | None
+
+    def describe(self) -> str:
+        parts = []
+        if self.max_ratio is not None:
+            parts.append(f"at most {self.max_ratio:g}x")
+        if self.max_difference is not None:
+            parts.append(f"at most {self.max_difference:g}")
+        return f"{self.metric} canary vs stable: " + " and ".join(parts) + " worse"
+
+
+class EventMetric(_Strict):
+    """A health metric computed per side from the event store (docs/events.md, "Per-side metrics").
+
+    ``rate``: the share of units served the side's variant in the window that then had a conversion
+    ``event``; ``mean``: the mean ``value`` of those conversions.
+    """
+
+    event: str = Field(min_length=1)
+    aggregate: Literal["rate", "mean"] = "rate"
 
 
 class HealthChecks(_Strict):
     metrics: list[str] = Field(min_length=1)
-    thresholds: dict[str, float]
+    # Absolute thresholds (the seed's); a metric needs a threshold, a comparison, or both.
+    thresholds: dict[str, float] = {}
     evaluation_period: Duration
     directions: dict[str, Direction] = {}
-    # An interval with fewer samples than this for a metric is "no data": hold, never judge.
+    # An interval with fewer samples than this for a metric (on either side, for a comparison) is
+    # "no data": hold, never judge.
     min_samples: int = Field(default=1, ge=1)
+    # Canary versus stable over the same window, per metric.
+    compare: dict[str, Comparison] = {}
+    # Metrics read per side from the event store instead of the metric_samples table.
+    events: dict[str, EventMetric] = {}
 
     @model_validator(mode="after")
     def _consistent(self) -> HealthChecks:
         if self.evaluation_period <= timedelta(0):
             raise ValueError("evaluation_period must be longer than 0 seconds")
-        _build_checks(self.metrics, self.thresholds, self.directions)
+        metrics = self.metrics
+        problems = _metric_problems(metrics, self.thresholds, self.directions, self.compare)
+        problems += [f"events.{n} is set but {n!r} is not listed in metrics" for n in self.events if n not in metrics]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
     def checks(self) -> tuple[Check, ...]:
-        return _build_checks(self.metrics, self.thresholds, self.directions)
+        """The absolute thresholds, in the order of ``metrics``."""
+        return tuple(
+            Check(metric=m, threshold=self.thresholds[m], direction=_direction(m, self.directions))
+            for m in self.metrics
+            if m in self.thresholds
+        )
+
+    @property
+    def comparisons(self) -> tuple[CompareCheck, ...]:
+        """The canary-vs-stable comparisons, in the order of ``metrics``."""
+        return tuple(
+            CompareCheck(
+                metric=m,
+                direction=_direction(m, self.directions),
+                max_ratio=self.compare[m].max_ratio,
+                max_difference=self.compare[m].max_difference,
+            )
+            for m in self.metrics
+            if m in self.compare
+        )
+
+
+def _binding(value: object) -> object:
+    # `flag = "new_checkout_flow"` is short for `flag = { key = "new_checkout_flow" }`.
+    return {"key": value} if isinstance(value, str) else value
+
+
+class FlagBinding(_Strict):
+    """The flag whose traffic a rollout moves through the runtime override layer (docs/delivery.md).
+
+    ``rule``: the rule whose rollout percentage (or split) the controller sets; by default the flag's
+    only rule carrying a rollout, else its last rule. ``canary_variant``/``stable_variant``: for a rule
+    with a variant split, the two variants whose weights the controller sets (the canary gets the
+    canary percentage, the stable variant the rest).
+    """
+
+    key: str = Field(min_length=1)
+    rule: str | None = Field(default=None, min_length=1)
+    canary_variant: str | None = Field(default=None, min_length=1)
+    stable_variant: str | None = Field(default=None, min_length=1)
+
+
+Binding = Annotated[FlagBinding | None, BeforeValidator(_binding)]
 
 
 class TrafficSplit(_Strict):
@@ -184,6 +303,7 @@ class Rollback(_Strict):
 
 class CanaryPolicy(_Strict):
     enabled: bool = True
+    flag: Binding = None
     traffic_split: TrafficSplit
     steps: list[float] | None = None
     step_size: float | None = Field(default=None, gt=0, le=100)
@@ -232,12 +352,17 @@ class CanaryPolicy(_Strict):
         return self.health_checks.checks
 
     @property
+    def comparisons(self) -> tuple[CompareCheck, ...]:
+        return self.health_checks.comparisons
+
+    @property
     def evaluation_period(self) -> timedelta:
         return self.health_checks.evaluation_period
 
 
 class BlueGreenPolicy(_Strict):
     enabled: bool = True
+    flag: Binding = None
     switch_strategy: Literal["instant"] = "instant"
     health_verification: bool = True
     rollback_window: Duration
