@@ -37,7 +37,7 @@ def test_people_readable_changes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["diff", str(old), str(new)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "a: rollout 25% -> 50%" in lines
-    assert any(line.startswith("a: rule rollout targeting") and '"eu"' in line for line in lines)
+    assert 'a: rule rollout when (always) -> region in ["eu"]' in lines
     assert "b: variant weights x 50%, y 50% -> x 70%, y 30%" in lines
     assert "c: added (rollout 12.5%)" in lines
     assert "gone: removed" in lines
@@ -77,3 +77,60 @@ def test_changes_that_rebucket_everyone_and_runtime_settings_are_named() -> None
         "runtime tracking.sampling_rate: 0.1 -> 0.5",
     ]
     assert diff_snapshots(golden, golden) == []
+
+
+def test_rules_prerequisites_and_values_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = (
+        "  gate = { rollout_percentage = 10 }\n"
+        "  other = { rollout_percentage = 10 }\n"
+        "  layout = {\n"
+        '   variants = { compact = { rows = 50 }, roomy = { rows = 20 } }\n   fallback = "roomy"\n'
+        "   requires = REQUIRES\n"
+        "   rules = [ RULES ]\n  }"
+    )
+    nl = '{ id = "nl", when = { attribute = "country", op = "in", values = [COUNTRIES] }, serve = "SERVE" }'
+    beta = '{ id = "beta", when = { attribute = "beta", op = "exists" }, serve = "compact" }'
+    old = snapshot(
+        tmp_path,
+        "old",
+        base.replace("REQUIRES", "{ gate = true, other = true }").replace(
+            "RULES", nl.replace("COUNTRIES", '"NL"').replace("SERVE", "compact") + ", " + beta
+        ),
+    )
+    new_flags = base.replace("REQUIRES", '{ other = true, gate = ["on", "off"] }').replace(
+        "RULES", beta + ", " + nl.replace("COUNTRIES", '"NL", "BE"').replace("SERVE", "roomy")
+    )
+    new_flags = new_flags.replace("roomy = { rows = 20 }", "roomy = { rows = 25 }")
+    new = snapshot(tmp_path, "new", new_flags)
+    assert main(["diff", str(old), str(new), "--format", "json"]) == 0
+    changes = {(c["kind"], c["message"]) for c in json.loads(capsys.readouterr().out)["changes"]}
+    assert changes == {
+        ("value", 'layout: variant roomy serves {"rows": 20} -> {"rows": 25}'),
+        ("prerequisite", "layout: requires gate to serve on -> on, off"),
+        ("prerequisite", "layout: prerequisites checked in the order other, gate (was gate, other)"),
+        ("targeting", 'layout: rule nl when country in ["NL"] -> country in ["NL", "BE"]'),
+        ("serve", "layout: rule nl serves compact -> roomy"),
+        ("order", "layout: rules reordered: nl, beta -> beta, nl"),
+    }
+
+
+def test_rules_added_and_removed_say_what_they_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = snapshot(tmp_path, "old", "  a = { rollout_percentage = 10 }\n  b = { rollout_percentage = 10 }")
+    new = snapshot(
+        tmp_path,
+        "new",
+        '  a = { rollout_percentage = 10, requires = { b = "x" },\n'
+        '    rules = [ { id = "pros", when = { not = { attribute = "plan", op = "==", value = "free" } },\n'
+        "                rollout = 5 } ] }\n"
+        '  b = { rollout_percentage = 10, value = "x", fallback = "y" }',
+    )
+    assert main(["diff", str(old), str(new)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert 'a: rule pros added: when not (plan == "free"), rollout 5%, serve on' in lines
+    assert "a: now requires b to serve on" in lines
+    assert "b: value type boolean -> string" in lines
+    assert "b: variants ['off', 'on'] -> ['fallback', 'on']" in lines
+    assert main(["diff", str(new), str(old)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert 'a: rule pros removed (was when not (plan == "free"), rollout 5%, serve on)' in lines
+    assert "a: no longer requires b" in lines

@@ -64,6 +64,21 @@ def _cases() -> list[Case]:
             "fixtures/seed/seed.env",  # REDIS_URL: compile must be able to run what it runs
         ),
     ]
+    cases += [
+        # issue 16: the typed flag model, and projects given as a directory of files
+        Case("typed", ("fixtures/typed/project.tsk",)),
+        # files of one project, each adding flags (a directory given instead is tests/test_many_files.py's:
+        # the language server's projects name files)
+        Case(
+            "typed-many-files",
+            (
+                "fixtures/typed/many/main.tsk",
+                "fixtures/typed/many/teams/checkout.tsk",
+                "fixtures/typed/many/teams/search.tsk",
+            ),
+        ),
+        Case("typed-duplicate-across-files", ("fixtures/typed/duplicate/a.tsk", "fixtures/typed/duplicate/b.tsk")),
+    ]
     cases += [Case(f"compile-invalid/{p.stem}", (_rel(p),)) for p in sorted((FIXTURES / "compile").rglob("*.tsk"))]
     return cases
 
@@ -186,11 +201,13 @@ def test_flag_blocks_are_the_schema_blocks() -> None:
 
 def test_cases_cover_every_fixture_project() -> None:
     named = {p for c in CASES for p in c.paths}
-    for folder in ("seed", "compile", "delivery", "dashboard", "project"):
+    for folder in ("seed", "compile", "delivery", "dashboard", "project", "typed"):
         for path in (FIXTURES / folder).rglob("*.tsk"):
             rel = _rel(path)
             if path.name == "feature_flags_data.original.tsk":
                 continue  # the seed's MySQL original, kept for reference; not portable SQL
             included = path.parent.name == "flags" and folder == "project"  # reached through @file
-            assert rel in named or included, f"{rel}: add it to CASES"
+            # beside the many-files project: reached through @file, or not a flag file (test_many_files.py)
+            aside = rel in ("fixtures/typed/many/teams/search_flags.tsk", "fixtures/typed/many/settings.tsk")
+            assert rel in named or included or aside, f"{rel}: add it to CASES"
     assert os.path.isdir(FIXTURES / "project" / "split")

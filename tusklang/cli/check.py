@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_command, add_format, read_text, report
+from ._common import add_command, add_format, report
 from ._lint_options import add_lint_options, lint_options, severity_policy
+from ._project_files import project_texts
 from ._resolve_options import add_settings_options, settings_from_args
 
 
@@ -18,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "@date are not run; @env reads the environment (a variable that is not set is its default).",
         "tusk check fixtures/seed/project.tsk --error TSK401 --ignore TSK403 --format json",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help=".tsk files (one project) to check")
+    parser.add_argument(
+        "files", nargs="+", metavar="FILE", help=".tsk files (one project) to check, or directories of them"
+    )
     add_settings_options(parser, database=False, limits=False, root=True)
     add_lint_options(parser)
     parser.add_argument(
@@ -37,6 +40,6 @@ def run(args: argparse.Namespace) -> int:
     policy = severity_policy(args)
     settings = settings_from_args(args)
     # read here: one-line usage errors for missing or unreadable files, and `-` is standard input
-    texts = {path: read_text(path) for path in args.files}
+    texts = project_texts(args.files)  # one-line usage errors for unreadable files
     diagnostics = check_project(args.files, settings, overlays=texts, lint_options=options)
     return report(policy.apply(diagnostics), args.format)

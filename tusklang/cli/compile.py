@@ -6,8 +6,9 @@ import argparse
 import os
 import sys
 
-from ._common import EXIT_OK, UsageError, add_command, add_format, read_text, report, write_atomic
+from ._common import EXIT_OK, UsageError, add_command, add_format, report, write_atomic
 from ._lint_options import add_lint_options, lint_options, severity_policy
+from ._project_files import project_texts
 from ._resolve_options import add_settings_options, settings_from_args
 
 
@@ -19,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tusk compile fixtures/seed/project.tsk --db sqlite:///fixtures/db/seed.db "
         "--env-file fixtures/seed/seed.env -o flags.json",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help=".tsk files of one project")
+    parser.add_argument("files", nargs="+", metavar="FILE", help=".tsk files of one project, or directories of them")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="snapshot file to write")
     add_settings_options(parser, root=True)
     add_lint_options(parser)
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from ..diagnostics import TuskError
 
     settings = settings_from_args(args)
-    texts = {path: read_text(path) for path in args.files}  # one-line usage errors for unreadable files
+    texts = project_texts(args.files)  # one-line usage errors for unreadable files
     if not args.output:
         raise UsageError("-o/--output: the path is empty")
     if os.path.isdir(args.output):  # before the work, not after it (write_atomic says the same)

@@ -39,8 +39,10 @@ def _model_in(tp: Any) -> type[BaseModel] | None:
 def _step(tp: Any, part: str | int) -> Any:
     for option in unwrap(tp):
         model = _model_in(option)
-        if model is not None and isinstance(part, str) and part in model.model_fields:
-            return model.model_fields[part].annotation
+        if model is not None and isinstance(part, str):
+            for name, info in model.model_fields.items():
+                if part in (name, info.alias):  # `not` is the field `not_`
+                    return info.annotation
         origin = typing.get_origin(option)
         if origin is dict:
             return typing.get_args(option)[1]
@@ -58,7 +60,7 @@ def allowed_keys(root: type[BaseModel], parent: Path) -> list[str]:
     for option in unwrap(tp):
         model = _model_in(option)
         if model is not None:
-            return list(model.model_fields)
+            return [info.alias or name for name, info in model.model_fields.items()]
     return []
 
 

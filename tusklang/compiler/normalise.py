@@ -21,11 +21,13 @@ from ..schema._weights import WeightedVariant, weight_of
 from ..schema.ab_testing import ExperimentConfig
 from ..schema.criteria import CriterionError, parse_criterion
 from ..schema.durations import parse_duration
-from ..schema.feature_flags import FlagConfig, FlagTargeting, StructuredFallback
+from ..schema.feature_flags import FlagConfig, FlagTargeting
 from ..schema.project import ProjectConfig
 from ..schema.timeofday import check_time_zone, minute_of_day
 from ..snapshot.models import DEFAULT_SCALE, FORMAT
+from .clauses import lower_rules
 from .locate import Locator, Path, dotted, suggest
+from .typed import Typed, typed_variants
 
 BUILTIN_SEGMENTS = ("all_users",)
 # targeting list -> the context attribute it is matched against (docs/config.md, "Targeting").
@@ -123,6 +125,18 @@ class Normaliser:
         for name in sorted(exact, key=lambda n: (floors[n] - exact[n], list(raw).index(n)))[:remaining]:
             floors[name] += 1
         return [[name, floors[name]] for name in raw]
+
+    @staticmethod
+    def iso(value: datetime) -> str:
+        return _iso(value)
+
+    @staticmethod
+    def looks_like_instant(text: str) -> bool:
+        try:
+            datetime.fromisoformat(text)
+        except ValueError:
+            return False
+        return True
 
     def instant(self, value: Any, path: Path) -> datetime | None:
         if isinstance(value, datetime):
@@ -284,62 +298,111 @@ class Normaliser:
                 parts = (source.rename.get(parts[0], parts[0]), *parts[1:])
             return (*path, *parts)
 
-        fallback = cfg.fallback.value if isinstance(cfg.fallback, StructuredFallback) else cfg.fallback
-        if fallback is None:
-            self.error("TSK319", f"flag `{key}` has a null fallback", at("fallback"), "give a value")
+        typed = typed_variants(self, key, cfg, at)
+        if typed is None:
             return None
-        ab = cfg.a_b_testing if cfg.a_b_testing is not None and cfg.a_b_testing.enabled else None
-        variants: dict[str, Any]
-        if ab is not None:
-            off = "fallback"
-            if off in ab.variants:
-                self.error("TSK319", f"flag `{key}` has a variant named `fallback`", at("a_b_testing", "variants"))
-            # A split variant serves its name, so the flag is a string flag and its fallback a string.
-            variants = {name: name for name in ab.variants}
-            variants[off] = self.derived_fallback(key, fallback, "fallback" in cfg.model_fields_set, at("fallback"))
-            flag_type = "string"
-        elif isinstance(fallback, bool):
-            variants = {"on": True, "off": fallback}
-            flag_type, off = "boolean", "off"
-        else:
-            off = "fallback"
-            on_value = self.derived_on(key, fallback, at("fallback"))
-            if on_value is None:
-                return None
-            variants = {"on": on_value, off: fallback}
-            flag_type = "string" if isinstance(fallback, str) else "object"
-
+        variants, off = typed.values, typed.off
         conditions, zone = self.targeting(cfg.targeting, at("targeting"))
         strategy = cfg.rollout_strategy
+        rules: list[dict[str, Any]] = self.overrides(key, cfg, variants, at)
+        rules.extend(lower_rules(self, key, cfg, typed, at))
+        if not typed.ok:
+            return None
+        main = self.main_rule(source, typed, conditions, at)
+        if main is _FAILED:
+            return None
+        if main is not None:
+            rules.append(main)
+        self.unique_rule_ids(key, cfg, rules, at)
+        # Secrets are already out (compiler/secrets.py scrubs the data before validation).
+        metadata = dict(cfg.metadata)
+        metadata["rollout_strategy"] = strategy
+        metadata["source"] = source.origin
+        ab = cfg.a_b_testing if cfg.a_b_testing is not None and cfg.a_b_testing.enabled else None
+        if ab is not None and ab.metrics:
+            metadata["a_b_metrics"] = list(ab.metrics)
+        if typed.descriptions:
+            metadata["variant_descriptions"] = typed.descriptions
+        out: dict[str, Any] = {
+            "key": key,
+            "type": typed.type,
+            "enabled": cfg.enabled and global_enabled,
+            "variants": variants,
+            "off_variant": off,
+            "default_variant": off,
+            "bucket_by": cfg.bucket_by,
+            "rules": rules,
+            "metadata": metadata,
+        }
+        if zone is not None:
+            out["time_zone"] = zone
+        return out
+
+    def overrides(self, key: str, cfg: FlagConfig, variants: dict[str, Any], at: Any) -> list[dict[str, Any]]:
+        """`targeting.overrides = { <variant> = [unit ids] }`: served before any other rule."""
         rules: list[dict[str, Any]] = []
         overrides = cfg.targeting.overrides
-        if overrides:
-            if not cfg.targeting.manual_override:
+        if not overrides:
+            return rules
+        if not cfg.targeting.manual_override:
+            self.error(
+                "TSK319",
+                f"flag `{key}` lists overrides but targeting.manual_override is not true",
+                at("targeting", "overrides"),
+                "set manual_override = true to allow per-unit overrides",
+            )
+        for variant, units in overrides.items():
+            target = "on" if variant in ("on", "true") and "on" in variants else variant
+            if target not in variants:
+                close = suggest(variant, list(variants))
                 self.error(
                     "TSK319",
-                    f"flag `{key}` lists overrides but targeting.manual_override is not true",
-                    at("targeting", "overrides"),
-                    "set manual_override = true to allow per-unit overrides",
+                    f"override names unknown variant `{variant}` of flag `{key}`",
+                    at("targeting", "overrides", variant),
+                    f"did you mean `{close}`?" if close else "variants: " + ", ".join(variants),
+                    key=True,
                 )
-            for variant, units in overrides.items():
-                target = "on" if variant in ("on", "true") and "on" in variants else variant
-                if target not in variants:
-                    close = suggest(variant, list(variants))
-                    self.error(
-                        "TSK319",
-                        f"override names unknown variant `{variant}` of flag `{key}`",
-                        at("targeting", "overrides", variant),
-                        f"did you mean `{close}`?" if close else "variants: " + ", ".join(variants),
-                        key=True,
-                    )
-                    continue
-                rules.append(
-                    {
-                        "id": f"override/{variant}",
-                        "conditions": [{"op": "in", "attribute": cfg.bucket_by, "values": list(units)}],
-                        "serve": target,
-                    }
+                continue
+            rules.append(
+                {
+                    "id": f"override/{variant}",
+                    "conditions": [{"op": "in", "attribute": cfg.bucket_by, "values": list(units)}],
+                    "serve": target,
+                }
+            )
+        return rules
+
+    def unique_rule_ids(self, key: str, cfg: FlagConfig, rules: list[dict[str, Any]], at: Any) -> None:
+        seen: set[str] = set()
+        written = {rule.id: index for index, rule in enumerate(cfg.rules or []) if rule.id}
+        for rule in rules:
+            if rule["id"] in seen:
+                index = written.get(rule["id"])
+                self.error(
+                    "TSK319",
+                    f"flag `{key}` has two rules with id `{rule['id']}`",
+                    at("rules", index, "id") if index is not None else at("rules"),
+                    "rule ids name rules in results and `tusk diff`: give each its own "
+                    "(`rollout` and `override/<variant>` are the ids of the rules the compiler adds)",
                 )
+            seen.add(rule["id"])
+
+    def main_rule(
+        self, source: FlagSource, typed: Typed, conditions: list[dict[str, Any]], at: Any
+    ) -> dict[str, Any] | None:
+        """The rule `rollout`: the flag's `targeting`, its rollout gate, and `on` or its split.
+
+        Last, after `rules`. A flag written in the new form (`rules` or `variants`) has it only when it
+        says something the rule holds (a rollout, a strategy, targeting, weights); without any, the
+        flag serves what its rules serve, else its fallback (a flag with only variants is static).
+        """
+        cfg, key = source.config, source.key
+        strategy = cfg.rollout_strategy
+        given = cfg.model_fields_set
+        explicit = bool({"rollout_percentage", "rollout_schedule", "rollout_strategy"} & given)
+        new_form = cfg.rules is not None or cfg.variants is not None
+        if new_form and not explicit and typed.weights is None and not conditions:
+            return None
         if strategy == "user_preference" and not cfg.targeting.user_preferences:
             self.error(
                 "TSK320",
@@ -375,12 +438,14 @@ class Normaliser:
                     at("rollout_strategy"),
                     "add rollout_schedule = { day_1 = 5, day_7 = 50, day_14 = 100 }",
                 )
-                return None
+                return _FAILED
             rollout["schedule"] = self.schedule(key, cfg, at)
         elif strategy in ("all", "user_preference", "invite_only") and cfg.rollout_percentage is None:
             rollout = None
         elif strategy == "none":
-            rollout = None
+            return None
+        elif cfg.rollout_percentage is None and new_form and "rollout_strategy" not in given:
+            rollout = None  # targeting or a split without a percentage: every matching unit
         else:
             if cfg.rollout_percentage is None:
                 self.error(
@@ -389,40 +454,29 @@ class Normaliser:
                     at("rollout_strategy"),
                     "add rollout_percentage = <0..100>",
                 )
-                return None
+                return _FAILED
             rollout["percentage"] = self.percent(cfg.rollout_percentage, at("rollout_percentage"))
-        if strategy != "none":
-            rule: dict[str, Any] = {"id": "rollout", "conditions": conditions}
-            if rollout is not None:
-                rule["rollout"] = rollout
-            if ab is not None:
-                rule["split"] = {
-                    "salt": f"{key}/split",
-                    "weights": self.weights(key, ab.variants, at("a_b_testing", "variants")),
-                }
-            else:
-                rule["serve"] = "on"
-            rules.append(rule)
-        # Secrets are already out (compiler/secrets.py scrubs the data before validation).
-        metadata = dict(cfg.metadata)
-        metadata["rollout_strategy"] = strategy
-        metadata["source"] = source.origin
-        if ab is not None and ab.metrics:
-            metadata["a_b_metrics"] = list(ab.metrics)
-        out: dict[str, Any] = {
-            "key": key,
-            "type": flag_type,
-            "enabled": cfg.enabled and global_enabled,
-            "variants": variants,
-            "off_variant": off,
-            "default_variant": off,
-            "bucket_by": cfg.bucket_by,
-            "rules": rules,
-            "metadata": metadata,
-        }
-        if zone is not None:
-            out["time_zone"] = zone
-        return out
+        rule: dict[str, Any] = {"id": "rollout", "conditions": conditions}
+        if rollout is not None:
+            rule["rollout"] = rollout
+        if typed.weights is not None:
+            rule["split"] = {
+                "salt": f"{key}/split",
+                "weights": self.weights(key, typed.weights, typed.weights_path or at("variants")),
+            }
+        elif "on" in typed.values:
+            rule["serve"] = "on"
+        else:
+            self.error(
+                "TSK319",
+                f"the rollout of flag `{key}` serves its variant `on`, which it does not declare",
+                at("variants"),
+                "name the variant the rollout serves `on`, give the variants weights, or write the "
+                'rollout as a rule: rules = [ { rollout = 25, serve = "<variant>" } ]',
+                key=True,
+            )
+            return _FAILED
+        return rule
 
     def derived_on(self, key: str, fallback: Any, path: Path) -> Any:
         """What the `on` variant of a flag written without values serves when its fallback is not a
@@ -599,6 +653,9 @@ class Normaliser:
         if analysis:
             out["analysis"] = analysis
         return out
+
+
+_FAILED: Any = object()  # a main rule that cannot be built: the flag is not lowered
 
 
 def _kind(value: Any) -> str:

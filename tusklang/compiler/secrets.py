@@ -56,6 +56,8 @@ DROPPABLE: tuple[tuple[str, ...], ...] = (
     ("feature_flags", "flags", "*", "metadata"),
     ("feature_flags", "flags", "*", "a_b_testing", "metrics"),
     ("feature_flags", "flags", "*", "a_b_testing", "variants", "*", "description"),
+    ("feature_flags", "flags", "*", "variants", "*", "description"),
+    ("feature_flags", "flags", "*", "rules", "*", "description"),
     ("feature_flags", "targeting", "user_segments", "*", "description"),
     ("feature_flags_data", "flag_definitions", "*", "metadata"),
     ("ab_testing_config", "experiments", "*", "variants", "*", "description"),
@@ -94,8 +96,9 @@ def _step(tp: Any, part: str | int) -> Any:
         if option is Any:
             return Any
         if isinstance(option, type) and issubclass(option, BaseModel):
-            if isinstance(part, str) and part in option.model_fields:
-                return option.model_fields[part].annotation
+            field = _field(option, part)
+            if field is not None:
+                return field.annotation
             continue
         origin = typing.get_origin(option)
         if origin is dict and isinstance(part, str):
@@ -103,6 +106,16 @@ def _step(tp: Any, part: str | int) -> Any:
         elif origin is list and isinstance(part, int):
             found = typing.get_args(option)[0]
     return found
+
+
+def _field(model: type[BaseModel], part: str | int) -> Any:
+    """The field ``part`` names, by name or by alias (`not` is the field `not_`)."""
+    if not isinstance(part, str):
+        return None
+    for name, info in model.model_fields.items():
+        if part in (name, info.alias):
+            return info
+    return None
 
 
 def _is_setting_type(tp: Any, value: Any) -> bool:

@@ -21,7 +21,7 @@ from ..source import SourceFile
 from ..suggest import did_you_mean
 from ..syntax.nodes import Document
 from ..syntax.parser import parse, parse_tolerant
-from .errors import read_input
+from .errors import InputError, read_input
 from .resolving import INCLUDED_HERE, context_for, include_chains, run_document, with_include_chain
 from .settings import Settings
 from .sourcemap import Locator, Path
@@ -44,6 +44,29 @@ FLAG_BLOCKS = frozenset(
 
 _BLOCK_NAMES = sorted(FLAG_BLOCKS)
 _KEYS_EXAMINED = 64  # top-level keys looked at for a misspelt block (bounded work on huge plain files)
+
+# "Many files, one project": objects whose members may come from several files, each member from one
+# file. Two files may both write `feature_flags = { flags = { ... } }`; the same flag (segment,
+# environment, experiment) in both, or any other key in both (`feature_flags.storage`), is TSK318 naming
+# both places.
+MERGED: frozenset[Path] = frozenset(
+    {
+        (),
+        ("feature_flags",),
+        ("feature_flags", "flags"),
+        ("feature_flags", "targeting"),
+        ("feature_flags", "targeting", "user_segments"),
+        ("feature_flags", "targeting", "environments"),
+        ("ab_testing_config",),
+        ("ab_testing_config", "experiments"),
+    }
+)
+_MEMBER_NAMES: dict[Path, str] = {
+    ("feature_flags", "flags"): "flag",
+    ("feature_flags", "targeting", "user_segments"): "segment",
+    ("feature_flags", "targeting", "environments"): "environment",
+    ("ab_testing_config", "experiments"): "experiment",
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +101,9 @@ class FileData:
     # data path -> spans of the @env calls its value depends on (tusklang/compiler/secrets.py)
     taint: dict[Path, set[Span]] = field(default_factory=dict)
     queries: list[dict[str, Any]] = field(default_factory=list)
+    # false for a file found in a directory given instead of files: it joins the project's flags only
+    # when it defines a flag block (a plain configuration file beside them is checked, not compiled)
+    listed: bool = True
 
     @property
     def is_flag_file(self) -> bool:
@@ -97,7 +123,7 @@ class Merged:
     data: dict[str, Any]
     locator: Locator
     taint: dict[Path, set[Span]]
-    diagnostics: list[Diagnostic]  # TSK318: a block defined in two files
+    diagnostics: list[Diagnostic]  # TSK318: a flag (segment, experiment, key) defined in two files
 
 
 @dataclass
@@ -122,9 +148,14 @@ class Project:
     def has_errors(self) -> bool:
         return any(d.is_error for d in self.diagnostics)
 
+    @property
+    def flag_sources(self) -> list[FileData]:
+        """The files whose data is the project's flags: every file named, and the flag files of a directory."""
+        return [source for source in self.sources if source.listed or source.is_flag_file]
+
     def merge(self, sources: Sequence[FileData] | None = None) -> Merged:
-        """The data of ``sources`` (default: every file asked for) as one project, with its source map."""
-        return _merge(self.sources if sources is None else sources, self.files)
+        """The data of ``sources`` (default: ``flag_sources``) as one project, with its source map."""
+        return _merge(self.flag_sources if sources is None else sources, self.files)
 
     def with_include_chain(self, diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
         """Diagnostics found later (schema, lint) inside an included file, with its include chain."""
@@ -140,34 +171,48 @@ def load_project(
 ) -> Project:
     """Read, parse and interpret ``paths`` as one project.
 
-    Problems in the files are diagnostics on the Project, never exceptions; a file asked for that
-    cannot be read (and has no overlay) is an InputError. ``overlays`` maps file paths (any spelling
-    of them) to text used instead of the file's: an editor's unsaved buffers, for the files asked
-    for and for included ones alike.
+    A path may be a directory: it stands for the `.tsk` files below it (sorted, hidden entries
+    skipped), except those another file of the project brings in with `@file` (they are read as part
+    of it). Problems in the files are diagnostics on the Project, never exceptions; a file asked for
+    that cannot be read (and has no overlay) is an InputError, and so is a directory without a `.tsk`
+    file. ``overlays`` maps file paths (any spelling of them) to text used instead of the file's: an
+    editor's unsaved buffers, for the files asked for and for included ones alike.
     """
-    names = [os.fspath(p) for p in paths]
+    listed = expand_paths([os.fspath(p) for p in paths])
+    names = [name for name, _ in listed]
     texts = {_key(k): v for k, v in (overlays or {}).items()}
-    root = (settings.root or (FsPath(names[0]).parent if names else FsPath("."))).resolve()
+    first = os.fspath(paths[0]) if paths else "."
+    default_root = FsPath(first) if os.path.isdir(first) else FsPath(first).parent
+    root = (settings.root or default_root).resolve()
     given = {_key(name): name for name in names}
     absolute = any(os.path.isabs(name) for name in names)
     ctx = context_for(settings, base_dir=root, root=root, execute=execute, names=given, absolute=absolute)
     ctx.overlays = texts
     own_connection = ctx.database is None
-    files: list[ProjectFile] = []
-    sources: list[FileData] = []
-    diagnostics: list[Diagnostic] = []
+    loaded: list[tuple[FileData, list[Diagnostic]]] = []
     try:
-        for name in names:
+        for name, named in listed:
             text = texts.get(_key(name))
             if text is None:
                 text = read_input(name)
             source, found = _load_one(name, text, root, ctx)
-            files.append(source.file)
-            sources.append(source)
-            diagnostics.extend(found)
+            source.listed = named
+            loaded.append((source, found))
     finally:
         if own_connection:
             ctx.close()
+    # A file of a directory that another file includes is part of that file, reported there (with the
+    # include chain), not a project file of its own.
+    brought_in = {_key(str(inc.path)) for inc in ctx.included}
+    files: list[ProjectFile] = []
+    sources: list[FileData] = []
+    diagnostics: list[Diagnostic] = []
+    for source, found in loaded:
+        if not source.listed and _key(source.file.path) in brought_in:
+            continue
+        files.append(source.file)
+        sources.append(source)
+        diagnostics.extend(found)
     seen = {_key(f.path) for f in files}
     for included in ctx.included:
         if _key(str(included.path)) in seen:
@@ -186,6 +231,33 @@ def load_project(
     chains = include_chains(ctx.included)
     diagnostics = _once(with_include_chain(diagnostics, chains))
     return Project(settings, root, execute, files, sources, diagnostics, chains)
+
+
+def expand_paths(paths: Sequence[str]) -> list[tuple[str, bool]]:
+    """Each path with whether it was named: a directory becomes its `.tsk` files (recursively, sorted by
+    path, hidden files and folders skipped), each once. Raises InputError for a directory without any."""
+    out: list[tuple[str, bool]] = []
+    seen: set[str] = set()
+    for path in paths:
+        if path != "-" and os.path.isdir(path):
+            found = sorted(
+                (p for p in FsPath(path).rglob("*.tsk") if p.is_file() and not _hidden(p.relative_to(path))),
+                key=lambda p: p.relative_to(path).as_posix(),
+            )
+            if not found:
+                raise InputError(f"{path}: a directory without .tsk files")
+            entries = [(str(p), False) for p in found]
+        else:
+            entries = [(path, True)]
+        for name, named in entries:
+            if _key(name) not in seen:
+                seen.add(_key(name))
+                out.append((name, named))
+    return out
+
+
+def _hidden(relative: FsPath) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
 
 
 def _load_one(name: str, text: str, root: FsPath, ctx: ResolveContext) -> tuple[FileData, list[Diagnostic]]:
@@ -219,42 +291,79 @@ def _merge(sources: Sequence[FileData], files: Sequence[ProjectFile]) -> Merged:
     spans: dict[Path, Span] = {}
     key_spans: dict[Path, Span] = {}
     taint: dict[Path, set[Span]] = {}
-    owner: dict[str, FileData] = {}
     diagnostics: list[Diagnostic] = []
     for source in sources:
-        for key, value in (source.data or {}).items():
-            if key in owner:
-                first = owner[key].key_spans.get((key,))
-                diagnostics.append(
-                    Diagnostic(
-                        "TSK318",
-                        f"block `{key}` is defined in two files",
-                        source.key_spans.get((key,)),
-                        hint="keep one definition of each top-level block per project",
-                        related=(Related(first, "first defined here"),) if first else (),
-                    )
-                )
-                continue
-            owner[key] = source
-            data[key] = value
-        if all(owner.get(str(key)) is source for key in source.data or ()):
-            # The usual case (no block defined twice): take the span tables whole, not entry by entry.
+        rejected: list[Path] = []
+        _merge_into(data, source.data or {}, (), source, key_spans, rejected, diagnostics)
+        if not rejected:
+            # The usual case: take the span tables whole, not entry by entry; an object several files
+            # add to keeps the position of its first definition.
+            kept = {p: spans[p] for p in MERGED if p in spans}
+            kept_keys = {p: key_spans[p] for p in MERGED if p in key_spans}
             spans.update(source.spans)
             key_spans.update(source.key_spans)
+            spans.update(kept)
+            key_spans.update(kept_keys)
         else:
-            for path, span in source.spans.items():
-                if path and owner.get(str(path[0])) is source:
-                    spans[path] = span
-            for path, span in source.key_spans.items():
-                if path and owner.get(str(path[0])) is source:
-                    key_spans[path] = span
+            for table, own in ((spans, source.spans), (key_spans, source.key_spans)):
+                for path, span in own.items():
+                    if (path in MERGED and path in table) or _under(path, rejected):
+                        continue
+                    table[path] = span
         for path, origins in source.taint.items():
-            if path and owner.get(str(path[0])) is source:
-                taint[path] = origins
+            if path and not _under(path, rejected):
+                taint[path] = taint.get(path, set()) | origins
     spans.pop((), None)  # the whole document is no block's position
     key_spans.pop((), None)
     display = {f.path: f.display for f in files}
     return Merged(data, Locator(spans, key_spans, display), taint, diagnostics)
+
+
+def _merge_into(
+    target: dict[str, Any],
+    incoming: dict[str, Any],
+    path: Path,
+    source: FileData,
+    key_spans: dict[Path, Span],
+    rejected: list[Path],
+    diagnostics: list[Diagnostic],
+) -> None:
+    for key, value in incoming.items():
+        sub = (*path, key)
+        if key not in target:
+            target[key] = _owned(value, sub)
+        elif sub in MERGED and isinstance(target[key], dict) and isinstance(value, dict):
+            _merge_into(target[key], value, sub, source, key_spans, rejected, diagnostics)
+        else:
+            rejected.append(sub)
+            first = key_spans.get(sub)
+            what = _MEMBER_NAMES.get(path)
+            name = f"{what} `{key}`" if what else f"`{'.'.join(map(str, sub))}`"
+            diagnostics.append(
+                Diagnostic(
+                    "TSK318",
+                    f"{name} is defined in two files",
+                    source.key_spans.get(sub) or source.spans.get(sub),
+                    hint=(
+                        f"a project's files may each add {what}s, but each {what} is defined in one file"
+                        if what
+                        else "files may each add flags, segments, environments and experiments; "
+                        "any other key is written in one file"
+                    ),
+                    related=(Related(first, "first defined here"),) if first else (),
+                )
+            )
+
+
+def _owned(value: Any, path: Path) -> Any:
+    """``value`` with the objects other files may add to copied: a file's own data is never changed."""
+    if path in MERGED and isinstance(value, dict):
+        return {k: _owned(v, (*path, k)) for k, v in value.items()}
+    return value
+
+
+def _under(path: Path, prefixes: Sequence[Path]) -> bool:
+    return any(path[: len(prefix)] == prefix for prefix in prefixes)
 
 
 def _once(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

@@ -10,6 +10,7 @@ from ._base import ConfigModel, FreeForm, Percent
 from ._weights import VariantWeight
 from .analytics import FlagAnalytics
 from .delivery import DeliveryPolicy
+from .rules import FlagType, RuleConfig, Variant
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 RolloutStrategy = Literal[
@@ -88,6 +89,23 @@ class FlagConfig(ConfigModel):
     metadata: FreeForm = {}
     a_b_testing: FlagABTesting | None = None
     bucket_by: str = "user_id"
+    # The typed flag model (docs/config.md, "Variants and rules"); each is optional, so the seed's flags
+    # read as before.
+    type: FlagType | None = Field(
+        default=None, description="The type of every value the flag serves; inferred from the values when absent."
+    )
+    variants: Annotated[dict[str, Variant], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Named values the flag serves: `name = value` or `name = { value = ..., weight = ... }`.",
+    )
+    value: Any = Field(default=None, description="What the flag serves when on (without `variants`).")
+    rules: list[RuleConfig] | None = Field(
+        default=None, description="Rules on any context attribute, in order: the first that serves wins."
+    )
+    requires: Annotated[dict[str, Any], Field(min_length=1)] | None = Field(
+        default=None,
+        description='Prerequisites: `other_flag = "variant"` (or a value, or a list of either), checked first.',
+    )
 
 
 class SegmentConfig(ConfigModel):

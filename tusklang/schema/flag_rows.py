@@ -20,6 +20,9 @@ class FlagRow(RowModel):
     targeting_rules: dict[str, Any] = {}
     fallback_value: Any = False
     metadata: dict[str, Any] = {}
+    # What the flag serves when on (optional column): without it a row flag serves `true` (boolean
+    # fallback) or a value derived from the fallback's type (docs/config.md, "Value types").
+    value: Any = None
 
 
 class SegmentRow(RowModel):

@@ -53,6 +53,7 @@ def too_long(graph: Mapping[str, Sequence[str]], limit: int = MAX_CHAIN) -> Iter
     Iterative post-order, so a chain of thousands never overflows the stack."""
     links: dict[str, int] = {}  # key -> links in its longest chain
     nxt: dict[str, str] = {}
+    entered: set[str] = set()  # a key met again before it is finished is on a cycle: not followed
     for root in sorted(graph):
         stack: list[tuple[str, bool]] = [(root, False)]
         while stack:
@@ -61,6 +62,9 @@ def too_long(graph: Mapping[str, Sequence[str]], limit: int = MAX_CHAIN) -> Iter
                 continue
             deps = _known(graph, key)
             if not expanded:
+                if key in entered:
+                    continue
+                entered.add(key)
                 stack.append((key, True))
                 stack.extend((dep, False) for dep in deps if dep not in links)
                 continue
