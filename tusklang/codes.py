@@ -118,6 +118,9 @@ _TABLE: Final[tuple[tuple[str, Severity, str], ...]] = (
     ("TSK333", E, "`feature_usage` key not min_<x> or max_<x>"),
     ("TSK340", E, "a value of another type than the flag's"),
     ("TSK341", W, "the value a variant serves is derived, not declared"),
+    ("TSK342", E, "a rule clause with an operand its operator cannot use (regex, version, type, list)"),
+    ("TSK343", E, "a prerequisite naming an unknown flag, or a variant or value it does not have"),
+    ("TSK344", E, f"prerequisites in a cycle, or a chain of more than {MAX_DEPTH}"),
     # lint rules (docs/lint.md; severities as in tusklang.compiler.lint.RULES)
     ("TSK401", W, "missing-documentation: a required metadata field is missing"),
     ("TSK402", W, "approval-missing: a production flag without an approval"),

@@ -22,6 +22,7 @@ from ..schema.feature_flags import FlagConfig
 from ..schema.project import ProjectConfig
 from ..snapshot.models import DEFAULT_SCALE, FORMAT
 from ..syntax.nodes import Document
+from . import requires
 from .emit import canonical_json
 from .lint import LintOptions, lint
 from .locate import Locator, Path, validation_diagnostics
@@ -94,6 +95,8 @@ def _row_flags(
             "fallback": row.fallback_value,
             "metadata": row.metadata,
         }
+        if row.value is not None:
+            raw["value"] = row.value
         rename = {"targeting": "targeting_rules", "fallback": "fallback_value"}
         try:
             config_row = FlagConfig.model_validate(raw)
@@ -171,6 +174,7 @@ def build_snapshot(
                 norm._duplicate("flag or experiment", name, first[name].path, path)
                 continue
             experiments[name] = norm.experiment(name, exp, path, defaults)
+    requires.link(norm, first, flags, experiments, set(first) | set(experiments))
 
     for name, where in sorted(norm.external.items()):
         norm.warn(
@@ -374,6 +378,9 @@ def analyse(
 
 def _provenance(project: Project) -> dict[str, Any]:
     display = {f.path: f.display for f in project.files}  # included files too: a @query may be in one
+    # a plain configuration file found beside the flags in a directory is not part of the snapshot
+    flag_files = {source.file.path for source in project.flag_sources}
+    aside = {source.file.path for source in project.sources if source.file.path not in flag_files}
     queries = []
     for source in project.sources:
         for query in source.queries:
@@ -386,7 +393,7 @@ def _provenance(project: Project) -> dict[str, Any]:
     provenance: dict[str, Any] = {
         "compiler": f"tusklang {__version__}",
         # every file read, the included ones too (after the ones given): a change in any changes the snapshot
-        "sources": [{"path": f.display, "sha256": f.sha256} for f in project.files],
+        "sources": [{"path": f.display, "sha256": f.sha256} for f in project.files if f.path not in aside],
         "queries": queries,
     }
     if project.settings.now is not None:  # only a fixed clock (SOURCE_DATE_EPOCH): reproducible builds

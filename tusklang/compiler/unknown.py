@@ -32,6 +32,11 @@ COLLECTIONS: dict[str, tuple[Path, ...]] = {
         ("feature_flags", "targeting", "external_segments"),
         ("feature_flags_data", "user_segments"),
     ),
+    "TSK343": (  # "flag `a` requires `b`, which is not a flag of this project" (rows may define `b`)
+        ("feature_flags", "flags"),
+        ("feature_flags_data", "flag_definitions"),
+        ("ab_testing_config", "experiments"),
+    ),
 }
 
 
