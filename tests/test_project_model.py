@@ -67,6 +67,7 @@ def _cases() -> list[Case]:
     cases += [
         # issue 16: the typed flag model, and projects given as a directory of files
         Case("typed", ("fixtures/typed/project.tsk",)),
+        Case("typed-requires-a-row-flag", ("fixtures/typed/rows.tsk",), database=SEED_DB),
         # files of one project, each adding flags (a directory given instead is tests/test_many_files.py's:
         # the language server's projects name files)
         Case(

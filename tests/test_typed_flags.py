@@ -378,6 +378,23 @@ def test_a_hand_edited_snapshot_with_a_cycle_is_refused(tmp_path: Path) -> None:
     ]
 
 
+def test_a_value_from_env_in_a_rule_is_never_copied(tmp_path: Path) -> None:
+    """Rule operands are copied into the snapshot verbatim: a value from @env there is TSK272, inside a
+    `not` (the field `not_`, written `not`) as well."""
+    src = tmp_path / "p.tsk"
+    src.write_text(
+        "feature_flags = { flags = { f = { rules = [\n"
+        '  { when = { not = { attribute = "email", op = "==", value = @env(ADMIN) } } },\n'
+        '  { when = { attribute = "plan", op = "in", values = [@env(PLAN)] } }\n'
+        "] } } }\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(TuskError) as info:
+        compile_files([str(src)], env={"ADMIN": "root@example.com", "PLAN": "pro"})
+    found = [(d.code, d.span.line if d.span else 0) for d in info.value.diagnostics if d.is_error]
+    assert found == [("TSK272", 2), ("TSK272", 3)]
+
+
 def test_the_seed_has_one_type_per_flag() -> None:
     """The seed's new_pricing_page (a row whose fallback is a string) compiles to a string flag."""
     seed = json.loads((ROOT / "fixtures" / "seed" / "snapshot.json").read_text(encoding="utf-8"))
