@@ -6,7 +6,9 @@ import argparse
 import getpass
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -450,12 +452,23 @@ def _metric_source(args: argparse.Namespace, sql_source: Any, state: Any, contro
     return CombinedMetricSource(sql_source, {m: source for m in wanted}), events_db
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived: the controller stops as it would at the end of a release (exit 0)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 def run_controller(args: argparse.Namespace) -> int:
     from ..delivery.lease import Lease
     from ..diagnostics import TuskError
 
     if args.tick <= 0 or args.lease_ttl <= 0:
         raise UsageError("--tick and --lease-ttl must be positive")
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     overrides = None
     events_db = None
     try:
@@ -476,9 +489,16 @@ def run_controller(args: argparse.Namespace) -> int:
             lease.acquire(wait=args.wait, on_wait=waiting)
             with lease:
                 return _control(args, store, source, overrides, lease)
+    except _Terminated:
+        # SIGTERM (systemd, Kubernetes): the lease is released on the way out, so a successor need not
+        # wait for it to expire; a decision whose write was cut off is finished by the next controller.
+        print(f"{args.name}: stopped (SIGTERM); lease released", file=sys.stderr)
+        return EXIT_OK
     except TuskError as exc:
         return _fail(exc, args.format)
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if overrides is not None:
             overrides.close()
         if events_db is not None:
@@ -614,7 +634,8 @@ def run_status(args: argparse.Namespace) -> int:
         where = f", override version {latest.override_version}" if latest.override_version else ""
         lines.append(f"  last override write: decision #{latest.decision_id} {latest.status}{where}")
     if live is not None and "error" not in live:
-        lines.append(f"  override layer now: version {live['version']}, canary at {live['canary_percent']}%")
+        now_at = "not set" if live["canary_percent"] is None else f"{live['canary_percent']:g}%"
+        lines.append(f"  override layer now: version {live['version']}, canary at {now_at}")
     if state.cooldown_until is not None:
         lines.append(f"  cooldown until {state.cooldown_until.isoformat()}")
     for entry in history:

@@ -222,6 +222,7 @@ class CanaryController:
         index = min(state.step_index + 1, len(self.ladder) - 1)
         target = self.ladder[index]
         healthy = "healthy (" + _explain(checks, Verdict.PASS) + ")"
+        opened: list[tuple[str, float, list[CheckResult]]] = []
         for gate_name, percent in self.canary.gates.items():
             if state.canary_percent < percent <= target:
                 gate_checks = judge_gate(self.policy.gate(gate_name), window)
@@ -232,12 +233,23 @@ class CanaryController:
                     reason = f"hold: {healthy}, but gate {gate_name} guarding {percent:g}% {what} ({detail})"
                     decision = self._decision(now, Action.HOLD, state, reason, checks)
                     return state, replace(decision, gate=gate_name, gate_checks=tuple(gate_checks))
+                opened.append((gate_name, percent, gate_checks))
+        # A gate that passed is named in the decision too: the audit log shows it open, not just absent.
+        gate_text = "".join(
+            f"; gate {name} guarding {percent:g}% passes ({_explain(results, Verdict.PASS)})"
+            for name, percent, results in opened
+        )
         if target >= 100:
             new = replace(state, status=Status.PROMOTED, canary_percent=100.0, step_index=index)
-            return new, self._decision(now, Action.PROMOTE, new, f"promote to 100%: {healthy}", checks)
-        new = replace(state, canary_percent=target, step_index=index)
-        reason = f"advance {state.canary_percent:g}% -> {target:g}%: {healthy}"
-        return new, self._decision(now, Action.ADVANCE, new, reason, checks)
+            decision = self._decision(now, Action.PROMOTE, new, f"promote to 100%: {healthy}{gate_text}", checks)
+        else:
+            new = replace(state, canary_percent=target, step_index=index)
+            reason = f"advance {state.canary_percent:g}% -> {target:g}%: {healthy}{gate_text}"
+            decision = self._decision(now, Action.ADVANCE, new, reason, checks)
+        if opened:
+            name, _, results = opened[-1]
+            decision = replace(decision, gate=name, gate_checks=tuple(results))
+        return new, decision
 
     def _decision(
         self, now: datetime, action: Action, state: RolloutState, reason: str, checks: Sequence[CheckResult]

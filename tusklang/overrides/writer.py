@@ -102,6 +102,8 @@ def write_override(
             if on_malformed is not None:
                 on_malformed(problem)
             current = None
+        elif current is None and on_malformed is not None and store.exists(flag):
+            on_malformed("the stored record is not a JSON object")  # undecodable: it reads as none
         content = merge(current, patch)
         if check is not None:
             check(content)
