@@ -337,7 +337,7 @@ def test_the_controller_moves_ofrep_traffic_and_rolls_back(
 
         time.sleep(max(0.0, t_start + 1 - time.time()))
         assert probes.flipped_to(probe["in"], "canary", 0) is not None
-        share = _share(client, 10)
+        share = shares_10 = _share(client, 10)
         assert _within_sampling_error(share, 10), share
 
         # 2. Good metrics: the controller advances to 20%; clients follow within a second.
@@ -349,9 +349,11 @@ def test_the_controller_moves_ofrep_traffic_and_rolls_back(
         time.sleep(0.3)
         flipped = probes.flipped_to(probe[20], "canary", t20 - 0.5)
         assert flipped is not None and flipped - t20 < 1.0, (flipped, t20)
+        measured = {"advance_s": round(flipped - t20, 3), "share_10": shares_10}
         time.sleep(max(0.0, t20 + 1 - time.time()))
         share = _share(client, 20)
         assert _within_sampling_error(share, 20), share
+        measured["share_20"] = share
 
         # 3. The next decision (30%) is logged, and the controller is stopped before its override write.
         err.wait_for(lambda s: "halted before write" in s, PERIOD + 10, "the test hook's halt")
@@ -378,6 +380,7 @@ def test_the_controller_moves_ofrep_traffic_and_rolls_back(
         converged = flipped - restarted_at
         share = _share(client, 30)
         assert _within_sampling_error(share, 30), share
+        measured["share_30"] = share
 
         # 4. A bad window: the canary's error rate far above stable's and above the threshold.
         recorder.bad.set()
@@ -390,6 +393,7 @@ def test_the_controller_moves_ofrep_traffic_and_rolls_back(
             time.sleep(0.02)
         flipped = probes.flipped_to(probe["in"], "stable", t0 - 0.5)
         assert flipped is not None and flipped - t0 < 1.0, (flipped, t0)
+        measured["rollback_s"] = round(flipped - t0, 3)
         time.sleep(max(0.0, t0 + 1 - time.time()))
         assert _share(client, 0) == 0.0
         second.wait(timeout=10)  # a rolled-back release ends the controller
@@ -419,5 +423,5 @@ def test_the_controller_moves_ofrep_traffic_and_rolls_back(
     assert [d["override"]["version"] for d in status["decisions"]] == [e["version"] for e in entries]
     assert all(d["override"]["status"] == "applied" for d in status["decisions"])
     elapsed = time.monotonic() - began
-    print(f"restart converged in {converged:.2f} s; whole test {elapsed:.1f} s")
+    print(f"measured {measured}; restart converged in {converged:.2f} s; whole test {elapsed:.1f} s")
     assert elapsed < 90

@@ -3,6 +3,7 @@ canary-vs-stable comparisons and per-side metrics from the event store. Real Red
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -73,6 +74,19 @@ SNAPSHOT = {
             ],
         ),
         "no_gate": _flag("no_gate", [{**STAFF, "serve": "on"}, {"id": "everyone", "serve": "on"}]),
+        # As the compiler lowers a flag with its own gated rule: the main rule `rollout` comes last.
+        "compiled": _flag(
+            "compiled",
+            [
+                {
+                    "id": "override/on",
+                    "conditions": [{"op": "in", "attribute": "user_id", "values": ["u1"]}],
+                    "serve": "on",
+                },
+                {**STAFF, "rollout": {"salt": "c", "percentage": 5_000}, "serve": "on"},
+                {"id": "rollout", "rollout": {"salt": "compiled/rollout", "percentage": 25_000}, "serve": "on"},
+            ],
+        ),
         "no_rules": _flag("no_rules", []),
         "split_flag": _flag(
             "split_flag",
@@ -125,6 +139,8 @@ def test_the_rule_a_binding_moves_is_well_defined(snapshot: Any) -> None:
 
     # The only rule with a rollout gate, not the exception list before it.
     assert rule("checkout_v2") == Binding("checkout_v2", "general", "rollout", "on", "off", "p:")
+    # The compiler's main rule (targeting + rollout_percentage), though another rule has a gate too.
+    assert rule("compiled").rule == "rollout"
     # No rule has a gate: the last rule, the general targeting.
     assert rule("no_gate").rule == "everyone"
     # Named explicitly: that one.
@@ -673,3 +689,71 @@ def test_per_side_metrics_come_from_evaluation_events(pg_events_url: str, snapsh
     new, decision = controller.step(state, canary + stable, start + timedelta(minutes=5))
     assert decision is not None and decision.action is Action.ROLLBACK and new.status is Status.ROLLED_BACK
     assert "error_rate canary" in decision.reason and "latency canary 500 vs stable 300" in decision.reason
+
+
+# The seed project: the controller changes the seed flag's rollout_percentage, and a Client follows -----
+
+
+def test_a_client_watching_overrides_follows_the_controller_on_the_seed_flag(
+    tmp_path: Path, fixtures_dir: Path, redis_url: str, prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tusklang.overrides import RedisOverrides
+
+    seed = fixtures_dir / "seed" / "snapshot.json"
+    config = fixtures_dir / "delivery" / "seed_policy.tsk"  # the seed's own progressive_delivery block
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    common = ["--rollout-db", db, "--redis", redis_url]
+    client = Client.from_file(str(seed), overrides=RedisOverrides(redis_url, prefix=prefix))
+    try:
+        start = ["rollout", "start", "checkout", "--config", str(config), "--flag", "new_checkout_flow"]
+        assert main([*start, "--snapshot", str(seed), "--prefix", prefix, *common]) == 0
+        # Bound to the compiler's rule `rollout`, whose gate is the flag's rollout_percentage (25 in the seed).
+        assert "rollout of rule `rollout`" in capsys.readouterr().err
+        base = {"environment": "production", "region": "us-east", "account_age": 3, "feature_usage": 9}
+        users = [{**base, "feedback_score": 4.5, "user_id": f"user-{i}"} for i in range(2000)]
+
+        def share() -> float:
+            return sum(client.evaluate("new_checkout_flow", u).variant == "on" for u in users) / len(users)
+
+        deadline = time.monotonic() + 2
+        while abs(share() - 0.10) > 0.03:  # the start's 10% replaces the compiled 25%
+            assert time.monotonic() < deadline, share()
+            time.sleep(0.02)
+        admitted = next(u for u in users if client.evaluate("new_checkout_flow", u).variant == "on")
+        decided = time.monotonic()
+        assert main(["rollout", "abort", "checkout", *common]) == 0
+        while client.evaluate("new_checkout_flow", admitted).variant != "off":
+            assert time.monotonic() - decided < 1.0, "the Client did not follow the abort within a second"
+            time.sleep(0.005)
+        assert share() == 0.0
+    finally:
+        client.close()
+
+
+def test_a_bound_blue_green_switch_and_flip_back_go_through_the_overrides(
+    tmp_path: Path, snapshot_file: Path, redis_url: str, prefix: str, overrides: OverrideStore
+) -> None:
+    block = copy.deepcopy(POLICY)
+    block["progressive_delivery"]["blue_green_deployments"] = {"flag": "checkout_v2", "rollback_window": "10 minutes"}
+    config = tmp_path / "bluegreen.json"
+    config.write_text(json.dumps(block), encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    common = ["--rollout-db", db, "--redis", redis_url]
+
+    def at(minutes: float) -> list[str]:
+        return ["--now", (T0 + timedelta(minutes=minutes)).isoformat()]
+
+    def record(minutes: float, value: float) -> None:
+        with Database(db) as conn:
+            from tusklang.delivery.metrics import SqlMetricSource
+
+            SqlMetricSource(conn).record(Sample(T0 + timedelta(minutes=minutes), "canary", "error_rate", value))
+
+    start = ["rollout", "start", "web", "--strategy", "bluegreen", "--config", str(config)]
+    assert main([*start, "--snapshot", str(snapshot_file), "--prefix", prefix, *common, *at(0)]) == 0
+    record(1, 0.01)
+    assert main(["rollout", "run", "web", *common, *at(5)]) == 0  # verified: all traffic switches
+    record(7, 0.3)
+    assert main(["rollout", "run", "web", *common, *at(8)]) == 0  # a failure inside the window: flip back
+    assert _percents(overrides) == [("rollout-start", 0), ("rollout-advance", 100), ("rollout-rollback", 0)]
+    assert overrides.audit("checkout_v2")[-1].reason.startswith("rollback: failure inside the rollback window")

@@ -7,10 +7,14 @@ the rollout's state; every decision after that becomes one override record patch
 Which rule, for a flag with several rules (the rule order is the evaluation order, docs/evaluation.md):
 
 1. the rule the binding names (``rule = "..."`` in the policy, ``--rule`` on the command line);
-2. else the flag's only rule that carries a rollout gate (percentage or schedule);
-3. else, when no rule carries one, the flag's last rule: the earlier ones are exceptions (override
+2. else the rule with id ``rollout``: the rule the compiler makes of a flag's targeting and its
+   ``rollout_percentage`` (always the last, after ``override/<variant>`` lists and a flag's own
+   ``rules``), so the number docs/config.md says the canary controller changes is the one it changes;
+3. else the flag's only rule that carries a rollout gate (percentage or schedule);
+4. else, when no rule carries one, the flag's last rule: the earlier ones are exceptions (override
    lists, beta testers) and the last is the flag's general targeting;
-4. several rules with a rollout gate and none named: refused (TSK823), naming them.
+5. several rules with a rollout gate, none of them `rollout`, and none named: refused (TSK823),
+   naming them.
 
 How: a rule with a variant split is moved by its weights (``mode = "split"``: the canary variant gets
 the canary percentage, the stable variant the rest, any other variant of the split 0); any other rule
@@ -30,6 +34,7 @@ from ..suggest import did_you_mean
 from .policy import FlagBinding
 
 BINDING_CODE = "TSK823"
+MAIN_RULE = "rollout"  # the id of the rule the compiler makes of targeting + rollout_percentage
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,9 @@ def _pick_rule(flag: Flag, wanted: str | None) -> Rule:
             f"flag `{flag.key}` has no rule `{wanted}`",
             f"did you mean `{close}`?" if close else f"its rules: {', '.join(ids)}",
         )
+    for rule in flag.rules:
+        if rule.id == MAIN_RULE:
+            return rule
     gated = [r for r in flag.rules if r.rollout is not None]
     if len(gated) == 1:
         return gated[0]
