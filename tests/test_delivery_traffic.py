@@ -757,3 +757,20 @@ def test_a_bound_blue_green_switch_and_flip_back_go_through_the_overrides(
     assert main(["rollout", "run", "web", *common, *at(8)]) == 0  # a failure inside the window: flip back
     assert _percents(overrides) == [("rollout-start", 0), ("rollout-advance", 100), ("rollout-rollback", 0)]
     assert overrides.audit("checkout_v2")[-1].reason.startswith("rollback: failure inside the rollback window")
+
+
+def test_a_redis_that_lost_its_data_gets_the_last_decision_again(
+    rollout: dict[str, Any], overrides: OverrideStore
+) -> None:
+    store = rollout["store"]
+    assert sync(store, overrides, "co", "checkout_v2").outcome == "written"
+    # `tusk flags clear` is a write (the counter grows): the controller leaves it alone ...
+    write_override(overrides, "checkout_v2", None, actor="alice", reason="clear", op="clear")
+    assert sync(store, overrides, "co", "checkout_v2").outcome == "current"
+    assert overrides.get("checkout_v2") is None
+    # ... but a Redis restarted without its data (counter back to 0) gets the last decision again.
+    overrides.client.delete(overrides.hash_key, overrides.version_key, overrides.audit_key)
+    again = sync(store, overrides, "co", "checkout_v2")
+    assert again.outcome == "rewritten" and again.version == 1
+    assert overrides.get("checkout_v2")["rollout"] == {"general": 10}
+    assert sync(store, overrides, "co", "checkout_v2").outcome == "current"

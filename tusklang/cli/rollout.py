@@ -523,10 +523,14 @@ def _control(args: argparse.Namespace, store: Any, source: Any, overrides: Any, 
                 # Reconcile first: a decision whose write did not happen (a crash, Redis down) is
                 # written before anything new is judged, so the split judged is the split served.
                 synced = sync(store, overrides, args.name, binding.flag)
-                if synced.outcome in ("written", "found") and synced.write is not None:
+                if synced.outcome in ("written", "found", "rewritten") and synced.write is not None:
+                    done = {
+                        "written": "written",
+                        "found": "found already written",
+                        "rewritten": "written again (the override layer had lost it)",
+                    }[synced.outcome]
                     print(
-                        f"{args.name}: override of decision #{synced.write.decision_id} "
-                        f"{'written' if synced.outcome == 'written' else 'found already written'} "
+                        f"{args.name}: override of decision #{synced.write.decision_id} {done} "
                         f"(version {synced.version})",
                         file=sys.stderr,
                         flush=True,

@@ -229,6 +229,13 @@ class RolloutStore:
             (version, datetime.now(UTC).isoformat(), decision_id),
         )
 
+    def mark_rewritten(self, decision_id: int, version: int) -> None:
+        """An applied write written again (the override layer lost it): its new version."""
+        self.db.execute(
+            f"UPDATE {self.writes_table} SET override_version = ?, applied_at = ? WHERE decision_id = ?",
+            (version, datetime.now(UTC).isoformat(), decision_id),
+        )
+
     def mark_superseded(self, name: str, decision_id: int) -> None:
         self.db.execute(
             f"UPDATE {self.writes_table} SET status = 'superseded' "

@@ -15,7 +15,9 @@ override layer show the rollout's *latest* decision:
    process syncing the same decision) starts again at 1, so it finds that write in step 3.
 
 So however a controller is killed, and however many processes sync at once, each decision reaches
-Redis at most once, and the last one always does.
+Redis at most once, and the last one always does. One exception, on purpose: when Redis lost its data
+(its version counter is below the applied write's version, which no write, not even a clear, can
+cause) the last decision is written again, so clients do not fall back to the snapshot's percentage.
 
 Test hook: ``TUSK_ROLLOUT_TEST_HALT=before-write[:ACTION[:PERCENT]]`` (or ``after-write``) makes the
 process stop dead at that point of a matching write (it sleeps, printing one line on stderr), so a test
@@ -63,7 +65,8 @@ def intent_for(
 @dataclass(frozen=True, slots=True)
 class SyncResult:
     """What :func:`sync` did: ``written`` (a new override version), ``found`` (a write made before a
-    crash), ``current`` (already applied) or ``none`` (the rollout logs no writes)."""
+    crash), ``current`` (already applied), ``rewritten`` (applied, but Redis lost it: written again) or
+    ``none`` (the rollout logs no writes)."""
 
     outcome: str
     write: OverrideWrite | None
@@ -88,7 +91,24 @@ def sync(store: RolloutStore, overrides: OverrideStore, name: str, flag: str) ->
         if write is None:
             return SyncResult("none", None, None)
         if write.status == "applied":
-            return SyncResult("current", write, write.override_version)
+            if not _lost(overrides, write):
+                return SyncResult("current", write, write.override_version)
+            # Redis lost its data (restarted without persistence): the counter is behind our write. The
+            # last decision is written again, so clients do not fall back to the snapshot's percentage.
+            try:
+                result = write_override(
+                    overrides,
+                    write.flag,
+                    write.patch,
+                    actor=write.actor,
+                    reason=write.reason,
+                    op=write.op,
+                    expect_version=version,
+                )
+            except VersionConflict:
+                continue
+            store.mark_rewritten(write.decision_id, result.version)
+            return SyncResult("rewritten", write, result.version)
         store.mark_superseded(name, write.decision_id)
         found = find_write(overrides, write.flag, write.reason, write.base_version)
         if found is not None:
@@ -111,6 +131,13 @@ def sync(store: RolloutStore, overrides: OverrideStore, name: str, flag: str) ->
         store.mark_applied(write.decision_id, result.version)
         return SyncResult("written", write, result.version)
     raise RuntimeError(f"rollout {name!r}: the override kept changing under {_MAX_ROUNDS} attempts to write it")
+
+
+def _lost(overrides: OverrideStore, write: OverrideWrite) -> bool:
+    """Whether the override layer lost an applied write: its version counter (which only grows, a
+    `tusk flags clear` included) is below the write's version, so Redis started again from nothing."""
+    counter = overrides.version()
+    return counter is not None and write.override_version is not None and counter < write.override_version
 
 
 def _halt(phase: str, write: OverrideWrite) -> None:
