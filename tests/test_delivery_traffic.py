@@ -774,3 +774,22 @@ def test_a_redis_that_lost_its_data_gets_the_last_decision_again(
     assert again.outcome == "rewritten" and again.version == 1
     assert overrides.get("checkout_v2")["rollout"] == {"general": 10}
     assert sync(store, overrides, "co", "checkout_v2").outcome == "current"
+
+
+def test_simulate_compares_with_the_stable_rows_of_the_csv(
+    fixtures_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(fixtures_dir / "delivery" / "compare_policy.json")
+    metrics = str(fixtures_dir / "delivery" / "canary_worse_than_stable.csv")
+    assert main(["rollout", "simulate", config, "--metrics", metrics, "--format", "json"]) == 0
+    replay = json.loads(capsys.readouterr().out)
+    # Under the absolute threshold all along; from minute 10 four times stable's error rate: two failing
+    # intervals (failure_limit 2), then rollback.
+    assert [(d["action"], d["canary_percent"]) for d in replay["decisions"]] == [
+        ("advance", 20),
+        ("advance", 30),
+        ("hold", 30),
+        ("rollback", 0),
+    ]
+    assert "error_rate canary 0.04 vs stable 0.01 (4x worse, want <= 2x" in replay["decisions"][-1]["reason"]
+    assert "error_rate mean" not in replay["decisions"][-1]["reason"]  # the threshold passed: not a cause
