@@ -793,3 +793,27 @@ def test_simulate_compares_with_the_stable_rows_of_the_csv(
     ]
     assert "error_rate canary 0.04 vs stable 0.01 (4x worse, want <= 2x" in replay["decisions"][-1]["reason"]
     assert "error_rate mean" not in replay["decisions"][-1]["reason"]  # the threshold passed: not a cause
+
+
+def test_an_unreachable_override_layer_records_no_decision(
+    tmp_path: Path, snapshot_file: Path, redis_url: str, prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"redis://:secret@127.0.0.1:{probe.getsockname()[1]}/0"
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    _start(tmp_path, db, snapshot_file, redis_url, prefix)
+    capsys.readouterr()
+    later = ["--now", (T0 + timedelta(minutes=5)).isoformat()]
+    assert main(["rollout", "abort", "co", "--rollout-db", db, "--redis", dead, *later]) == 2
+    err = capsys.readouterr().err
+    assert "nothing was recorded" in err and "secret" not in err
+    assert main(["rollout", "run", "co", "--rollout-db", db, "--redis", dead, *later]) == 2
+    assert "no decision made" in capsys.readouterr().err
+    with Database(db) as conn:
+        store = RolloutStore(conn)
+        assert [d["action"] for d in store.history("co")] == ["start"]
+        state, _ = store.load("co")
+        assert state.status is Status.PROGRESSING

@@ -315,14 +315,36 @@ def _commit_and_sync(
     store: Any, overrides: Any, state: Any, raw: dict[str, Any], decision: Any, actor: str | None
 ) -> tuple[Any, Any]:
     """Log the decision (with its override write, for a bound rollout) and write it through."""
+    import redis
+
     from ..delivery.traffic import intent_for, sync
 
     binding = _binding(state)
     if binding is None:
         return store.commit(state, raw, decision), None
-    intent = intent_for(binding, state.name, decision, overrides, actor)
+    intent = intent_for(binding, state.name, decision, overrides, actor)  # Redis down: nothing recorded
     new = store.commit(state, raw, decision, intent)
-    return new, sync(store, overrides, state.name, binding.flag)
+    try:
+        return new, sync(store, overrides, state.name, binding.flag)
+    except redis.RedisError as exc:
+        raise _WritePending(exc) from exc
+
+
+class _WritePending(Exception):
+    """The decision is recorded, its override write is not: the next sync (`tusk rollout run`, or the
+    next `tusk rollout` command) writes it."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _pending_failure(exc: _WritePending, name: str) -> UsageError:
+    return _redis_failure(
+        exc.cause,
+        f"the decision is recorded, its override write is pending; `tusk rollout run {name}` (or the next "
+        "`tusk rollout` command for it) writes it",
+    )
 
 
 # --- commands ----------------------------------------------------------------------------------------
@@ -405,8 +427,10 @@ def run_start(args: argparse.Namespace) -> int:
             _, synced = _commit_and_sync(store, overrides, state, raw, decision, _actor(args, args.name))
     except TuskError as exc:
         return _fail(exc, args.format)
+    except _WritePending as exc:
+        raise _pending_failure(exc, args.name) from None
     except redis.RedisError as exc:
-        raise _redis_failure(exc, "the start is recorded but its override is not written yet") from None
+        raise _redis_failure(exc, "nothing was recorded") from None
     finally:
         if overrides is not None:
             overrides.close()
@@ -545,14 +569,18 @@ def _control(args: argparse.Namespace, store: Any, source: Any, overrides: Any, 
             if trouble is not None:
                 print(f"{args.name}: the override layer answers again", file=sys.stderr)
                 trouble = None
-        except redis.RedisError as exc:
+        except (redis.RedisError, _WritePending) as exc:
             # Nothing is judged while the override layer is unreachable: a decision cannot move traffic.
-            message = _redacted(exc)
+            # A decision already recorded stays pending; the next tick's sync writes it.
+            cause = exc.cause if isinstance(exc, _WritePending) else exc
+            message = _redacted(cause)
             if message != trouble:
                 print(f"{args.name}: Redis: {message}; retrying every tick", file=sys.stderr, flush=True)
             trouble = message
             if args.once or args.now is not None:
-                raise _redis_failure(exc, "no decision made") from None
+                if isinstance(exc, _WritePending):
+                    raise _pending_failure(exc, args.name) from None
+                raise _redis_failure(cause, "no decision made") from None
         if args.once or args.now is not None:
             return EXIT_OK
         time.sleep(min(args.tick, args.lease_ttl / 3))
@@ -578,8 +606,10 @@ def run_manual(args: argparse.Namespace) -> int:
             _, synced = _commit_and_sync(store, overrides, new, raw, decision, _actor(args, args.name))
     except TuskError as exc:
         return _fail(exc, args.format)
+    except _WritePending as exc:
+        raise _pending_failure(exc, args.name) from None
     except redis.RedisError as exc:
-        raise _redis_failure(exc, "the override is not written") from None
+        raise _redis_failure(exc, "nothing was recorded") from None
     finally:
         if overrides is not None:
             overrides.close()
