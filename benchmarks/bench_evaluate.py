@@ -1,13 +1,20 @@
 """Evaluation throughput: tusklang's reference evaluator against peer SDKs evaluating locally, offline.
 
-Two equivalent flags over N distinct contexts:
-  * boolean: ``country in [US, CA] and plan == premium`` + a 25% rollout on user_id;
-  * a 50/30/20 multivariate split on user_id.
+Equivalent flags over N distinct contexts, one scenario per column:
+  * ``bool``: ``country in [US, CA] and plan == premium`` + a 25% rollout on user_id;
+  * ``split``: a 50/30/20 multivariate split on user_id;
+  * ``rules10``: ten rules on different attributes and operators (in, ==, ends_with, >=, semver <,
+    starts_with, a missing boolean, two-clause and), each serving its own variant; for every context only
+    the LAST rule matches, so each evaluation runs all ten (the issue-16 target: >= 10x GrowthBook).
+Two more columns are ours only: ``bool now=`` is ``evaluate("checkout", ctx, now=<datetime>)`` (a flag
+that does not depend on time must not pay for ``now``), ``prereq`` a flag whose prerequisite is the
+``bool`` flag (LaunchDarkly has the same feature and is timed on it too).
 Peers are optional (benchmark-only, not project dependencies): each one not installed is skipped with a
-note. Every peer's distribution is checked before timing (a misconfigured rule makes a peer look fast);
-peer objects and peer-specific context objects are built OUTSIDE the timed loop (their conversion cost
-is reported separately where it applies), the flag definitions once. Rounds are interleaved; the
-figures are medians; quote the ratios, not the absolute rates.
+note, and a peer that cannot express a scenario shows "-". Every peer's answers are checked before timing
+(a misconfigured rule makes a peer look fast); each timed call evaluates only the flag under test (an
+engine that evaluates a whole environment per call gets an environment holding that one flag); peer
+objects and peer-specific context objects are built OUTSIDE the timed loop, the flag definitions once.
+Rounds are interleaved; the figures are medians; quote the ratios, not the absolute rates.
 
 Run: ``python benchmarks/bench_evaluate.py [--n 100000] [--rounds 5]``
 """
@@ -23,6 +30,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +41,130 @@ from tusklang.evaluate import Client  # noqa: E402
 
 COUNTRIES = ["US", "CA", "DE", "FR"]
 PLANS = ["premium", "free"]
+PLATFORMS = ["web", "android", "ios"]
 SPLIT = [("ai_v1", 50), ("ai_v2", 30), ("control", 20)]
 EXPECTED_ON = 0.5 * 0.5 * 0.25  # US/CA x premium x 25% rollout
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+SCENARIOS = ("bool", "split", "rules10", "bool now=", "prereq")
+Fns = dict[str, Callable[[int], Any]]
 
 
 def contexts(n: int) -> list[dict[str, Any]]:
     return [{"user_id": f"user-{i}", "country": COUNTRIES[i % 4], "plan": PLANS[(i // 4) % 2]} for i in range(n)]
 
 
-# --- each peer: build(contexts) -> (bool_fn(i) -> bool, split_fn(i) -> str) ---------------------------
+def rich_contexts(n: int) -> list[dict[str, Any]]:
+    """``contexts`` plus the attributes the ten rules read (none has ``beta_tester``)."""
+    out = contexts(n)
+    for i, c in enumerate(out):
+        c.update(
+            email=f"user-{i}@example.com",
+            age=18 + i % 40,
+            app_version=f"{1 + i % 3}.{i % 10}.{i % 7}",
+            platform=PLATFORMS[i % 3],
+        )
+    return out
+
+
+# The ten rules, as (our conditions, GrowthBook condition, flagd JSONLogic, LaunchDarkly clauses,
+# Unleash constraints); rule k serves variant rk; every benchmark context fails 1-9 and matches 10.
+def _rules10() -> list[tuple[list[dict], dict, dict, list[dict], list[dict]]]:
+    def ld(attribute: str, op: str, values: list[Any]) -> dict[str, Any]:
+        return {"attribute": attribute, "op": op, "values": values, "negate": False}
+
+    def un(name: str, op: str, values: list[str] | None = None, value: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"contextName": name, "operator": op}
+        if values is not None:
+            out["values"] = values
+        if value is not None:
+            out["value"] = value
+        return out
+
+    var = lambda name: {"var": name}  # noqa: E731
+    return [
+        (
+            [{"attribute": "country", "op": "in", "values": ["JP", "KR", "CN"]}],
+            {"country": {"$in": ["JP", "KR", "CN"]}},
+            {"in": [var("country"), ["JP", "KR", "CN"]]},
+            [ld("country", "in", ["JP", "KR", "CN"])],
+            [un("country", "IN", ["JP", "KR", "CN"])],
+        ),
+        (
+            [{"attribute": "plan", "op": "==", "value": "enterprise"}],
+            {"plan": "enterprise"},
+            {"==": [var("plan"), "enterprise"]},
+            [ld("plan", "in", ["enterprise"])],
+            [un("plan", "IN", ["enterprise"])],
+        ),
+        (
+            [{"attribute": "email", "op": "ends_with", "value": "@corp.example"}],
+            {"email": {"$regex": "@corp\\.example$"}},
+            {"ends_with": [var("email"), "@corp.example"]},
+            [ld("email", "endsWith", ["@corp.example"])],
+            [un("email", "STR_ENDS_WITH", ["@corp.example"])],
+        ),
+        (
+            [{"attribute": "age", "op": ">=", "value": 65}],
+            {"age": {"$gte": 65}},
+            {">=": [var("age"), 65]},
+            [ld("age", "greaterThanOrEqual", [65])],
+            [un("age", "NUM_GTE", value="65")],
+        ),
+        (
+            [{"attribute": "app_version", "op": "semver_lt", "value": "1.0.0"}],
+            {"app_version": {"$vlt": "1.0.0"}},
+            {"sem_ver": [var("app_version"), "<", "1.0.0"]},
+            [ld("app_version", "semVerLessThan", ["1.0.0"])],
+            [un("app_version", "SEMVER_LT", value="1.0.0")],
+        ),
+        (
+            [{"attribute": "platform", "op": "in", "values": ["tv", "console"]}],
+            {"platform": {"$in": ["tv", "console"]}},
+            {"in": [var("platform"), ["tv", "console"]]},
+            [ld("platform", "in", ["tv", "console"])],
+            [un("platform", "IN", ["tv", "console"])],
+        ),
+        (
+            [
+                {"attribute": "country", "op": "==", "value": "BR"},
+                {"attribute": "plan", "op": "==", "value": "premium"},
+            ],
+            {"country": "BR", "plan": "premium"},
+            {"and": [{"==": [var("country"), "BR"]}, {"==": [var("plan"), "premium"]}]},
+            [ld("country", "in", ["BR"]), ld("plan", "in", ["premium"])],
+            [un("country", "IN", ["BR"]), un("plan", "IN", ["premium"])],
+        ),
+        (
+            [{"attribute": "email", "op": "starts_with", "value": "admin"}],
+            {"email": {"$regex": "^admin"}},
+            {"starts_with": [var("email"), "admin"]},
+            [ld("email", "startsWith", ["admin"])],
+            [un("email", "STR_STARTS_WITH", ["admin"])],
+        ),
+        (
+            [{"attribute": "beta_tester", "op": "==", "value": True}],
+            {"beta_tester": True},
+            {"==": [var("beta_tester"), True]},
+            [ld("beta_tester", "in", [True])],
+            [un("beta_tester", "IN", ["true"])],
+        ),
+        (
+            [
+                {"attribute": "plan", "op": "in", "values": ["premium", "free"]},
+                {"attribute": "age", "op": ">=", "value": 18},
+            ],
+            {"plan": {"$in": ["premium", "free"]}, "age": {"$gte": 18}},
+            {"and": [{"in": [var("plan"), ["premium", "free"]]}, {">=": [var("age"), 18]}]},
+            [ld("plan", "in", ["premium", "free"]), ld("age", "greaterThanOrEqual", [18])],
+            [un("plan", "IN", ["premium", "free"]), un("age", "NUM_GTE", value="18")],
+        ),
+    ]
+
+
+RULES10_VARIANTS = ["none", *(f"r{k}" for k in range(1, 11))]
+
+
+# --- each peer: build(contexts) -> {scenario: fn(i) -> value} for the scenarios it can express -----------
 
 
 def tusk_snapshot() -> dict[str, Any]:
@@ -79,79 +202,108 @@ def tusk_snapshot() -> dict[str, Any]:
     }
 
 
-def tusk(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callable[[int], Any]]:
+def tusk_bench_snapshot() -> dict[str, Any]:
+    """``tusk_snapshot`` plus the ten-rule flag and a flag gated on ``checkout``."""
     snapshot = tusk_snapshot()
-    client = Client(snapshot)
+    snapshot["flags"]["rules10"] = {
+        "key": "rules10",
+        "type": "string",
+        "variants": {v: v for v in RULES10_VARIANTS},
+        "off_variant": "none",
+        "default_variant": "none",
+        "rules": [
+            {"id": f"rule-{k}", "conditions": ours, "serve": f"r{k}"} for k, (ours, *_) in enumerate(_rules10(), 1)
+        ],
+    }
+    snapshot["flags"]["gated"] = {
+        "key": "gated",
+        "type": "boolean",
+        "variants": {"on": True, "off": False},
+        "off_variant": "off",
+        "default_variant": "off",
+        "prerequisites": [{"flag": "checkout", "variants": ["on"]}],
+        "rules": [{"id": "everyone", "serve": "on"}],
+    }
+    return snapshot
+
+
+def tusk(ctxs: list[dict[str, Any]]) -> Fns:
+    client = Client(tusk_bench_snapshot())
     evaluate = client.evaluate
     # Full results (value + variant + reason + rule + detail) are produced; we read .value.
-    return (lambda i: evaluate("checkout", ctxs[i]).value), (lambda i: evaluate("ai", ctxs[i]).value)
+    return {
+        "bool": lambda i: evaluate("checkout", ctxs[i]).value,
+        "split": lambda i: evaluate("ai", ctxs[i]).value,
+        "rules10": lambda i: evaluate("rules10", ctxs[i]).value,
+        "bool now=": lambda i: evaluate("checkout", ctxs[i], NOW).value,
+        "prereq": lambda i: evaluate("gated", ctxs[i]).value,
+    }
 
 
-def flagd(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callable[[int], Any]]:
+def _flagd_checkout() -> dict[str, Any]:
+    return {
+        "state": "ENABLED",
+        "variants": {"on": True, "off": False},
+        "defaultVariant": "off",
+        "targeting": {
+            "if": [
+                {"and": [{"in": [{"var": "country"}, ["US", "CA"]]}, {"==": [{"var": "plan"}, "premium"]}]},
+                {"fractional": [{"cat": ["checkout/rollout:", {"var": "user_id"}]}, ["on", 25_000], ["off", 75_000]]},
+                "off",
+            ]
+        },
+    }
+
+
+def flagd(ctxs: list[dict[str, Any]]) -> Fns:
     from openfeature.contrib.tools.flagd.core import FlagdCore
     from openfeature.evaluation_context import EvaluationContext
 
+    chain: list[Any] = []
+    for k, (_, _, logic, _, _) in enumerate(_rules10(), 1):
+        chain += [logic, f"r{k}"]
     core = FlagdCore()
     core.set_flags(
         {
             "flags": {
-                "checkout": {
-                    "state": "ENABLED",
-                    "variants": {"on": True, "off": False},
-                    "defaultVariant": "off",
-                    "targeting": {
-                        "if": [
-                            {
-                                "and": [
-                                    {"in": [{"var": "country"}, ["US", "CA"]]},
-                                    {"==": [{"var": "plan"}, "premium"]},
-                                ]
-                            },
-                            {
-                                "fractional": [
-                                    {"cat": ["checkout/rollout:", {"var": "user_id"}]},
-                                    ["on", 25_000],
-                                    ["off", 75_000],
-                                ]
-                            },
-                            "off",
-                        ]
-                    },
-                },
+                "checkout": _flagd_checkout(),
                 "ai": {
                     "state": "ENABLED",
                     "variants": {v: v for v, _ in SPLIT},
                     "defaultVariant": "control",
                     "targeting": {
-                        "fractional": [
-                            {"cat": ["ai/split:", {"var": "user_id"}]},
-                            *[[v, w * 1000] for v, w in SPLIT],
-                        ]
+                        "fractional": [{"cat": ["ai/split:", {"var": "user_id"}]}, *[[v, w * 1000] for v, w in SPLIT]]
                     },
+                },
+                "rules10": {
+                    "state": "ENABLED",
+                    "variants": {v: v for v in RULES10_VARIANTS},
+                    "defaultVariant": "none",
+                    "targeting": {"if": [*chain, "none"]},
                 },
             }
         }
     )
     ectx = [EvaluationContext(targeting_key=c["user_id"], attributes=c) for c in ctxs]
     rb, rs = core.resolve_boolean_value, core.resolve_string_value
-    return (lambda i: rb("checkout", False, ectx[i]).value), (lambda i: rs("ai", "control", ectx[i]).value)
+    return {
+        "bool": lambda i: rb("checkout", False, ectx[i]).value,
+        "split": lambda i: rs("ai", "control", ectx[i]).value,
+        "rules10": lambda i: rs("rules10", "none", ectx[i]).value,
+    }
 
 
-def growthbook(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callable[[int], Any]]:
+def growthbook(ctxs: list[dict[str, Any]]) -> Fns:
     from growthbook import GrowthBook
 
+    checkout_rule = {
+        "condition": {"country": {"$in": ["US", "CA"]}, "plan": "premium"},
+        "force": True,
+        "coverage": 0.25,
+        "hashAttribute": "user_id",
+    }
     features = {
-        "checkout": {
-            "defaultValue": False,
-            "rules": [
-                {
-                    "condition": {"country": {"$in": ["US", "CA"]}, "plan": "premium"},
-                    "force": True,
-                    "coverage": 0.25,
-                    "hashAttribute": "user_id",
-                }
-            ],
-        },
+        "checkout": {"defaultValue": False, "rules": [checkout_rule]},
         "ai": {
             "defaultValue": "control",
             "rules": [
@@ -160,6 +312,20 @@ def growthbook(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callab
                     "variations": [v for v, _ in SPLIT],
                     "weights": [w / 100 for _, w in SPLIT],
                     "hashAttribute": "user_id",
+                }
+            ],
+        },
+        "rules10": {
+            "defaultValue": "none",
+            "rules": [{"condition": cond, "force": f"r{k}"} for k, (_, cond, _, _, _) in enumerate(_rules10(), 1)],
+        },
+        # GrowthBook's prerequisites: a rule whose parent condition is on the other feature's value.
+        "gated": {
+            "defaultValue": False,
+            "rules": [
+                {
+                    "parentConditions": [{"id": "checkout", "condition": {"value": True}, "gate": True}],
+                    "force": True,
                 }
             ],
         },
@@ -173,13 +339,13 @@ def growthbook(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callab
 
         return one
 
-    return run("checkout"), run("ai")
+    return {"bool": run("checkout"), "split": run("ai"), "rules10": run("rules10"), "prereq": run("gated")}
 
 
-def flagsmith(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callable[[int], Any]]:
+def flagsmith(ctxs: list[dict[str, Any]]) -> Fns:
     from flag_engine.engine import get_evaluation_result
 
-    base = {
+    checkout_env = {
         "environment": {"key": "env", "name": "bench"},
         "segments": {
             "1": {
@@ -198,8 +364,12 @@ def flagsmith(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callabl
                 "overrides": [{"key": "o1", "name": "checkout", "enabled": True, "value": True, "priority": 0}],
             }
         },
+        "features": {"checkout": {"key": "f1", "name": "checkout", "enabled": False, "value": False}},
+    }
+    ai_env = {
+        "environment": {"key": "env", "name": "bench"},
+        "segments": {},
         "features": {
-            "checkout": {"key": "f1", "name": "checkout", "enabled": False, "value": False},
             "ai": {
                 "key": "f2",
                 "name": "ai",
@@ -212,40 +382,37 @@ def flagsmith(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callabl
             },
         },
     }
-    identities = [
-        {
-            **base,
-            "identity": {
-                "identifier": c["user_id"],
-                "key": f"env_{c['user_id']}",
-                "traits": {"country": c["country"], "plan": c["plan"]},
-            },
-        }
-        for c in ctxs
-    ]
-    # The engine evaluates every feature of the environment per call, as its SDK does.
-    return (lambda i: get_evaluation_result(identities[i])["flags"]["checkout"]["enabled"]), (
-        lambda i: get_evaluation_result(identities[i])["flags"]["ai"]["value"]
-    )
+
+    def identity(env: dict[str, Any], c: dict[str, Any]) -> dict[str, Any]:
+        traits = {k: v for k, v in c.items() if k != "user_id"}
+        return {**env, "identity": {"identifier": c["user_id"], "key": f"env_{c['user_id']}", "traits": traits}}
+
+    # One environment per flag under test: the engine evaluates every feature of the environment per call
+    # (as its SDK does), so an environment holding both benchmark flags would time two evaluations.
+    checkout = [identity(checkout_env, c) for c in ctxs]
+    ai = [identity(ai_env, c) for c in ctxs]
+    return {
+        "bool": lambda i: get_evaluation_result(checkout[i])["flags"]["checkout"]["enabled"],
+        "split": lambda i: get_evaluation_result(ai[i])["flags"]["ai"]["value"],
+    }
 
 
-def launchdarkly(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callable[[int], Any]]:
+def launchdarkly(ctxs: list[dict[str, Any]]) -> Fns:
     from ldclient import Context, LDClient
     from ldclient.config import Config
     from ldclient.integrations import Files
 
+    def flag(key: str, **fields: Any) -> dict[str, Any]:
+        base = {"key": key, "version": 1, "on": True, "targets": [], "prerequisites": [], "rules": [], "salt": key}
+        return {**base, **fields}
+
     flags = {
-        "checkout": {
-            "key": "checkout",
-            "version": 1,
-            "on": True,
-            "variations": [True, False],
-            "offVariation": 1,
-            "fallthrough": {"variation": 1},
-            "targets": [],
-            "prerequisites": [],
-            "salt": "checkout",
-            "rules": [
+        "checkout": flag(
+            "checkout",
+            variations=[True, False],
+            offVariation=1,
+            fallthrough={"variation": 1},
+            rules=[
                 {
                     "id": "targeting",
                     "clauses": [
@@ -255,21 +422,32 @@ def launchdarkly(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Call
                     "rollout": {"variations": [{"variation": 0, "weight": 25_000}, {"variation": 1, "weight": 75_000}]},
                 }
             ],
-        },
-        "ai": {
-            "key": "ai",
-            "version": 1,
-            "on": True,
-            "variations": [v for v, _ in SPLIT],
-            "offVariation": 2,
-            "targets": [],
-            "prerequisites": [],
-            "rules": [],
-            "salt": "ai",
-            "fallthrough": {
+        ),
+        "ai": flag(
+            "ai",
+            variations=[v for v, _ in SPLIT],
+            offVariation=2,
+            fallthrough={
                 "rollout": {"variations": [{"variation": i, "weight": w * 1000} for i, (_, w) in enumerate(SPLIT)]}
             },
-        },
+        ),
+        "rules10": flag(
+            "rules10",
+            variations=RULES10_VARIANTS,
+            offVariation=0,
+            fallthrough={"variation": 0},
+            rules=[
+                {"id": f"rule-{k}", "clauses": clauses, "variation": k}
+                for k, (_, _, _, clauses, _) in enumerate(_rules10(), 1)
+            ],
+        ),
+        "gated": flag(
+            "gated",
+            variations=[True, False],
+            offVariation=1,
+            fallthrough={"variation": 0},
+            prerequisites=[{"key": "checkout", "variation": 0}],
+        ),
     }
     path = Path(tempfile.mkdtemp()) / "ld.json"
     path.write_text(json.dumps({"flags": flags}))
@@ -280,14 +458,35 @@ def launchdarkly(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Call
         diagnostic_opt_out=True,
     )
     client = LDClient(config=config, start_wait=5)
-    ld_ctx = [Context.builder(c["user_id"]).set("country", c["country"]).set("plan", c["plan"]).build() for c in ctxs]
+
+    def context(c: dict[str, Any]) -> Any:
+        builder = Context.builder(c["user_id"])
+        for name, value in c.items():
+            if name != "user_id":
+                builder.set(name, value)
+        return builder.build()
+
+    ld_ctx = [context(c) for c in ctxs]
     var = client.variation
-    return (lambda i: var("checkout", ld_ctx[i], False)), (lambda i: var("ai", ld_ctx[i], "control"))
+    return {
+        "bool": lambda i: var("checkout", ld_ctx[i], False),
+        "split": lambda i: var("ai", ld_ctx[i], "control"),
+        "rules10": lambda i: var("rules10", ld_ctx[i], "none"),
+        "prereq": lambda i: var("gated", ld_ctx[i], False),
+    }
 
 
-def unleash(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callable[[int], Any]]:
+def unleash(ctxs: list[dict[str, Any]]) -> Fns:
     from UnleashClient import UnleashClient
     from UnleashClient.cache import FileCache
+
+    def strategy(constraints: list[dict[str, Any]], variant: str) -> dict[str, Any]:
+        return {
+            "name": "default",
+            "parameters": {},
+            "constraints": constraints,
+            "variants": [{"name": variant, "weight": 1000, "weightType": "variable", "stickiness": "default"}],
+        }
 
     features = {
         "version": 1,
@@ -314,6 +513,12 @@ def unleash(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callable[
                     {"name": v, "weight": w * 10, "weightType": "variable", "stickiness": "userId"} for v, w in SPLIT
                 ],
             },
+            {
+                "name": "rules10",
+                "enabled": True,
+                # Strategies are tried in order; the first whose constraints hold serves its variant.
+                "strategies": [strategy(un, f"r{k}") for k, (_, _, _, _, un) in enumerate(_rules10(), 1)],
+            },
         ],
     }
     cache = FileCache("tusk-bench", directory=tempfile.mkdtemp())
@@ -326,8 +531,17 @@ def unleash(ctxs: list[dict[str, Any]]) -> tuple[Callable[[int], Any], Callable[
         disable_registration=True,
     )
     client.initialize_client(fetch_toggles=False)
-    uctx = [{"userId": c["user_id"], "properties": {"country": c["country"], "plan": c["plan"]}} for c in ctxs]
-    return (lambda i: client.is_enabled("checkout", uctx[i])), (lambda i: client.get_variant("ai", uctx[i])["name"])
+
+    def context(c: dict[str, Any]) -> dict[str, Any]:
+        properties = {k: str(v) for k, v in c.items() if k != "user_id"}
+        return {"userId": c["user_id"], "properties": properties}
+
+    uctx = [context(c) for c in ctxs]
+    return {
+        "bool": lambda i: client.is_enabled("checkout", uctx[i]),
+        "split": lambda i: client.get_variant("ai", uctx[i])["name"],
+        "rules10": lambda i: client.get_variant("rules10", uctx[i])["name"],
+    }
 
 
 PEERS: list[tuple[str, Callable[..., Any]]] = [
@@ -340,17 +554,30 @@ PEERS: list[tuple[str, Callable[..., Any]]] = [
 ]
 
 
-def distribution_ok(name: str, bool_fn: Callable[[int], Any], split_fn: Callable[[int], Any], n: int) -> str | None:
+def _on_rate(fn: Callable[[int], Any], sample: int) -> str | None:
+    on = sum(1 for i in range(sample) if fn(i) is True) / sample
+    return None if abs(on - EXPECTED_ON) <= 0.01 else f"on-rate {on:.4f}, expected {EXPECTED_ON:.4f}"
+
+
+def answer_problem(scenario: str, fn: Callable[[int], Any], n: int) -> str | None:
+    """Why a peer's answers for a scenario are not the expected ones (checked before timing), or None."""
     sample = min(n, 40_000)
-    on = sum(1 for i in range(sample) if bool_fn(i) is True) / sample
-    if abs(on - EXPECTED_ON) > 0.01:
-        return f"boolean on-rate {on:.4f}, expected {EXPECTED_ON:.4f}"
-    counts = Counter(split_fn(i) for i in range(sample))
-    for variant, weight in SPLIT:
-        share = counts.get(variant, 0) / sample
-        if abs(share - weight / 100) > 0.015:
-            return f"split share of {variant} {share:.4f}, expected {weight / 100:.2f} ({dict(counts)})"
-    return None
+    if scenario in ("bool", "bool now="):
+        return _on_rate(fn, sample)
+    if scenario == "prereq":
+        # Exactly the units the bool flag serves `on` to, so the same rate.
+        return _on_rate(fn, sample)
+    if scenario == "split":
+        counts = Counter(fn(i) for i in range(sample))
+        for variant, weight in SPLIT:
+            share = counts.get(variant, 0) / sample
+            if abs(share - weight / 100) > 0.015:
+                return f"share of {variant} {share:.4f}, expected {weight / 100:.2f} ({dict(counts)})"
+        return None
+    if scenario == "rules10":
+        counts = Counter(fn(i) for i in range(sample))
+        return None if counts == Counter({"r10": sample}) else f"expected r10 for every context, got {dict(counts)}"
+    raise ValueError(scenario)
 
 
 def timed(fn: Callable[[int], Any], n: int) -> float:
@@ -413,11 +640,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="distinct contexts per round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", default="", help="comma-separated peers to run (default: all installed)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # SDK chatter about unused URLs
-    ctxs = contexts(args.n)
-    ready: dict[str, tuple[Callable[[int], Any], Callable[[int], Any]]] = {}
+    ctxs = rich_contexts(args.n)
+    only = {name for name in args.only.split(",") if name}
+    ready: dict[str, Fns] = {}
     for name, build in PEERS:
+        if only and name not in only and name != "tusklang":
+            continue
         try:
             fns = build(ctxs)
         except ImportError as exc:
@@ -426,35 +657,42 @@ def main() -> None:
         except Exception as exc:  # a peer that cannot be set up is reported, not fatal
             print(f"skip {name}: setup failed: {type(exc).__name__}: {exc}")
             continue
-        problem = distribution_ok(name, *fns, args.n)
-        if problem:
-            print(f"skip {name}: distribution check failed: {problem}")
-            continue
-        print(f"ok   {name}: distribution checked")
-        ready[name] = fns
-    rates: dict[str, dict[str, list[float]]] = {name: {"bool": [], "split": []} for name in ready}
+        checked: Fns = {}
+        for scenario, fn in fns.items():
+            try:
+                problem = answer_problem(scenario, fn, args.n)
+            except Exception as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if problem:
+                print(f"skip {name} {scenario}: answers checked wrong: {problem}")
+            else:
+                checked[scenario] = fn
+        print(f"ok   {name}: answers checked for {', '.join(checked) or 'nothing'}")
+        if checked:
+            ready[name] = checked
+    rates: dict[str, dict[str, list[float]]] = {name: {s: [] for s in fns} for name, fns in ready.items()}
     for rnd in range(args.rounds):
-        for name, (bool_fn, split_fn) in ready.items():
-            rates[name]["bool"].append(timed(bool_fn, args.n))
-            rates[name]["split"].append(timed(split_fn, args.n))
+        for name, fns in ready.items():
+            for scenario, fn in fns.items():
+                rates[name][scenario].append(timed(fn, args.n))
         print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
-    med = {name: {k: statistics.median(v) for k, v in r.items()} for name, r in rates.items()}
+    med = {name: {s: statistics.median(v) for s, v in r.items()} for name, r in rates.items()}
     print(f"\n{args.n:,} distinct contexts, median of {args.rounds} interleaved rounds (evaluations/s)")
-    print(f"{'evaluator':<18}{'bool+25%':>12}{'50/30/20':>12}{'ours/peer bool':>16}{'ours/peer split':>17}")
-    ours = med.get("tusklang")
+    print(f"{'evaluator':<18}" + "".join(f"{s:>12}" for s in SCENARIOS))
     for name, m in med.items():
-        ratio_b = f"{ours['bool'] / m['bool']:.1f}x" if ours else "-"
-        ratio_s = f"{ours['split'] / m['split']:.1f}x" if ours else "-"
-        print(f"{name:<18}{m['bool']:>12,.0f}{m['split']:>12,.0f}{ratio_b:>16}{ratio_s:>17}")
+        print(f"{name:<18}" + "".join(f"{m[s]:>12,.0f}" if s in m else f"{'-':>12}" for s in SCENARIOS))
+    ours = med.get("tusklang")
     if ours:
-        peers = {k: v for k, v in med.items() if k != "tusklang"}
-        if peers:
-            fastest_b = max(peers.items(), key=lambda kv: kv[1]["bool"])
-            fastest_s = max(peers.items(), key=lambda kv: kv[1]["split"])
-            print(
-                f"\nvs fastest peer: bool {ours['bool'] / fastest_b[1]['bool']:.1f}x ({fastest_b[0]}), "
-                f"split {ours['split'] / fastest_s[1]['split']:.1f}x ({fastest_s[0]})"
-            )
+        print("\nours / peer (same scenario)")
+        print(f"{'peer':<18}" + "".join(f"{s:>12}" for s in SCENARIOS))
+        for name, m in med.items():
+            if name == "tusklang":
+                continue
+            cells = [f"{ours[s] / m[s]:.1f}x" if s in m and s in ours else "-" for s in SCENARIOS]
+            print(f"{name:<18}" + "".join(f"{c:>12}" for c in cells))
+        if "bool" in ours and "bool now=" in ours:
+            ratio = ours["bool now="] / ours["bool"]
+            print(f"\nevaluate(..., now=datetime) / evaluate(...) on the bool flag: {ratio:.2f}x")
     all_rate, one_rate, count = evaluate_all_rates(max(1, args.n // 10), args.rounds)
     print(
         f"\nevaluate_all() on the seed snapshot ({count} flags and experiments, {max(1, args.n // 10):,} contexts): "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from collections.abc import Iterable, Mapping
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 from ..diagnostics import Diagnostic, TuskError
 from ..snapshot import Snapshot, load_snapshot
 from . import reasons as r
-from .compile import CompiledFlag, compile_snapshot
+from .compile import CompiledFlag, Gate, compile_snapshot, dependency_order
 from .conditions import kind, to_epoch, value_type
 from .overlay import overlay
 from .result import EvaluationResult
@@ -60,15 +61,22 @@ class _State:
     snapshot: Snapshot
     flags: dict[str, CompiledFlag]
     experiments: dict[str, CompiledFlag]
-    # key -> evaluation closure, flags shadowing experiments (keys are distinct anyway): the hot path.
+    # key -> evaluation function, flags shadowing experiments (keys are distinct anyway): the hot path.
     functions: dict[str, Any]
-    # (key, closure) for evaluate_all: flags first, then experiments, as the checked path orders them.
+    # Keys whose evaluation may read the time (here or in a prerequisite): only for them is `now` converted.
+    timed: frozenset[str]
+    # (key, function) for evaluate_all: flags first, then experiments, as results are returned.
     all_functions: tuple[tuple[str, Any], ...]
+    # (key, function, body, gates, timed) in dependency order (every prerequisite before the flags that
+    # need it), for evaluate_all with prerequisites: each is evaluated once per call.
+    order: tuple[tuple[str, Any, Any, tuple[Gate, ...], bool], ...]
+    # Whether any flag has a prerequisite (else evaluate_all runs `all_functions` straight).
+    gated: bool
 
 
-def _compile(snapshot: Snapshot) -> _State:
+def _compile(snapshot: Snapshot, *, fused: bool = True) -> _State:
     try:
-        flags, experiments = compile_snapshot(snapshot)
+        flags, experiments = compile_snapshot(snapshot, fused=fused)
     except TuskError:
         raise
     except Exception as exc:
@@ -77,10 +85,15 @@ def _compile(snapshot: Snapshot) -> _State:
         raise TuskError(
             [Diagnostic("snapshot-invalid", f"snapshot could not be compiled: {type(exc).__name__}: {exc}"[:300])]
         ) from exc
-    functions = {k: c.evaluate for k, c in experiments.items()}
-    functions.update({k: c.evaluate for k, c in flags.items()})
+    every = {**experiments, **flags}
+    functions = {k: c.evaluate for k, c in every.items()}
     ordered = [(k, c.evaluate) for k, c in flags.items()] + [(k, c.evaluate) for k, c in experiments.items()]
-    return _State(snapshot, flags, experiments, functions, tuple(ordered))
+    order = tuple(
+        (k, every[k].evaluate, every[k].body, every[k].gates, every[k].uses_time) for k in dependency_order(snapshot)
+    )
+    timed = frozenset(k for k, c in every.items() if c.uses_time)
+    gated = any(c.gates for c in every.values())
+    return _State(snapshot, flags, experiments, functions, timed, tuple(ordered), order, gated)
 
 
 def _error(key: Any, code: str, detail: str) -> EvaluationResult:
@@ -88,18 +101,25 @@ def _error(key: Any, code: str, detail: str) -> EvaluationResult:
 
 
 def epoch(now: Now) -> float | None:
-    """``now`` as epoch seconds: aware/naive (UTC) datetime, ISO-8601 string or epoch number."""
+    """``now`` as epoch seconds: aware/naive (UTC) datetime, ISO-8601 string or epoch number (finite)."""
     if now is None:
         return None
-    if isinstance(now, datetime):
-        return to_epoch(now)
-    if isinstance(now, bool):
-        raise ValueError("now must be a datetime, an ISO-8601 string or epoch seconds")
-    if isinstance(now, int | float):
-        return float(now)
-    if isinstance(now, str):
-        return to_epoch(datetime.fromisoformat(now))
-    raise ValueError("now must be a datetime, an ISO-8601 string or epoch seconds")
+    try:
+        if isinstance(now, datetime):
+            instant = to_epoch(now)
+        elif isinstance(now, bool):
+            raise ValueError("now must be a datetime, an ISO-8601 string or epoch seconds")
+        elif isinstance(now, int | float):
+            instant = float(now)
+        elif isinstance(now, str):
+            instant = to_epoch(datetime.fromisoformat(now))
+        else:
+            raise ValueError("now must be a datetime, an ISO-8601 string or epoch seconds")
+    except OverflowError:
+        raise ValueError("now is out of range") from None
+    if not math.isfinite(instant):
+        raise ValueError("now must be finite")
+    return instant
 
 
 class Client:
@@ -279,12 +299,17 @@ class Client:
     # --- evaluation ----------------------------------------------------------------------------
 
     def evaluate(self, flag: str, context: Mapping[str, Any] | None = None, now: Now = None) -> EvaluationResult:
-        """Evaluate a flag (or, when no flag has that key, an experiment). Never raises."""
-        if now is None and type(context) is dict:
-            # Hot path: a plain dict context at the current time goes straight to the compiled closure.
+        """Evaluate a flag (or, when no flag has that key, an experiment). Never raises.
+
+        ``now`` is converted only when the flag (or one of its prerequisites) reads the time: a time
+        window, a duration or a rollout schedule. Other flags cost the same with or without it.
+        """
+        if type(context) is dict:
+            # Hot path: a plain dict context, and a flag that does not need `now` converted.
+            state = self._state
             try:
-                fn = self._state.functions.get(flag)
-                if fn is not None:
+                fn = state.functions.get(flag)
+                if fn is not None and (now is None or flag not in state.timed):
                     return fn(context, None)
             except Exception:
                 pass  # unhashable key or an evaluator bug: the checked path below reports it
@@ -378,10 +403,12 @@ class Client:
             context = {}
         elif not isinstance(context, Mapping):
             return _error(compiled.key, r.INVALID_CONTEXT, f"context must be an object, not {kind(context)}")
-        try:
-            instant = epoch(now) if now is not None else None
-        except ValueError as exc:
-            return _error(compiled.key, r.GENERAL, f"invalid `now`: {exc}")
+        instant = None
+        if now is not None and compiled.uses_time:  # converted only when something reads the time
+            try:
+                instant = epoch(now)
+            except ValueError as exc:
+                return _error(compiled.key, r.GENERAL, f"invalid `now`: {exc}")
         try:
             return compiled.evaluate(context, instant)
         except Exception as exc:  # an evaluator bug must not take the application down
@@ -389,20 +416,63 @@ class Client:
             return _error(compiled.key, r.GENERAL, f"{type(exc).__name__}: {exc}")
 
     def evaluate_all(self, context: Mapping[str, Any] | None = None, now: Now = None) -> dict[str, EvaluationResult]:
-        """Every flag, then every experiment, for one context. Never raises."""
+        """Every flag, then every experiment, for one context; each result equals ``evaluate(key, ...)``.
+
+        ``now`` is converted once, and only if some flag reads the time; a prerequisite is evaluated once
+        per call however many flags require it. Never raises.
+        """
         state = self._state
         out: dict[str, EvaluationResult] | None = None
-        if now is None and type(context) is dict:
-            try:  # the hot path, as in evaluate(): a plain dict at the current time
-                out = {key: fn(context, None) for key, fn in state.all_functions}
-            except Exception:
-                out = None  # an evaluator bug: the checked path below reports it per flag
-        if out is None:
-            out = {key: self._run(c, context, now) for key, c in state.flags.items()}
-            out.update({key: self._run(c, context, now) for key, c in state.experiments.items()})
+        if context is None:
+            context = {}
+        if not isinstance(context, Mapping):
+            detail = f"context must be an object, not {kind(context)}"
+            out = {key: _error(key, r.INVALID_CONTEXT, detail) for key, _ in state.all_functions}
+        else:
+            instant: float | None = None
+            bad_now: str | None = None
+            if now is not None and state.timed:
+                try:
+                    instant = epoch(now)
+                except ValueError as exc:
+                    bad_now = f"invalid `now`: {exc}"
+            if not state.gated and bad_now is None:
+                try:  # the hot path: no prerequisites, a usable time
+                    out = {key: fn(context, instant) for key, fn in state.all_functions}
+                except Exception:
+                    out = None  # an evaluator bug: the loop below reports it for its flag only
+            if out is None:
+                out = self._evaluate_in_order(state, context, instant, bad_now)
         if self._tracker is not None and isinstance(context, Mapping):
             self._report(context, out.values(), now)
         return out
+
+    @staticmethod
+    def _evaluate_in_order(
+        state: _State, context: Mapping[str, Any], instant: float | None, bad_now: str | None
+    ) -> dict[str, EvaluationResult]:
+        """Every key in dependency order; a flag's prerequisites are read from the results already made."""
+        done: dict[str, EvaluationResult] = {}
+        for key, fn, body, gates, timed in state.order:
+            if bad_now is not None and timed:
+                done[key] = _error(key, r.GENERAL, bad_now)
+                continue
+            try:
+                if gates:
+                    for gate in gates:
+                        served = done[gate.key]
+                        if served.variant not in gate.allowed:
+                            done[key] = gate.failed(served)
+                            break
+                    else:
+                        done[key] = body(context, instant)
+                else:
+                    done[key] = fn(context, instant)
+            except Exception as exc:  # an evaluator bug: this flag reports it, the others are evaluated
+                log.exception("evaluation of %s failed", key)
+                done[key] = _error(key, r.GENERAL, f"{type(exc).__name__}: {exc}")
+        # Results in the documented order: flags, then experiments.
+        return {key: done[key] for key, _ in state.all_functions}
 
     def is_enabled(self, flag: str, context: Mapping[str, Any] | None = None, now: Now = None) -> bool:
         """Boolean flags: the served value is True. Other types: a rule served the unit."""

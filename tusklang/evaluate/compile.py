@@ -1,19 +1,26 @@
-"""Turning one validated flag (or experiment) into a single evaluation closure.
+"""Turning one validated flag (or experiment) into a single evaluation function.
 
 All results that do not depend on the context (disabled, static, each rule's served variant, each split
-variant) are built once here and shared, so the hot path is: attribute lookups, one or two murmur3
-hashes, and returning a ready-made frozen result.
+variant, each failed prerequisite) are built once here and shared, so the hot path is: attribute
+lookups, one or two murmur3 hashes, and returning a ready-made frozen result.
+
+Two implementations of the same semantics: the closure chain below (flag -> rule -> all-of -> check ->
+hasher), which is the readable reference, and one generated function per flag (``fused.py``), which is
+what a ``Client`` runs. tests/test_evaluate_fused.py and the conformance suite hold them to identical
+results.
 
 Reasons (docs/evaluation.md): a rule that serves ``serve`` answers TARGETING_MATCH when nothing random
 decided it (no rollout, or the rollout is at 100%), and SPLIT when a rollout below 100% admitted the unit
-(the unit was picked pseudo-randomly); a rule with ``split`` always answers SPLIT.
+(the unit was picked pseudo-randomly); a rule with ``split`` always answers SPLIT. A prerequisite that
+does not hold serves the off variant with PREREQUISITE_FAILED, naming the prerequisite.
 """
 
 from __future__ import annotations
 
 import bisect
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +28,14 @@ from ..snapshot import models as m
 from . import reasons as r
 from .bucketing import make_hasher
 from .conditions import Check, SegmentTable, all_of, compile_condition, to_epoch
-from .fused import fuse_single_rule
+from .fused import fuse
 from .result import EvaluationResult
+
+log = logging.getLogger("tusklang.evaluate")
 
 FlagFn = Callable[[Mapping[str, Any], float | None], EvaluationResult]
 RuleOutcome = EvaluationResult | str
+_TIME_OPS = frozenset({"time_window", "active_between"})
 
 
 def percent(value: int, scale: int) -> str:
@@ -34,7 +44,7 @@ def percent(value: int, scale: int) -> str:
 
 @dataclass
 class CompiledRule:
-    """One rule's pieces, kept apart so `explain` can walk them with the same checks."""
+    """One rule's pieces, kept apart so `explain` and the generated code use the same checks."""
 
     model: m.Rule
     checks: list[tuple[Any, Check]]
@@ -45,13 +55,35 @@ class CompiledRule:
     excluded: Callable[[int], str] = str
 
 
+@dataclass(frozen=True)
+class Gate:
+    """One prerequisite of a flag: the key, the variants that let the flag go on, and the result the flag
+    gives when the prerequisite served something else."""
+
+    key: str
+    allowed: frozenset[str]
+    failed: Callable[[EvaluationResult], EvaluationResult]
+
+
 @dataclass
 class CompiledFlag:
     key: str
     model: m.Flag
     scale: int
+    # The whole evaluation: prerequisites (each evaluated through its own `evaluate`), then the rules.
     evaluate: FlagFn
     rules: list[CompiledRule] = field(default_factory=list)
+    # The evaluation once every prerequisite holds (`evaluate` itself when there are none): evaluate_all
+    # checks the gates against results it already has, so each prerequisite is evaluated once per call.
+    body: FlagFn | None = None
+    gates: tuple[Gate, ...] = ()
+    # Whether an evaluation may read the time (a time window, a duration, a schedule, here or in a
+    # prerequisite): only then is a caller's `now` converted.
+    uses_time: bool = False
+
+    def __post_init__(self) -> None:
+        if self.body is None:
+            self.body = self.evaluate
 
 
 def _schedule_lookup(rollout: m.Rollout) -> Callable[[float | None], int]:
@@ -70,7 +102,93 @@ def _schedule_lookup(rollout: m.Rollout) -> Callable[[float | None], int]:
     return at
 
 
-def compile_flag(flag: m.Flag, scale: int, segments: SegmentTable) -> CompiledFlag:
+class _TimeUse:
+    """Which conditions read the evaluation time, segments followed (validated acyclic), memoised."""
+
+    def __init__(self, snapshot: m.Snapshot) -> None:
+        self.segments = snapshot.segments
+        self.memo: dict[str, bool] = {}
+
+    def conditions(self, conds: Iterable[Any]) -> bool:
+        stack = list(conds)
+        while stack:
+            cond = stack.pop()
+            op = cond.op
+            if op in _TIME_OPS:
+                return True
+            if op in ("all", "any"):
+                stack.extend(cond.conditions)
+            elif op == "not":
+                stack.append(cond.condition)
+            elif op == "segment":
+                if any(self.segment(name) for name in cond.segments):
+                    return True
+        return False
+
+    def segment(self, name: str) -> bool:
+        found = self.memo.get(name)
+        if found is None:
+            self.memo[name] = False  # a reference back to a segment being walked adds nothing
+            segment = self.segments.get(name)
+            found = self.memo[name] = segment is not None and self.conditions(segment.conditions)
+        return found
+
+    def flag(self, flag: m.Flag) -> bool:
+        return any(
+            (rule.rollout is not None and rule.rollout.schedule is not None) or self.conditions(rule.conditions)
+            for rule in flag.rules
+        )
+
+
+def prerequisite_failure(
+    key: str, prerequisite: m.Prerequisite, off: EvaluationResult
+) -> Callable[[EvaluationResult], EvaluationResult]:
+    """``failed(served)``: the flag's PREREQUISITE_FAILED result for what the prerequisite served.
+
+    One result per served variant, built once: the detail names the prerequisite and its variant
+    (docs/snapshot.md words it: prerequisite `<key>` served `<variant>`, not one of [...]).
+    """
+    wanted = ", ".join(prerequisite.variants)
+    name = prerequisite.flag
+    cache: dict[str, EvaluationResult] = {}
+
+    def failed(served: EvaluationResult) -> EvaluationResult:
+        variant = served.variant
+        if variant is None:  # an ERROR result serves no variant: it never holds
+            detail = f"prerequisite `{name}` could not be evaluated ({served.error_code}: {served.detail})"
+            return EvaluationResult(key, off.value, off.variant, r.PREREQUISITE_FAILED, None, None, detail, name)
+        found = cache.get(variant)
+        if found is None:
+            detail = f"prerequisite `{name}` served `{variant}`, not one of [{wanted}]"
+            found = EvaluationResult(key, off.value, off.variant, r.PREREQUISITE_FAILED, None, None, detail, name)
+            if len(cache) < 4096:
+                cache[variant] = found
+        return found
+
+    return failed
+
+
+def prerequisite_error(key: str) -> Callable[[BaseException], EvaluationResult]:
+    """The ERROR result of a prerequisite whose evaluation raised (an evaluator bug: logged)."""
+
+    def error(exc: BaseException) -> EvaluationResult:
+        log.error("evaluation of %s failed", key, exc_info=exc)
+        return EvaluationResult(key, None, None, r.ERROR, None, r.GENERAL, f"{type(exc).__name__}: {exc}")
+
+    return error
+
+
+def compile_flag(
+    flag: m.Flag,
+    scale: int,
+    segments: SegmentTable,
+    compiled: Mapping[str, CompiledFlag] | None = None,
+    *,
+    fused: bool = True,
+    uses_time: bool = False,
+) -> CompiledFlag:
+    """``compiled`` holds every prerequisite of ``flag`` already compiled (``compile_snapshot`` compiles in
+    dependency order); ``fused`` selects the generated function over the closure chain."""
     key = flag.key
     variants = flag.variants
 
@@ -78,16 +196,36 @@ def compile_flag(flag: m.Flag, scale: int, segments: SegmentTable) -> CompiledFl
         return EvaluationResult(key, variants[variant], variant, reason, rule, None, detail)
 
     if not flag.enabled:
+        # Disabled: the off variant, before (and without evaluating) any prerequisite.
         disabled = result(flag.off_variant, r.DISABLED, detail="flag is disabled")
         return CompiledFlag(key, flag, scale, lambda ctx, now: disabled)
-    if not flag.rules:
-        static = result(flag.default_variant, r.STATIC)
-        return CompiledFlag(key, flag, scale, lambda ctx, now: static)
 
-    compiled = [_compile_rule(rule, flag, scale, segments, result) for rule in flag.rules]
-    no_rule_detail = "no rule served"
+    off = result(flag.off_variant, r.PREREQUISITE_FAILED)
+    deps = compiled or {}
+    gates = tuple(Gate(p.flag, frozenset(p.variants), prerequisite_failure(key, p, off)) for p in flag.prerequisites)
+    dep_fns = [deps[p.flag].evaluate for p in flag.prerequisites]
+    rules = [_compile_rule(rule, flag, scale, segments, result) for rule in flag.rules]
+    static = result(flag.default_variant, r.STATIC) if not flag.rules else None
+    default = _defaults(result, flag.default_variant)
+    uses_time = uses_time or any(deps[p.flag].uses_time for p in flag.prerequisites)
+
+    errors = [prerequisite_error(p.flag) for p in flag.prerequisites]
+    if fused:
+
+        def check_of(cond: Any) -> Check:
+            return compile_condition(cond, segments, flag.time_zone)
+
+        body = fuse(flag, rules, scale, default, static, check_of)
+        whole = fuse(flag, rules, scale, default, static, check_of, gates, dep_fns, errors) if gates else body
+    else:
+        body = _closure_body(rules, default, static)
+        whole = _closure_gated(body, gates, dep_fns, errors)
+    return CompiledFlag(key, flag, scale, whole, rules, body, gates, uses_time)
+
+
+def _defaults(result: Callable[..., EvaluationResult], default_variant: str) -> Callable[[str, str], EvaluationResult]:
+    """``default(rule_id, detail)``: the DEFAULT result, one instance per (rule, failure text)."""
     defaults: dict[tuple[str, str], EvaluationResult] = {}
-    default_variant = flag.default_variant
 
     def default(rule_id: str, detail: str) -> EvaluationResult:
         found = defaults.get((rule_id, detail))
@@ -97,48 +235,49 @@ def compile_flag(flag: m.Flag, scale: int, segments: SegmentTable) -> CompiledFl
                 defaults[(rule_id, detail)] = found
         return found
 
-    if len(compiled) == 1:
-        only = compiled[0]
-        only_id = only.model.id
+    return default
 
-        by_detail: dict[str, EvaluationResult] = {}
 
-        def fail(detail: str) -> EvaluationResult:
-            found = by_detail.get(detail)
-            if found is None:
-                found = default(only_id, detail)
-                if len(by_detail) < 4096:
-                    by_detail[detail] = found
-            return found
-
-        fused = fuse_single_rule(
-            flag,
-            only.model,
-            only.checks,
-            scale,
-            result,
-            fail,
-            only.percentage_at,
-            only.gate_hasher,
-            only.split_hasher,
-            only.excluded,
-        )
-        return CompiledFlag(key, flag, scale, fused, compiled)
-
+def _closure_body(
+    compiled: list[CompiledRule], default: Callable[[str, str], EvaluationResult], static: EvaluationResult | None
+) -> FlagFn:
+    if static is not None:
+        return lambda ctx, now: static
     runs = [(c.run, c.model.id) for c in compiled]
 
     def evaluate(ctx: Mapping[str, Any], now: float | None) -> EvaluationResult:
-        first: tuple[str, str] | None = None
+        last: tuple[str, str] | None = None
         for run, rule_id in runs:
             outcome = run(ctx, now)
             if type(outcome) is not str:
                 return outcome  # type: ignore[return-value]
-            first = (rule_id, outcome)  # type: ignore[assignment]
+            last = (rule_id, outcome)  # type: ignore[assignment]
         # The LAST rule's failure is reported: earlier rules are the exceptions (overrides listing a
         # few units come first), the last one is the flag's general targeting.
-        return default(*first) if first else default("", no_rule_detail)
+        assert last is not None
+        return default(*last)
 
-    return CompiledFlag(key, flag, scale, evaluate, compiled)
+    return evaluate
+
+
+def _closure_gated(
+    body: FlagFn, gates: tuple[Gate, ...], deps: list[FlagFn], errors: list[Callable[[BaseException], EvaluationResult]]
+) -> FlagFn:
+    if not gates:
+        return body
+    steps = list(zip(deps, gates, errors))
+
+    def evaluate(ctx: Mapping[str, Any], now: float | None) -> EvaluationResult:
+        for dep, gate, error in steps:
+            try:
+                served = dep(ctx, now)
+            except Exception as exc:
+                served = error(exc)
+            if served.variant not in gate.allowed:
+                return gate.failed(served)
+        return body(ctx, now)
+
+    return evaluate
 
 
 def _compile_rule(
@@ -215,8 +354,46 @@ def _compile_rule(
     return CompiledRule(rule, checks, run, percentage_at, gate_hasher, split_hasher, excluded)
 
 
-def compile_snapshot(snapshot: m.Snapshot) -> tuple[dict[str, CompiledFlag], dict[str, CompiledFlag]]:
+def dependency_order(snapshot: m.Snapshot) -> list[str]:
+    """Every flag and experiment key, each after its prerequisites; otherwise in snapshot order (flags,
+    then experiments). Iterative: validation bounds the chains, but no stack is needed to follow them."""
+    every: dict[str, m.Flag] = {**snapshot.experiments, **snapshot.flags}
+    order: list[str] = []
+    done: set[str] = set()
+    for root in [*snapshot.flags, *snapshot.experiments]:
+        if root in done:
+            continue
+        stack: list[tuple[str, bool]] = [(root, False)]
+        while stack:
+            key, expanded = stack.pop()
+            if key in done:
+                continue
+            if expanded:
+                done.add(key)
+                order.append(key)
+                continue
+            stack.append((key, True))
+            found = every.get(key)
+            for p in reversed(found.prerequisites if found is not None else []):
+                if p.flag not in done and p.flag in every:
+                    stack.append((p.flag, False))
+    return order
+
+
+def compile_snapshot(
+    snapshot: m.Snapshot, *, fused: bool = True
+) -> tuple[dict[str, CompiledFlag], dict[str, CompiledFlag]]:
+    """Flags and experiments (each in snapshot order), compiled in dependency order so that a flag's
+    generated code calls its prerequisites' functions directly."""
     segments = SegmentTable(snapshot)
-    flags = {k: compile_flag(f, snapshot.scale, segments) for k, f in snapshot.flags.items()}
-    experiments = {k: compile_flag(e, snapshot.scale, segments) for k, e in snapshot.experiments.items()}
+    time_use = _TimeUse(snapshot)
+    every: dict[str, m.Flag] = {**snapshot.experiments, **snapshot.flags}
+    done: dict[str, CompiledFlag] = {}
+    for key in dependency_order(snapshot):
+        model = every[key]
+        done[key] = compile_flag(
+            model, snapshot.scale, segments, done, fused=fused, uses_time=model.enabled and time_use.flag(model)
+        )
+    flags = {k: done[k] for k in snapshot.flags}
+    experiments = {k: done[k] for k in snapshot.experiments}
     return flags, experiments

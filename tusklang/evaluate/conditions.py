@@ -6,7 +6,8 @@ short constant explanation (constant so results can be cached per failure). ``no
 
 Semantics a user relies on (docs/evaluation.md):
 - a missing (absent or null) attribute never satisfies an attribute condition, ``not_in`` and ``!=``
-  included: "not in the blocked list" is not proof of anything when the attribute is unknown;
+  included: "not in the blocked list" is not proof of anything when the attribute is unknown. The one
+  exception is ``not_exists``, which says exactly that the attribute is missing;
 - a wrongly typed attribute (a string compared with a number) does not satisfy the condition and the
   explanation says so; evaluation continues with the next rule (peers serve the default, so do we);
 - ``not`` inverts the whole sub-condition, so ``not (country in [DE])`` DOES hold for a missing country.
@@ -14,6 +15,8 @@ Semantics a user relies on (docs/evaluation.md):
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 import time
 import zoneinfo
@@ -70,14 +73,16 @@ def parse_instant(value: object) -> float | None:
     a number of epoch seconds. None when it is neither."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return to_epoch(datetime.fromisoformat(value))
-        except ValueError:
+    try:
+        if isinstance(value, int | float):
+            instant = float(value)
+        elif isinstance(value, str):
+            instant = to_epoch(datetime.fromisoformat(value))
+        else:
             return None
-    return None
+    except (ValueError, OverflowError):  # not ISO-8601, or an integer beyond float range (10**400)
+        return None
+    return instant if math.isfinite(instant) else None
 
 
 # SemVer 2.0: a pre-release identifier is numeric without leading zeros, or alphanumeric; `fullmatch`
@@ -100,6 +105,11 @@ def semver_key(text: str) -> tuple[Any, ...] | None:
         return (*release, (1,))
     ids = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
     return (*release, (0, *ids))
+
+
+# Versions repeat across users (a few app releases), and parsing one costs more than the rest of a rule:
+# the parse of a string is memoised, bounded. A pure function of the text, so never a stale answer.
+parsed_version = functools.lru_cache(maxsize=4096)(semver_key)
 
 
 class SegmentTable:
@@ -296,6 +306,9 @@ def _string(cond: m.StringCondition) -> Check:
         test: Callable[[str], bool] = lambda s: s.startswith(value)  # noqa: E731
     elif op == "ends_with":
         test = lambda s: s.endswith(value)  # noqa: E731
+    elif op == "contains":
+        fail = f"attribute `{attr}` does not contain {value!r}"
+        test = lambda s: value in s  # noqa: E731
     else:
         pattern = re.compile(value)
         test = lambda s: pattern.search(s) is not None  # noqa: E731
@@ -318,15 +331,22 @@ def _semver(cond: m.SemverCondition) -> Check:
     op = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[cond.op[7:]]
     test = _ORDER[op]
     fail = f"version `{attr}` {op} {cond.value} does not hold"
+    if target is None:
+        # Validation accepts the operand; if this parser ever does not, the condition cannot hold (never
+        # a comparison with None, which would raise on every evaluation).
+        unusable = f"version operand {cond.value!r} is not a semantic version"
+        return lambda ctx, now: unusable
 
     def check(ctx: Mapping[str, Any], now: float | None) -> str | None:
         v = ctx.get(attr)
+        if isinstance(v, str):
+            key = parsed_version(v)
+            if key is None:
+                return f"attribute `{attr}` is not a semantic version"
+            return None if test(key, target) else fail
         if v is None:
             return missing
-        key = semver_key(v) if isinstance(v, str) else None
-        if key is None:
-            return f"attribute `{attr}` is not a semantic version"
-        return None if test(key, target) else fail
+        return f"attribute `{attr}` is a {kind(v)}, expected a semantic version string"
 
     return check
 
@@ -343,7 +363,9 @@ def _date(cond: m.DateCondition) -> Check:
             return missing
         instant = parse_instant(v)
         if instant is None:
-            return f"attribute `{attr}` is not an ISO-8601 date-time"
+            if isinstance(v, str):
+                return f"attribute `{attr}` is not an ISO-8601 date-time"
+            return f"attribute `{attr}` is a {kind(v)}, expected an ISO-8601 date-time or epoch seconds"
         return None if (instant > bound if after else instant < bound) else fail
 
     return check
@@ -351,6 +373,10 @@ def _date(cond: m.DateCondition) -> Check:
 
 def _exists(cond: m.ExistsCondition) -> Check:
     attr = cond.attribute
+    if cond.op == "not_exists":
+        # The one attribute condition a missing (absent or null) attribute satisfies.
+        present = f"attribute `{attr}` is present"
+        return lambda ctx, now: None if ctx.get(attr) is None else present
     missing = _missing(attr)
     return lambda ctx, now: missing if ctx.get(attr) is None else None
 
@@ -441,10 +467,12 @@ _ATTRIBUTE_OPS: dict[str, Callable[[Any], Check]] = {
     "contains_all": _contains,
     "starts_with": _string,
     "ends_with": _string,
+    "contains": _string,
     "matches": _string,
     "before": _date,
     "after": _date,
     "exists": _exists,
+    "not_exists": _exists,
     **{op: _compare for op in _ORDER},
     **{f"semver_{s}": _semver for s in ("eq", "ne", "lt", "le", "gt", "ge")},
 }
@@ -464,8 +492,8 @@ def describe(cond: Any) -> str:
         return f"local time in [{_hhmm(cond.start_minute)}, {_hhmm(cond.end_minute)}){days}"
     if op == "active_between":
         return f"now in [{cond.start.isoformat()}, {cond.end.isoformat() if cond.end else '...'})"
-    if op == "exists":
-        return f"{cond.attribute} exists"
+    if op in ("exists", "not_exists"):
+        return f"{cond.attribute} {'exists' if op == 'exists' else 'does not exist'}"
     if hasattr(cond, "values"):
         return f"{cond.attribute} {op} {_fmt(cond.values)}"
     value = cond.value.isoformat() if isinstance(cond.value, datetime) else repr(cond.value)

@@ -17,6 +17,8 @@ class EvaluationResult:
     rule: str | None = None
     error_code: str | None = None
     detail: str | None = None
+    # With reason PREREQUISITE_FAILED: the key of the prerequisite that did not hold.
+    prerequisite: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -29,4 +31,6 @@ class EvaluationResult:
         }
         if self.detail is not None:
             out["detail"] = self.detail
+        if self.prerequisite is not None:
+            out["prerequisite"] = self.prerequisite
         return out
