@@ -11,11 +11,16 @@ FIXTURES = ROOT / "fixtures"
 
 
 def valid_cases() -> list[Path]:
-    return sorted((FIXTURES / "valid").rglob("*.tsk"))
+    """fixtures/valid, then fixtures/syntax/valid (one or more per construct of issue 15)."""
+    return sorted((FIXTURES / "valid").rglob("*.tsk")) + syntax_cases("valid")
 
 
 def invalid_cases() -> list[Path]:
-    return sorted((FIXTURES / "invalid").rglob("*.tsk"))
+    return sorted((FIXTURES / "invalid").rglob("*.tsk")) + syntax_cases("invalid")
+
+
+def syntax_cases(kind: str) -> list[Path]:
+    return sorted((FIXTURES / "syntax" / kind).glob("*.tsk"))
 
 
 def display_path(path: Path) -> str:

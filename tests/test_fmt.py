@@ -18,7 +18,7 @@ from tusklang.format import format_text
 from tusklang.values import DirectiveCall, Expression
 
 ROOT = Path(__file__).resolve().parent.parent
-VALID = sorted((ROOT / "fixtures" / "valid").rglob("*.tsk"))
+VALID = sorted((ROOT / "fixtures" / "valid").rglob("*.tsk")) + sorted((ROOT / "fixtures" / "syntax" / "valid").glob("*.tsk"))
 
 
 def comparable(value: Any) -> Any:
@@ -40,7 +40,7 @@ def comment_texts(text: str) -> list[str]:
     return [c.text for c in tusklang.parse(text).comments]
 
 
-@pytest.mark.parametrize("path", VALID, ids=lambda p: str(p.relative_to(ROOT / "fixtures" / "valid")))
+@pytest.mark.parametrize("path", VALID, ids=lambda p: str(p.relative_to(ROOT / "fixtures")))
 def test_fixture_formats_idempotently_keeping_data_and_comments(path: Path) -> None:
     original = path.read_text(encoding="utf-8")
     once = format_text(original)

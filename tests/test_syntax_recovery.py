@@ -171,9 +171,10 @@ def test_a_header_after_an_unclosed_block_starts_a_section() -> None:
 def test_stray_and_skipped_constructs_keep_the_document() -> None:
     document, found = tolerant("a = 1\n}\nb = 2\n")
     assert [code for code, *_ in found] == ["TSK102"] and keys(document) == ["a", "b"]
+    # An indented `- item` list is a value; a `- item` line without one (TSK110) is skipped.
     document, found = tolerant("a = 1\nlist:\n  - x\n  - y\nb = 2\n- z\nc = 3\n")
     assert found == parse_diagnostics("a = 1\nlist:\n  - x\n  - y\nb = 2\n- z\nc = 3\n")
-    assert keys(document) == ["a", "b", "c"]
+    assert [code for code, *_ in found] == ["TSK110"] and keys(document) == ["a", "list", "b", "c"]
 
 
 def test_a_clean_file_is_returned_without_diagnostics() -> None:

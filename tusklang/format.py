@@ -1,8 +1,10 @@
 """The canonical layout of a TuskLang file, comments kept: what `tusk fmt` and the language server write.
 
-Layout: `key = value`, one member per line, 4-space indentation, `{ ... }` blocks (angle blocks and
-`key: value` become the same canonical form), blank lines between members kept as at most one, a
-blank line before each `[section]`. Arrays stay on one line when they fit and hold no comment.
+Layout: `key = value`, one member per line, 4-space indentation, `{ ... }` blocks (angle blocks,
+indentation blocks and `key: value` become the same canonical form, `- item` lists become arrays, a
+`;` ending a member is dropped), blank lines between members kept as at most one, a blank line before
+each `[section]`. Arrays stay on one line when they fit and hold no comment. Foreign code
+(`php(...)`) is copied byte for byte: it is another language's text.
 
 The formatter walks the AST and re-emits it; comments are not AST nodes, so they are taken from
 ``Document.comments`` in source order as the walk passes their offsets. Every comment is emitted
@@ -27,8 +29,8 @@ INDENT = "    "
 LINE_WIDTH = 100
 _BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
 _TERNARY_LEVEL = 0
-_UNARY_LEVEL = 5
-_ATOM_LEVEL = 6
+_UNARY_LEVEL = 6
+_ATOM_LEVEL = 7
 
 
 def format_text(text: str, path: str | None = None) -> str:
@@ -139,7 +141,9 @@ class _Formatter:
 
     def _member(self, member: Any, depth: int, limit: int) -> None:
         pad = INDENT * depth
-        if isinstance(member, nodes.VarDef):
+        if type(member) is nodes.Statement:
+            head = pad
+        elif isinstance(member, nodes.VarDef):
             head = f"{pad}${member.name} = "
         else:
             head = f"{pad}{'.'.join(span.text for span in member.key.spans)} = "
@@ -267,15 +271,55 @@ class _Formatter:
             return None if None in args else f"@{node.name}(" + ", ".join(args) + ")"  # type: ignore[arg-type]
         if kind is nodes.Array or kind is nodes.Object:
             return part(node)
-        # String, Template, Number, Bool, Null, Range, VarRef: exactly as written.
+        if kind is nodes.Chain:
+            return self._chain(node, part)
+        if kind is nodes.Template and self._has_comment_within(node.span.start, node.span.end):
+            return _template(node, part)
+        # String, Template, Number, Bool, Null, Range, VarRef, Ref, Word, Foreign: exactly as written.
         return str(node.span.text)
+
+    def _chain(self, node: nodes.Chain, part: Callable[[Any], str | None]) -> str | None:
+        target = node.target
+        text = part(target)
+        plain = type(target) in (nodes.Ref, nodes.VarRef, nodes.Foreign) or (
+            type(target) is nodes.Directive and target.args is not None
+        )
+        text = _parenthesize(text, not plain)
+        if text is None:
+            return None
+        pieces = [text]
+        for link in node.links:
+            pieces.append("." + link.name)
+            if link.args is not None:
+                args = [arg.name if isinstance(arg, nodes.Bare) else part(arg) for arg in link.args]
+                if None in args:
+                    return None
+                pieces.append("(" + ", ".join(args) + ")")  # type: ignore[arg-type]
+        return "".join(pieces)
 
 
 _UNKNOWN = object()
 
 
+def _template(node: nodes.Template, part: Callable[[Any], str | None]) -> str | None:
+    """A backtick template rebuilt from its parts (when a comment inside it is written elsewhere)."""
+    out = ["`"]
+    for piece in node.parts:
+        if isinstance(piece, str):
+            out.append(piece.replace("\\", "\\\\").replace("`", "\\`").replace("${", "\\${"))
+        else:
+            text = part(piece)
+            if text is None:
+                return None
+            out.append("${" + text + "}")
+    out.append("`")
+    return "".join(out)
+
+
 def _head(member: Any) -> str:
     """`name = ` / `a.b = ` / `$var = `: a member as written inline."""
+    if type(member) is nodes.Statement:
+        return ""
     if isinstance(member, nodes.VarDef):
         return f"${member.name} = "
     return ".".join(span.text for span in member.key.spans) + " = "
@@ -321,9 +365,11 @@ def _limit(close: int | None, text: str) -> int:
 
 
 def _line_end_of_open(obj: nodes.Object, text: str) -> int:
-    """The offset just after the block's opening `{` (or `name >`)."""
+    """The offset just after the block's opening `{` (or `name >`, or the `:` of an indentation block)."""
     if obj.style == "angle":
         return text.find(">", obj.span.start) + 1
+    if obj.style == "indent":
+        return obj.span.start
     return obj.span.start + 1
 
 

@@ -16,9 +16,19 @@ directive calls. A value keeps its structure through a variable or a whole-value
 comparisons, `? :`, `!`) taints its whole result with everything it read. The compiler decides what
 may reach a snapshot (tusklang/compiler/secrets.py).
 
+Keys (docs/syntax.md, "Bare names"): a bare name in a value is a reference to an earlier key, found
+by the same scoping as variables (the object it is in, then the enclosing ones; in a `[section]`, then
+the keys written before the first section). It gives a copy of that key's value. An array item that is
+a name alone is that word as text.
+
+Runtime-only values (tusklang.values): `php(...)`, method chains, runtime-only directives and any
+expression reading one stay inert here, whatever the hook runs; ``runtime_only_problems`` is what
+`tusk compile` and `resolve` report for those that reach the data (TSK229). A statement (a value
+alone on its line) is evaluated for its diagnostics with nothing run, and is not data.
+
 Depth: evaluation uses at most three Python frames per level of the syntax tree, and none per link of
-a left-associative chain (`1 + 1 + ... + 1`), a run of `!` or a `? :` chain: those are loops. The
-parser bounds nesting (tusklang.limits.MAX_DEPTH), so evaluation cannot exhaust the stack.
+a left-associative chain (`1 + 1 + ... + 1`), a run of `!`, a `? :` chain or a member chain: those are
+loops. The parser bounds nesting (tusklang.limits.MAX_DEPTH), so evaluation cannot exhaust the stack.
 
 Size: the parser bounds what a file writes, but variables, directives and `+` could build more: a
 value nested deeper than MAX_DEPTH by using a deep variable (or @file, @query value) deep inside
@@ -30,7 +40,9 @@ when it is defined; every use, `+` and interpolation spends from one budget per 
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -38,7 +50,7 @@ from .diagnostics import Diagnostic, Related, Span
 from .limits import MAX_DEPTH
 from .suggest import MAX_CANDIDATES, did_you_mean
 from .syntax import nodes
-from .values import DirectiveCall, Expression, Identifier
+from .values import INERT, DirectiveCall, Expression, ForeignCall, Identifier, Link, MemberChain, is_runtime_only
 
 DirectiveHook = Callable[[nodes.Directive, list[Any], "Interpreter"], Any]
 DataPath = tuple[str | int, ...]
@@ -57,12 +69,44 @@ MAX_EXPANSION = 10_000_000
 _MISSING = object()
 
 
+# `@config.tsk.get("k")`, `@cache.tsk.set("k", v)`: the TuskLang SDKs read (or write) another file,
+# found at run time from the working folder. `@file("config.tsk", "k")` is the compile-time include.
+_CROSS_FILE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\.tsk\.(?:get|set)")
+# Bare names that look like booleans in other formats (YAML 1.1) but are not TuskLang's.
+_NOT_BOOLEANS = frozenset({"yes", "no", "on", "off", "True", "False", "TRUE", "FALSE", "Yes", "No", "On", "Off"})
+
+
 class _Inert(Exception):
-    """Raised inside an expression that depends on a directive that was not run."""
+    """Raised inside an expression that depends on a directive that was not run (or runtime-only)."""
+
+    def __init__(self, runtime: bool = False) -> None:
+        super().__init__()
+        self.runtime = runtime
+
+
+@functools.cache
+def is_runtime_directive(name: str) -> bool:
+    """Whether only the running application can compute `@name` (docs/directives.md, "Runtime-only")."""
+    # Imported here: `import tusklang` (which loads this module for `loads`) need not load the directives.
+    from .directives import REGISTRY, RUNTIME_ONLY
+
+    head = name.partition(".")[0]
+    return head in RUNTIME_ONLY or (head not in REGISTRY and _CROSS_FILE.fullmatch(name) is not None)
+
+
+def inert_directive(node: nodes.Directive, args: list[Any]) -> DirectiveCall:
+    """The call, not run: what `loads` keeps, and what every hook keeps for a runtime-only directive."""
+    return DirectiveCall(
+        node.name,
+        None if node.args is None else tuple(args),
+        node.span.location(),
+        is_runtime_directive(node.name),
+        node.span,
+    )
 
 
 def _inert_hook(node: nodes.Directive, args: list[Any], interp: Interpreter) -> Any:
-    return DirectiveCall(node.name, None if node.args is None else tuple(args), node.span.location())
+    return inert_directive(node, args)
 
 
 class Interpreter:
@@ -106,6 +150,8 @@ class Interpreter:
         scope = _Scope(None)
         data: dict[str, Any] = {}
         self._members(doc.members, data, scope, (), 1)
+        # A section sees the keys written before the first section, never another section's.
+        scope.data = dict(data)
         for section in doc.sections:
             target = data
             path: tuple[str | int, ...] = ()
@@ -124,7 +170,7 @@ class Interpreter:
 
     def _members(
         self,
-        members: tuple[nodes.Member | nodes.VarDef, ...],
+        members: tuple[nodes.Member | nodes.VarDef | nodes.Statement, ...],
         data: dict[str, Any],
         scope: _Scope,
         path: tuple[str | int, ...],
@@ -134,7 +180,13 @@ class Interpreter:
         record = self.record_spans
         pending = {m.name: m.name_span for m in members if isinstance(m, nodes.VarDef)}
         scope.pending = pending
+        scope.data = data
+        scope.path = path
+        scope.members = members
         for member in members:
+            if type(member) is nodes.Statement:
+                self._statement(member, scope)
+                continue
             if isinstance(member, nodes.VarDef):
                 where = (*path, f"${member.name}")
                 outer, self.taint = self.taint, {}
@@ -173,8 +225,21 @@ class Interpreter:
             if record:
                 self.key_spans[member_path] = key.spans[-1]
             self._depth = depth + len(parts) - 1
+            failures = self._failures
             target[parts[-1]] = self.value(member.value, scope, member_path)
+            if self._failures != failures:
+                scope.failed_keys.add(parts[0])  # a reference to it fails quietly, as a variable's use
         scope.pending = {}
+
+    def _statement(self, member: nodes.Statement, scope: _Scope) -> None:
+        """A value alone on its line: checked (names, variables, arguments) with nothing run; not data."""
+        saved = (self.hook, self.record_spans, self.taint, self.path, self._depth)
+        self.hook, self.record_spans, self.taint = _inert_hook, False, {}
+        self._depth = 0
+        try:
+            self.value(member.value, scope, ())
+        finally:
+            self.hook, self.record_spans, self.taint, self.path, self._depth = saved
 
     # --- values ------------------------------------------------------------------------------
 
@@ -183,7 +248,7 @@ class Interpreter:
         if self.record_spans:
             self.spans[path] = node.span
         kind = type(node)
-        if kind is nodes.String or kind is nodes.Number or kind is nodes.Bool:
+        if kind is nodes.String or kind is nodes.Number or kind is nodes.Bool or kind is nodes.Word:
             return node.value
         if path:
             self.path = path
@@ -226,14 +291,25 @@ class Interpreter:
                 for sub, spans in taint.items():
                     self._mark((*path, *sub), spans)
             return found
+        if kind is nodes.Ref:
+            # The whole value is a key's: its taint keeps its structure under this path, as a variable's.
+            try:
+                found, key_taint = self._key(node, scope)
+            except _Failed:
+                self._failures += 1
+                return None
+            for sub, spans in key_taint.items():
+                self._mark((*path, *sub), spans)
+            return found
         outer_read, outer_structured = self._read, self._structured
         read: set[Span] = set()
         structured: TaintMap = {}
         self._read, self._structured = read, structured
         try:
             result = self._expression(node, scope)
-        except _Inert:
-            result = Expression(node.span.text, node.span.location())
+        except _Inert as inert:
+            runtime = inert.runtime or self._mentions_runtime(node, scope)
+            result = Expression(node.span.text, node.span.location(), runtime, node.span)
         except _Failed:
             self._failures += 1
             result = None
@@ -286,7 +362,7 @@ class Interpreter:
 
     def _measure(self, value: Any) -> tuple[int, int]:
         """A variable's value's (depth, size), walking only what earlier variables did not cover."""
-        if not isinstance(value, dict | list | DirectiveCall):
+        if not isinstance(value, _NESTING):
             return 0, len(value) if isinstance(value, str) else 1
         depth, size = _measure(value, self._measured)
         self._measured[id(value)] = (depth, size)
@@ -337,6 +413,17 @@ class Interpreter:
         kind = type(node)
         if kind is nodes.String or kind is nodes.Number or kind is nodes.Bool or kind is nodes.Null:
             return node.value
+        if kind is nodes.Word:
+            return node.value
+        if kind is nodes.Ref:
+            found, key_taint = self._key(node, scope)
+            for spans in key_taint.values():
+                self._read |= spans
+            return found
+        if kind is nodes.Foreign:
+            return ForeignCall(node.name, node.code, node.span.location(), node.span)
+        if kind is nodes.Chain:
+            return self._chain(node, scope)
         if kind is nodes.Range:
             return {"min": node.low, "max": node.high}
         if kind is nodes.VarRef:
@@ -352,9 +439,12 @@ class Interpreter:
                 if isinstance(part, str):
                     out.append(part)
                     continue
-                found, taint = self._lookup(part.name, part.span, scope)
-                if taint:
-                    self._read_all(taint)
+                if type(part) is nodes.VarRef:
+                    found, taint = self._lookup(part.name, part.span, scope)
+                    if taint:
+                        self._read_all(taint)
+                else:  # `${expression}` of a backtick template
+                    found = self._expression(part, scope)
                 out.append(self._as_text(found, part.span))
             text = "".join(out)
             self._spend(len(text), node.span)
@@ -380,7 +470,7 @@ class Interpreter:
             result = self.hook(node, args, self)
             if node.name in self.secret_directives:
                 self._read.add(node.span)
-            if isinstance(result, dict | list | DirectiveCall):
+            if isinstance(result, _NESTING):
                 # @file, @query: data from elsewhere, nested where it is used; an inert call holds its
                 # arguments, which may be calls holding theirs ($v2 = @f($v1), ...)
                 nested = _measure(result, {})[0]
@@ -422,14 +512,222 @@ class Interpreter:
             return self._binary(node, scope)
         raise AssertionError(f"unknown node {kind.__name__}")  # pragma: no cover
 
+    # --- keys, chains, arithmetic ---------------------------------------------------------------
+
+    def _key(self, node: nodes.Ref, scope: _Scope) -> tuple[Any, TaintMap]:
+        """The value of the earlier key ``node`` names (a copy: the data never shares a container) and
+        its taint (paths relative to the value); TSK202 when no earlier key of the scopes has the name."""
+        name = node.name
+        s: _Scope | None = scope
+        while s is not None:
+            data = s.data
+            if data is not None and name in data:
+                if name in s.failed_keys:
+                    raise _Failed
+                value = data[name]
+                where = (*s.path, name)
+                taint: TaintMap = {}
+                if self.taint:
+                    cut = len(where)
+                    for sub, spans in self.taint.items():
+                        if sub[:cut] == where:
+                            taint[sub[cut:]] = spans
+                if isinstance(value, dict | list):
+                    depth, size = self._measure(value)
+                    if self._depth + depth > MAX_DEPTH:
+                        self._too_deep(f"`{name}`", self._depth + depth, node.span)
+                    self._spend(size, node.span)
+                    value = _copy_data(value)
+                return value, taint
+            s = s.parent
+        self._unknown_name(node, scope)
+        raise AssertionError  # pragma: no cover
+
+    def _unknown_name(self, node: nodes.Ref, scope: _Scope) -> None:
+        name = node.name
+        related: tuple[Related, ...] = ()
+        s: _Scope | None = scope
+        while s is not None and not related:
+            for member in s.members:
+                if type(member) is nodes.Member and member.key.parts[0] == name and member.span.start > node.span.start:
+                    related = (Related(member.key.spans[0], "defined here, after its use"),)
+                    break
+            s = s.parent
+        if name in _NOT_BOOLEANS:
+            hint = "TuskLang's booleans are `true` and `false`; quote the word for text: `\"" + name + '"`'
+        elif related:
+            hint = "a key can be used after the line that defines it: move the definition up"
+        elif "-" in name and _visible(scope, name.partition("-")[0]):
+            hint = f"a name may contain `-`; to subtract, put spaces around it: `{name.replace('-', ' - ')}`"
+        else:
+            close = None
+            if self._suggestion_budget > 0:
+                allowed = min(MAX_CANDIDATES, self._suggestion_budget)
+                self._suggestion_budget -= allowed
+                close = did_you_mean(name, scope.visible_keys(), max_candidates=allowed)
+            if close:
+                hint = f"did you mean `{close}`?"
+            else:
+                hint = f'a bare name refers to an earlier key of this section; for text, quote it: `"{name}"`'
+        self.error(
+            "TSK202",
+            f"unknown name `{name}`: no key of that name is defined before it in this section",
+            node.span,
+            hint=hint,
+            related=related,
+        )
+
+    def _chain(self, node: nodes.Chain, scope: _Scope) -> Any:
+        """`target.name...`: a key of a known object is read here; anything else stays inert.
+
+        A method call (`.count()`), or any link on a runtime-only value, is runtime-only: the chain
+        becomes a ``MemberChain`` (its arguments evaluated, nothing run). A link on a value not known
+        yet (a directive `loads` did not run) makes the chain an expression the resolver evaluates.
+        """
+        target = self._expression(node.target, scope)
+        links = node.links
+        for index, link in enumerate(links):
+            if link.args is not None or is_runtime_only(target):
+                rest = tuple(self._link(item, scope) for item in links[index:])
+                if isinstance(target, MemberChain):
+                    return MemberChain(target.target, target.links + rest, node.span.location(), node.span)
+                return MemberChain(target, rest, node.span.location(), node.span)
+            if isinstance(target, INERT):
+                raise _Inert(False)
+            if isinstance(target, dict):
+                if link.name in target:
+                    target = target[link.name]
+                    continue
+                close = did_you_mean(link.name, list(target)[:MAX_CANDIDATES])
+                read_from = Span(node.span.source, node.span.start, link.span.start).text
+                self.error(
+                    "TSK203",
+                    f"no key `{link.name}` in `{read_from}`",
+                    link.name_span,
+                    hint=f"did you mean `{close}`?"
+                    if close
+                    else "keys: " + ", ".join(f"`{k}`" for k in list(target)[:10]),
+                )
+            self.error(
+                "TSK203",
+                f"`.{link.name}` reads a key of an object, and this is {_describe(target)}",
+                link.name_span,
+                hint="only objects have members at compile time",
+            )
+        return target
+
+    def _link(self, link: nodes.Link, scope: _Scope) -> Link:
+        if link.args is None:
+            return Link(link.name)
+        args: list[Any] = []
+        depth = self._depth
+        try:
+            for arg in link.args:
+                self._depth = 0  # an argument is not placed in the data
+                args.append(Identifier(arg.name) if isinstance(arg, nodes.Bare) else self.value(arg, scope, ()))
+        finally:
+            self._depth = depth
+        return Link(link.name, tuple(args))
+
+    def _mentions_runtime(self, node: Any, scope: _Scope) -> bool:
+        """Whether an expression left inert reads a runtime-only value (so only the application can
+        compute it): its other parts are looked at although an earlier one stopped the evaluation."""
+        stack = [node]
+        while stack:
+            item = stack.pop()
+            kind = type(item)
+            if kind is nodes.Foreign or (kind is nodes.Chain and any(link.args is not None for link in item.links)):
+                return True
+            if kind is nodes.Directive and is_runtime_directive(item.name):
+                return True
+            if kind is nodes.VarRef:
+                s: _Scope | None = scope
+                while s is not None:
+                    if item.name in s.values:
+                        if is_runtime_only(s.values[item.name]):
+                            return True
+                        break
+                    s = s.parent
+            elif kind is nodes.Ref:
+                s = scope
+                while s is not None:
+                    if s.data is not None and item.name in s.data:
+                        if is_runtime_only(s.data[item.name]):
+                            return True
+                        break
+                    s = s.parent
+            elif kind is nodes.Binary:
+                stack += (item.left, item.right)
+            elif kind is nodes.Unary:
+                stack.append(item.operand)
+            elif kind is nodes.Ternary:
+                stack += (item.condition, item.then, item.otherwise)
+            elif kind is nodes.Chain:
+                stack.append(item.target)
+            elif kind is nodes.Template:
+                stack += [part for part in item.parts if not isinstance(part, str)]
+            elif kind is nodes.Array:
+                stack += item.items
+        return False
+
+    def _arithmetic(self, node: nodes.Binary, left: Any, right: Any) -> Any:
+        op = node.op
+        if not (_is_number(left) and _is_number(right)):
+            for side in (node.left, node.right):
+                if type(side) is nodes.Range:
+                    low, high = side.low, side.high
+                    self._type_error(
+                        side.span,
+                        f"`{side.span.text}` is a range ({{min, max}}), not a number",
+                        hint=f"to subtract, put spaces around the `-`: `{low} - {high}`",
+                    )
+            verb = {"-": "subtract", "*": "multiply", "/": "divide", "%": "take the remainder of"}[op]
+            self._type_error(
+                node.op_span,
+                f"cannot {verb} {_describe(left)} and {_describe(right)}",
+                hint=f"`{op}` takes two numbers (`+` also joins strings and arrays)",
+            )
+        try:
+            if op == "-":
+                result = left - right
+            elif op == "*":
+                result = left * right
+            elif right == 0:
+                self._type_error(node.op_span, "division by zero" if op == "/" else "remainder of a division by zero")
+                raise AssertionError  # pragma: no cover
+            elif op == "/":
+                # An exact division of integers stays an integer (`10 / 2` is 5, as in JSON's numbers).
+                if type(left) is int and type(right) is int and left % right == 0:
+                    result = left // right
+                else:
+                    result = left / right
+            elif type(left) is int and type(right) is int:
+                # The remainder takes the sign of the dividend (`-7 % 3` is -1), as in C, Java, JS and PHP.
+                result = abs(left) % abs(right)
+                if left < 0:
+                    result = -result
+            else:
+                result = math.fmod(left, right)
+        except OverflowError:
+            result = math.inf
+        if (isinstance(result, float) and not math.isfinite(result)) or (
+            type(result) is int and not -_INT_BOUND < result < _INT_BOUND
+        ):
+            self._type_error(
+                node.op_span,
+                "the result is too large for a number",
+                hint=f"numbers are finite 64-bit floats, or integers of at most {INT_DIGITS_COMPUTED:,} digits",
+            )
+        return result
+
     def _read_all(self, taint: Mapping[DataPath, set[Span]]) -> None:
         for spans in taint.values():
             self._read |= spans
 
     def _operand(self, node: Any, scope: _Scope) -> Any:
         value = self._expression(node, scope)
-        if isinstance(value, DirectiveCall | Expression):
-            raise _Inert
+        if isinstance(value, INERT):
+            raise _Inert(is_runtime_only(value))
         return value
 
     def _binary(self, node: nodes.Binary, scope: _Scope) -> Any:
@@ -453,14 +751,14 @@ class Interpreter:
             if (op == "&&" and not left) or (op == "||" and left):
                 return left
             right = self._expression(node.right, scope)  # not via _operand: one frame less per level
-            if isinstance(right, DirectiveCall | Expression):
-                raise _Inert
+            if isinstance(right, INERT):
+                raise _Inert(is_runtime_only(right))
             if not isinstance(right, bool):
                 self._type_error(node.right.span, f"`{op}` needs true or false on both sides, got {_describe(right)}")
             return right
         right = self._expression(node.right, scope)
-        if isinstance(right, DirectiveCall | Expression):
-            raise _Inert
+        if isinstance(right, INERT):
+            raise _Inert(is_runtime_only(right))
         if op == "+":
             if _is_number(left) and _is_number(right):
                 try:
@@ -488,6 +786,8 @@ class Interpreter:
                 hint="`+` adds two numbers or joins two strings (or two arrays); "
                 'use interpolation to mix them: "port ${port}"',
             )
+        if op == "-" or op == "*" or op == "/" or op == "%":
+            return self._arithmetic(node, left, right)
         if op == "==":
             return _equal(left, right)
         if op == "!=":
@@ -544,8 +844,8 @@ class Interpreter:
         raise AssertionError  # pragma: no cover
 
     def _as_text(self, value: Any, span: Span) -> str:
-        if isinstance(value, DirectiveCall | Expression):
-            raise _Inert
+        if isinstance(value, INERT):
+            raise _Inert(is_runtime_only(value))
         if isinstance(value, bool):
             return "true" if value else "false"
         if value is None:
@@ -578,10 +878,28 @@ class _Failed(Exception):
 
 
 class _Scope:
-    __slots__ = ("failed", "parent", "pending", "shape", "spans", "taint", "values")
+    __slots__ = (
+        "data",
+        "failed",
+        "failed_keys",
+        "members",
+        "parent",
+        "path",
+        "pending",
+        "shape",
+        "spans",
+        "taint",
+        "values",
+    )
 
     def __init__(self, parent: _Scope | None) -> None:
         self.parent = parent
+        # The object being filled (the keys written so far, for bare-name references), its data path
+        # and its members (to say a name is defined later); the root's data is the part before sections.
+        self.data: dict[str, Any] | None = None
+        self.path: tuple[str | int, ...] = ()
+        self.members: tuple[Any, ...] = ()
+        self.failed_keys: set[str] = set()
         self.values: dict[str, Any] = {}
         self.spans: dict[str, Span] = {}
         self.pending: dict[str, Span] = {}
@@ -598,8 +916,16 @@ class _Scope:
             yield from reversed(s.values)
             s = s.parent
 
+    def visible_keys(self) -> Iterator[str]:
+        """Keys a bare name may refer to, innermost scope first, one at a time."""
+        s: _Scope | None = self
+        while s is not None:
+            if s.data is not None:
+                yield from reversed(s.data)
+            s = s.parent
 
-_NESTING = (dict, list, DirectiveCall)
+
+_NESTING = (dict, list, DirectiveCall, MemberChain)
 
 
 def _children(node: Any) -> Any:
@@ -607,6 +933,8 @@ def _children(node: Any) -> Any:
         return node.values()
     if isinstance(node, DirectiveCall):
         return node.args or ()
+    if isinstance(node, MemberChain):
+        return (node.target, *(arg for link in node.links for arg in link.args or ()))
     return node
 
 
@@ -630,8 +958,9 @@ def _measure(value: Any, known: dict[int, tuple[int, int]]) -> tuple[int, int]:
             stack.append((node, True))
             stack.extend((c, False) for c in children if isinstance(c, _NESTING))
             continue
-        # An inert call is written as {"$directive": ..., "args": [...]}: two levels around its arguments.
-        own = 2 if isinstance(node, DirectiveCall) else 1
+        # An inert call is written as {"$directive": ..., "args": [...]}: two levels around its arguments;
+        # a chain as {"$chain": target, "links": [{"args": [...]}]}: four around its links' arguments.
+        own = 2 if isinstance(node, DirectiveCall) else 4 if isinstance(node, MemberChain) else 1
         depth, size = own, 1
         for child in children:
             if isinstance(child, _NESTING):
@@ -642,6 +971,25 @@ def _measure(value: Any, known: dict[int, tuple[int, int]]) -> tuple[int, int]:
                 size += len(child) if isinstance(child, str) else 1
         done[key] = (depth, size)
     return done[id(value)]
+
+
+def _visible(scope: _Scope, name: str) -> bool:
+    """Whether a bare name would find ``name`` as an earlier key."""
+    s: _Scope | None = scope
+    while s is not None:
+        if s.data is not None and name in s.data:
+            return True
+        s = s.parent
+    return False
+
+
+def _copy_data(value: Any) -> Any:
+    """The containers of ``value`` copied (its leaves shared: they are immutable). Depth <= MAX_DEPTH."""
+    if isinstance(value, dict):
+        return {key: _copy_data(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_data(item) for item in value]
+    return value
 
 
 def _is_number(value: Any) -> bool:
@@ -670,3 +1018,43 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+def runtime_only_problems(
+    data: Any, spans: Mapping[DataPath, Span] | None = None, path: DataPath = ()
+) -> list[tuple[DataPath, Any]]:
+    """Every runtime-only value in ``data`` with its path (TSK229 is reported for each where it must
+    be computed: tusklang/compiler/unknown.py, tusklang/resolver.py). Iterative: any depth."""
+    found: list[tuple[DataPath, Any]] = []
+    stack: list[tuple[DataPath, Any]] = [(path, data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(((*where, key), item) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend(((*where, index), item) for index, item in reversed(list(enumerate(value))))
+        elif is_runtime_only(value):
+            found.append((where, value))
+    return found
+
+
+def runtime_only_diagnostic(value: Any, where: str, place: Span | None) -> Diagnostic:
+    """TSK229 for one runtime-only value: at the construct itself, with the place that uses it."""
+    if isinstance(value, DirectiveCall):
+        what = f"`@{value.name}`"
+    elif isinstance(value, ForeignCall):
+        what = f"`{value.name}(...)`"
+    elif isinstance(value, MemberChain):
+        what = "a member chain"
+    else:
+        what = "an expression reading a runtime-only value"
+    span = value.span or place
+    related = (Related(place, f"`{where}` depends on it"),) if place is not None and place != span else ()
+    return Diagnostic(
+        "TSK229",
+        f"runtime-only: {what} cannot be resolved at compile time (`{where}` depends on it)",
+        span,
+        hint="only the application computes it at run time; compute the value in the file with "
+        "@env, @file, @query or @date, or keep it out of what is compiled",
+        related=related,
+    )

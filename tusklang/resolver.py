@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Diagnostic, Span, TuskError
 from .directives import REGISTRY, IncludedFile, ResolveContext
-from .interpret import TaintMap
+from .interpret import TaintMap, runtime_only_diagnostic, runtime_only_problems
 from .project.resolving import context_for, include_chains, run_document, with_include_chain
 from .project.settings import DEFAULT_MAX_ROWS, DEFAULT_QUERY_TIMEOUT, Settings
+from .project.sourcemap import dotted
 from .syntax import nodes
 from .syntax.parser import parse
 
@@ -84,7 +85,12 @@ def resolve_document(
     finally:
         if own_connection:
             ctx.close()
-    diagnostics = with_include_chain(interpreter.diagnostics, include_chains(ctx.included))
+    # What only the application can compute cannot be resolved: TSK229 where it reached the data.
+    runtime = [
+        runtime_only_diagnostic(value, dotted(path), interpreter.spans.get(path))
+        for path, value in runtime_only_problems(data)
+    ]
+    diagnostics = with_include_chain([*interpreter.diagnostics, *runtime], include_chains(ctx.included))
     if any(d.is_error for d in diagnostics):
         raise TuskError(diagnostics)
     return Resolved(

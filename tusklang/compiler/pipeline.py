@@ -28,7 +28,7 @@ from .lint import LintOptions, lint
 from .locate import Locator, Path, validation_diagnostics
 from .normalise import FlagSource, Normaliser, SegmentSource, analysis_defaults
 from .secrets import scrub
-from .unknown import needs_execution, strip_unknown
+from .unknown import needs_execution, strip_runtime, strip_unknown
 
 # Blocks (and keys) that are validated but that nothing in tusklang acts on yet: said plainly (TSK331).
 NOT_ACTED_ON: dict[Path, str] = {
@@ -355,9 +355,11 @@ def analyse(
         # `tusk compile` report the same secrets at the same places.
         data, found = scrub(data, merged.taint, locator, project.settings.strict_secrets)
         diagnostics.extend(found)
-    unknown: dict[Path, Span | None] = {}
+    # Runtime-only values (TSK229), in check and compile alike; then, statically, the unknown ones.
+    data, unknown = strip_runtime(data, locator, diagnostics)
     if not project.execute:
-        data, unknown = strip_unknown(data, locator, diagnostics)
+        data, more = strip_unknown(data, locator, diagnostics)
+        unknown.update(more)
     findings: list[Diagnostic] = []
     config, problems = _validate(data, locator)
     findings.extend(problems)

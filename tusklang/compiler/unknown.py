@@ -8,6 +8,11 @@ lint finding whose span encloses an unknown value (a flag object with an unknown
 `rollout_percentage` may well be complete), and the findings that depend on a whole collection when
 part of it is unknown (segment references, when segments come from `@query`). So `tusk check` never
 reports a problem that `tusk compile` would not; what it cannot see, `tusk compile` checks.
+
+A runtime-only value (`php(...)`, `@request.x`, `@learn(...)`, a method chain, an expression reading
+one: tusklang/values.py) can be computed by no compile. Where one reaches a compiled value (any value
+of a flag project's data) `tusk check` and `tusk compile` both report it, TSK229 at the construct, and
+leave it out the same way, so the findings that depend on it are skipped rather than echoed.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..diagnostics import Diagnostic, Severity, Span
+from ..interpret import runtime_only_diagnostic
 from ..project.sourcemap import Locator, Path, dotted
-from ..values import DirectiveCall, Expression
+from ..values import DirectiveCall, Expression, is_runtime_only
 
 UNKNOWN_NOTE = "TSK332"
 
@@ -42,6 +48,43 @@ COLLECTIONS: dict[str, tuple[Path, ...]] = {
 
 def _is_unknown(value: Any) -> bool:
     return isinstance(value, DirectiveCall | Expression)
+
+
+def strip_runtime(
+    data: dict[str, Any], locator: Locator, problems: list[Diagnostic]
+) -> tuple[dict[str, Any], dict[Path, Span | None]]:
+    """``data`` without its runtime-only values, and where each was; one TSK229 error each.
+
+    Run by check and compile alike, before the unknown values are left out. A list holding one is
+    left out as a whole, as ``strip_unknown`` does.
+    """
+    found: dict[Path, Span | None] = {}
+
+    def walk(value: Any, path: Path) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                kept = walk(item, (*path, key))
+                if kept is not _DROP:
+                    out[key] = kept
+            return out
+        if isinstance(value, list):
+            first = next((item for item in value if is_runtime_only(item)), None)
+            if first is not None:
+                return drop(first, path)
+            return [walk(item, (*path, index)) for index, item in enumerate(value)]
+        if is_runtime_only(value):
+            return drop(value, path)
+        return value
+
+    def drop(value: Any, path: Path) -> Any:
+        place = locator.value(path)
+        diagnostic = runtime_only_diagnostic(value, dotted(path), place)
+        found[path] = diagnostic.span
+        problems.append(diagnostic)
+        return _DROP
+
+    return walk(data, ()), found
 
 
 def strip_unknown(

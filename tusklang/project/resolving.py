@@ -25,7 +25,7 @@ from ..directives import (
     unknown,
     unknown_directive,
 )
-from ..interpret import DirectiveHook, Interpreter
+from ..interpret import DirectiveHook, Interpreter, inert_directive, is_runtime_directive
 from ..source import SourceFile
 from ..syntax import nodes
 from ..syntax.parser import parse
@@ -79,6 +79,9 @@ def hook(ctx: ResolveContext) -> DirectiveHook:
     def run(node: nodes.Directive, args: list[Any], interp: Interpreter) -> Any:
         directive = REGISTRY.get(node.name)
         if directive is None:
+            if is_runtime_directive(node.name):
+                # Only the application runs it: inert, reported where a compiled value needs it (TSK229).
+                return inert_directive(node, args)
             interp.report(unknown_directive(node))
             return None
         if not ctx.execute and not directive.static:

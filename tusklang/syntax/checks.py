@@ -8,6 +8,8 @@ dotted key may not add to it; a `[section]` header may appear once.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..diagnostics import Diagnostic, Related, Span
 from . import nodes
 
@@ -28,6 +30,9 @@ def check_document(document: nodes.Document) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
     root = _Slot(document.span, True, False)
     _check_members(document.members, root, problems)
+    top_keys = _lone_names(document.members, set(), problems)
+    for section in document.sections:
+        _lone_names(section.members, set(top_keys), problems)
     headers: dict[tuple[str, ...], Span] = {}
     for section in document.sections:
         first = headers.get(section.key.parts)
@@ -49,7 +54,30 @@ def check_document(document: nodes.Document) -> list[Diagnostic]:
     return problems
 
 
-def _check_members(members: tuple[nodes.Member | nodes.VarDef, ...], scope: _Slot, problems: list[Diagnostic]) -> None:
+def _lone_names(members: tuple[Any, ...], known: set[str], problems: list[Diagnostic]) -> set[str]:
+    """A statement that is a name alone (`response`) must name an earlier key: otherwise the line is
+    most likely a member missing its separator (a half-typed `port`), and is reported as one."""
+    for member in members:
+        if type(member) is nodes.Member:
+            known.add(member.key.parts[0])
+        elif type(member) is nodes.Statement and type(member.value) is nodes.Ref:
+            name = member.value.name
+            if name not in known and member.value.span.end - member.value.span.start == len(name):
+                problems.append(
+                    Diagnostic(
+                        "TSK100",
+                        f"expected `=` or `:` after the key `{name}`",
+                        member.value.span,
+                        hint=f"write `{name} = value`; a name alone on its line is a statement only when it "
+                        "names an earlier key",
+                    )
+                )
+    return known
+
+
+def _check_members(
+    members: tuple[nodes.Member | nodes.VarDef | nodes.Statement, ...], scope: _Slot, problems: list[Diagnostic]
+) -> None:
     if not scope.children and _simple_and_unique(members):
         # Fast path for the usual object: plain keys, each once. Only nested values need a look.
         for member in members:
@@ -62,6 +90,9 @@ def _check_members(members: tuple[nodes.Member | nodes.VarDef, ...], scope: _Slo
         return
     variables: dict[str, Span] = {}
     for member in members:
+        if type(member) is nodes.Statement:
+            _check_value(member.value, problems)
+            continue
         if isinstance(member, nodes.VarDef):
             first = variables.get(member.name)
             if first is not None:
@@ -120,6 +151,15 @@ def _check_value(value: object, problems: list[Diagnostic]) -> None:
             _check_value(part, problems)
     elif isinstance(value, nodes.Unary):
         _check_value(value.operand, problems)
+    elif isinstance(value, nodes.Chain):
+        _check_value(value.target, problems)
+        for link in value.links:
+            for arg in link.args or ():
+                _check_value(arg, problems)
+    elif isinstance(value, nodes.Template):
+        for piece in value.parts:
+            if not isinstance(piece, str):
+                _check_value(piece, problems)
 
 
 def _walk(scope: _Slot, key: nodes.Key, problems: list[Diagnostic], implicit_leaf: bool) -> _Slot | None:
@@ -167,7 +207,7 @@ def _duplicate(key: nodes.Key, first: Span) -> Diagnostic:
     )
 
 
-def _simple_and_unique(members: tuple[nodes.Member | nodes.VarDef, ...]) -> bool:
+def _simple_and_unique(members: tuple[nodes.Member | nodes.VarDef | nodes.Statement, ...]) -> bool:
     names = set()
     for member in members:
         if type(member) is not nodes.Member or len(member.key.parts) != 1:

@@ -5,9 +5,11 @@ regular lexer cannot see: a key is a key only at the start of a member, a newlin
 only after a complete value, `<` closes an angle block only alone on its line. Scalars are turned
 into AST nodes here, once, so the parser only moves them around.
 
-It also checks what needs no grammar: bracket balance (so an unclosed `{` is reported where it was
-opened), missing separators between members, the constructs we refuse on purpose (YAML-style
-indentation nesting and `- item` lists), and the nesting limit (``limits.MAX_DEPTH``, see
+It also handles what needs no grammar: bracket balance (so an unclosed `{` is reported where it was
+opened), missing separators between members, the layout rules (`;` ending a member, items of an
+array separated by line breaks, indentation blocks: a `key:` with nothing after it over deeper lines
+opens a block, which the lexer closes with a DEDENT token where the indentation ends), foreign code
+(`php(...)`, captured whole by ``foreign.scan``), and the nesting limit (``limits.MAX_DEPTH``, see
 ``_Lexer.run``): every later stage walks the tree recursively, so a tree deeper than the limit is
 refused here, at the token that crosses it, before anything recursive runs.
 """
@@ -20,9 +22,9 @@ from typing import Any, NoReturn
 from ..diagnostics import Diagnostic, Related, Span, TuskError
 from ..limits import MAX_DEPTH, MAX_INT_DIGITS
 from ..source import SourceFile
-from . import nodes
+from . import foreign, nodes
 from .blocks import CLOSER_OF, CLOSER_TYPE, Break, find_break, rebalance
-from .strings import decode_string
+from .strings import decode_string, decode_template_text
 
 NAME = r"[A-Za-z_][A-Za-z0-9_\-]*"
 _DQ = r'"(?:[^"\\\n]|\\.)*"'
@@ -33,7 +35,7 @@ _KEYPATH = rf"{_KEYPART}(?:[ \t]*\.[ \t]*{_KEYPART})*"
 # Tried at the start of a member, before the value patterns.
 MEMBER_RE = re.compile(
     rf"""
-    (?P<key>{_KEYPATH})[ \t]*(?:(?P<sep>[=:])[ \t]*|(?=\{{)|(?P<angle>>)[ \t]*(?=\r?\n|\#|//|/\*|$))
+    (?P<key>{_KEYPATH})[ \t]*(?:(?P<sep>=(?!=)|:)[ \t]*|(?=[{{\[])|(?P<angle>>)[ \t]*(?=\r?\n|\#|//|/\*|$))
   | \$(?P<var>[A-Za-z_][A-Za-z0-9_]*)[ \t]*[=:]
   | (?P<angle_end><)[ \t]*(?=\r?\n|\#|//|/\*|$)
   | (?P<section>\[)
@@ -58,9 +60,10 @@ TOKEN_RE = re.compile(
   | (?P<range>[0-9]+-[0-9]+)(?![\w.])
   | (?P<number>{_NUMBER})(?![\w.])
   | \$(?P<variable>[A-Za-z_][A-Za-z0-9_]*)
-  | @(?P<directive>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?P<call>\()?
+  | @(?P<directive>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_\-]*)*)(?P<call>\()?
   | (?P<name>{NAME})
-  | (?P<op>\|\||&&|==|!=|<=|>=|[<>!+?:,()\[\]{{}}])
+  | (?P<op>\|\||&&|==|!=|<=|>=|/(?![*/])|[<>!+\-*%?:;,()\[\]{{}}])
+  | (?P<template>`)
     """,
     re.VERBOSE,
 )
@@ -78,7 +81,7 @@ PLAIN_STRING_RE = re.compile(_PLAIN)
 # (a quoted or dotted key, an escape or `${` in the string, a number with `_`/exponent/base prefix, a
 # comment after the value) does not match and takes the general path, which builds the same tokens.
 SIMPLE_MEMBER_RE = re.compile(
-    rf"""(?P<key>{NAME})[ \t]*=[ \t]*
+    rf"""(?P<key>{NAME})[ \t]*=(?!=)[ \t]*
     (?:(?P<STRING>"[^"\\\n$]*")|(?P<NUMBER>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?)|(?P<TRUE>true)|(?P<FALSE>false))
     [ \t]*(?:\r?\n[ \t]*|\Z)""",
     re.VERBOSE,
@@ -99,6 +102,18 @@ KEYPART_RE = re.compile(rf"[ \t]*(?P<part>{_KEYPART})[ \t]*\.?")
 
 VALUE_EXAMPLES = 'e.g. `name = "text"`, `count = 3`, `enabled = true`, `items = [...]` or `block = { ... }`'
 KEYWORDS = {"true": "TRUE", "false": "FALSE", "null": "NULL"}
+# Plain calls (without `@`) that are directive calls, their arguments TuskLang: `env("HOME", "/")` is
+# `@env("HOME", "/")`. Any other plain call holds foreign code (`php(...)`). These are the names of
+# tusklang.directives.REGISTRY (a test keeps the two equal; the lexer cannot import that stage).
+DIRECTIVE_FUNCTIONS = frozenset({"env", "file", "query", "date"})
+# A line that is a statement (a value without a key: `@json({...})`, `php(echo $x)`, `response`,
+# `format == "html" ? a : b`): a directive, a call, or a name followed by an operator, a member, or
+# nothing. A name followed by another value (`port 8080`) is a key missing its `=`.
+STATEMENT_RE = re.compile(rf"@|{NAME}(?:\(|\.[A-Za-z_]|[ \t]*(?:[|&=!<>?+*/%]|-[ \t]|;|\r?\n|\#|//|/\*|$))")
+# `.name` or `.name(` right after a value: member access and method calls.
+LINK_RE = re.compile(rf"\.(?P<name>{NAME})(?P<call>\()?")
+# The text of a backtick template up to its next `${` or its closing backtick.
+TEMPLATE_TEXT_RE = re.compile(r"(?:[^`\\$]|\\[\s\S]|\$(?!\{))*")
 OP_TYPES = {
     "||": "BINOP",
     "&&": "BINOP",
@@ -109,10 +124,15 @@ OP_TYPES = {
     "<": "BINOP",
     ">": "BINOP",
     "+": "BINOP",
+    "-": "BINOP",
+    "*": "BINOP",
+    "/": "BINOP",
+    "%": "BINOP",
     "!": "BANG",
     "?": "QUESTION",
     ":": "COLON",
     ",": "COMMA",
+    ";": "SEMICOLON",  # never a token: it ends a member, as a line break does
     "(": "LPAR",
     ")": "RPAR",
     "[": "LSQB",
@@ -120,7 +140,8 @@ OP_TYPES = {
     "{": "LBRACE",
     "}": "RBRACE",
 }
-# Tokens after which a newline ends the member (a value is complete).
+# Tokens after which a newline ends the member (a value is complete). INDENT and LIST end the line
+# that opens an indentation block, and DEDENT a block: the next line starts a member (or an item).
 VALUE_END = frozenset(
     {
         "STRING",
@@ -139,12 +160,31 @@ VALUE_END = frozenset(
         "ANGLE_END",
         "SECTION",
         "NAME",
+        "FOREIGN",
+        "MEMBER",
+        "TEMPLATE_TAIL",
+        "INDENT",
+        "LIST",
+        "DEDENT",
     }
 )
+# Tokens a member chain may follow (`name.x`, `$v.x`, `@d(...).x`, `php(...).x`, `(...).x`).
+CHAINS_AFTER = frozenset({"NAME", "VARIABLE", "RPAR", "FOREIGN", "MEMBER"})
+# ... and those a `.` may follow at all (one after a bare directive was its name's end: `@cache.`).
+_DOT_AFTER = CHAINS_AFTER | {"DIRECTIVE"}
 CLOSERS = {")": "(", "]": "[", "}": "{"}
 # Tokens after which a line continues on the next (an operator still wants its operand).
 CONTINUES = frozenset({"BINOP", "BANG", "QUESTION", "COLON"})
-OPENER_NAMES = {"(": "`(`", "[": "`[`", "{": "`{`", ">": "angle block `>`", "@(": "`(`"}
+OPENER_NAMES = {"(": "`(`", "[": "`[`", "{": "`{`", ">": "angle block `>`", "@(": "`(`", "`": "`${`"}
+# Frames of the bracket stack that hold members (objects), and the two indentation blocks: "i" holds
+# members (`key:` over deeper `k: v` lines), "l" holds `- item` lines.
+MEMBER_FRAMES = "{>il"
+INDENT_FRAMES = "il"
+# Token kinds (of TOKEN_RE) that start a value: after a line break inside `[...]` one of these starts
+# the next item.
+_ITEM_STARTS = frozenset(
+    {"dstring", "sstring", "string3", "number", "range", "variable", "directive", "call", "name", "template"}
+)
 
 
 class Tok:
@@ -183,6 +223,9 @@ class _Lexer:
         self.tokens: list[Tok] = []
         self.comments: list[nodes.Comment] = []
         self.stack: list[tuple[str, int]] = []  # open brackets: (char, offset)
+        # For each indentation block on the stack (an "i" or "l" frame), in order: the indentation of
+        # the line that opened it and the indentation of its members.
+        self.indents: list[tuple[str, str]] = []
         self.problems: list[Diagnostic] = []
 
     def span(self, start: int, end: int) -> Span:
@@ -200,12 +243,16 @@ class _Lexer:
         tokens = self.tokens
         append = tokens.append
         stack = self.stack
+        indents = self.indents
         source = self.source
         token_match = TOKEN_RE.match
         member_match = MEMBER_RE.match
         simple_match = SIMPLE_MEMBER_RE.match
         member_start = True
         last_type = ""
+        # Inside `[...]`, after a line break that followed a complete item: the next token starts
+        # another item if it starts a value (the line break then separates items, as a `,` would).
+        item_break = False
 
         # Nesting (docs/syntax.md, "Limits"). The depth of a node is the number of containers and
         # operator nodes above it, the document being depth 1; every container and operator node
@@ -213,14 +260,15 @@ class _Lexer:
         # item being read (a member of an object, an element of an array or argument list):
         #   base   the depth of the frame's own container (a `(` counts as one, like the others);
         #   level  where the item's next node goes: base, plus the implicit objects of a dotted key
-        #          (`a.b.c =` puts its value 2 levels further down), plus one per operator so far (an
-        #          expression with k operators is at most k deep; exactly k for `1 + 1 + 1`, whose
-        #          tree is left-deep);
+        #          (`a.b.c =` puts its value 2 levels further down), plus one per operator or chain
+        #          link so far (an expression with k operators is at most k deep; exactly k for
+        #          `1 + 1 + 1`, whose tree is left-deep);
         #   sub    the height of the tallest bracketed part of the item closed so far;
         #   fmax   the deepest level any finished item of the frame reached.
         # level + sub bounds the depth of every node of the item, so checking it whenever it grows
         # (an opening bracket, an operator, a dotted key) bounds the whole tree, in one pass, without
-        # building anything. A new member resets the item: no cost for plain ones.
+        # building anything. A new member resets the item: no cost for plain ones. An indentation
+        # block is a frame like `{`, a `${` of a backtick template like `(`.
         frames: list[tuple[int, int, int, int]] = []  # the enclosing frames' (base, level, sub, fmax)
         self.frames = frames
         tolerant = self.tolerant
@@ -228,8 +276,31 @@ class _Lexer:
         sub = 0
 
         while pos < n:
+            top = stack[-1][0] if stack else ""
+            if member_start and top in INDENT_FRAMES and (closes := self.dedents(pos)) is not None:
+                # A line inside an indentation block: its indentation says which block it belongs to.
+                for _ in range(closes):
+                    at = tokens[-1].end
+                    stack.pop()
+                    indents.pop()
+                    append(Tok("DEDENT", None, at, at))
+                    child = fmax if fmax > level + sub else level + sub
+                    base, level, sub, fmax = frames.pop()
+                    if child - level > sub:
+                        sub = child - level
+                    last_type = "DEDENT"
+                top = stack[-1][0] if stack else ""
+                if top == "l":
+                    pos = self.list_item(pos)
+                    if level != base or sub:
+                        if level + sub > fmax:
+                            fmax = level + sub
+                        level, sub = base, 0
+                    last_type = "DASH"
+                    member_start = False
+                    continue
             # Inside (...) or [...] there are no members; elsewhere a member may start here.
-            in_object = not stack or stack[-1][0] in "{>"
+            in_object = not top or top in MEMBER_FRAMES
             if member_start and in_object:
                 m = simple_match(text, pos)
                 if m is not None:
@@ -266,7 +337,7 @@ class _Lexer:
                         and m.group("sep") is not None
                         and key_text[0] not in "\"'"
                         and "." not in key_text
-                        and (m.group("sep") == "=" or not self.yaml_nesting_at(pos, m.end()))
+                        and (m.group("sep") == "=" or not self.may_open_block(m.end()))
                     ):
                         # The common case, inlined: `name = ` / `name:`.
                         span = Span(source, pos, pos + len(key_text))
@@ -282,8 +353,18 @@ class _Lexer:
                         continue
                     tok = tokens[-1]
                     last_type = tok.type
-                    member_start = last_type in ("ANGLE", "SECTION", "ANGLE_END")
-                    if last_type == "KEY" or last_type == "ANGLE":
+                    member_start = last_type in ("ANGLE", "SECTION", "ANGLE_END", "INDENT", "LIST")
+                    if last_type == "INDENT" or last_type == "LIST":  # `key:` opened an indentation block
+                        key_tok = tokens[-2]
+                        level = base + len(key_tok.value.parts) - 1
+                        if level > MAX_DEPTH:
+                            self.too_deep(*_bounds(key_tok.value.spans[MAX_DEPTH - base]))
+                        frames.append((base, level, sub, fmax))
+                        base = level = fmax = level + 1
+                        if base > MAX_DEPTH:
+                            self.too_deep(key_tok.start, key_tok.end)
+                        sub = 0
+                    elif last_type == "KEY" or last_type == "ANGLE":
                         level = base + len(tok.value.parts) - 1
                         if level > MAX_DEPTH:
                             self.too_deep(*_bounds(tok.value.spans[MAX_DEPTH - base]))
@@ -304,8 +385,44 @@ class _Lexer:
                             self.too_deep(*_bounds(tok.value.spans[MAX_DEPTH - 1]))
                         base = level = fmax = 1 + len(parts)
                     continue
+                if not stack and STATEMENT_RE.match(text, pos) is not None:
+                    # A value alone on its line, at the top level or in a section: a statement (run by
+                    # the application, not data). Inside a block such a line is a member missing its `=`.
+                    if level != base or sub:
+                        if level + sub > fmax:
+                            fmax = level + sub
+                        level, sub = base, 0
+                    append(Tok("STMT", None, pos, pos))
+                    last_type = "STMT"
+                    member_start = False
+                    continue
             m = token_match(text, pos)
             if m is None:
+                if text.startswith(".", pos) and tokens and tokens[-1].end == pos and last_type in _DOT_AFTER:
+                    link = LINK_RE.match(text, pos)
+                    if link is not None and last_type in CHAINS_AFTER:
+                        # A chain link counts a level, like an operator.
+                        level += 1
+                        if level + sub > MAX_DEPTH:
+                            self.too_deep(pos, link.end())
+                        name = link.group("name")
+                        name_span = Span(source, pos + 1, pos + 1 + len(name))
+                        end = link.end()
+                        if link.group("call"):
+                            stack.append(("(", end - 1))
+                            frames.append((base, level, sub, fmax))
+                            base = level = fmax = level + 1
+                            if base > MAX_DEPTH:
+                                self.too_deep(end - 1, end)
+                            sub = 0
+                            append(Tok("METHOD", (name, name_span), pos, end))
+                        else:
+                            append(Tok("MEMBER", (name, name_span), pos, end))
+                        last_type = tokens[-1].type
+                        member_start = False
+                        pos = end
+                        continue
+                    self.fail("TSK107", "expected a name after `.`", pos, pos + 1, hint="read a member as `value.name`")
                 self.unexpected_character(pos)
             kind = m.lastgroup or ""
             if kind == "call":
@@ -317,7 +434,7 @@ class _Lexer:
             if kind == "nl":
                 if in_object and last_type in VALUE_END:
                     member_start = True
-                elif in_object and (last_type == "KEY" or last_type == "VARDEF"):
+                elif in_object and (last_type == "KEY" or last_type == "VARDEF" or last_type == "DASH"):
                     end = self.skip_to_value(end)
                 elif in_object and last_type in CONTINUES and MEMBER_LINE_RE.match(text, end) is not None:
                     # `x = 1 +` then a member: the line continues, so the error would land on the next
@@ -336,25 +453,36 @@ class _Lexer:
                     # never closed. Rare (only lines inside brackets get here), so cost is no concern.
                     if not tolerant:
                         self.member_in_brackets(end, k.end())
-                    while stack and stack[-1][0] in "([":
-                        char = stack.pop()[0]
-                        append(Tok(CLOSER_TYPE[char], CLOSER_OF[char], pos, pos))
+                    while stack and stack[-1][0] in "([`":
+                        append(self.closing_token(stack.pop()[0], pos))
                         child = fmax if fmax > level + sub else level + sub
                         base, level, sub, fmax = frames.pop()
                         if child - level > sub:
                             sub = child - level
                     last_type = tokens[-1].type
                     member_start = True
+                elif top == "[" and last_type in VALUE_END:
+                    item_break = True
                 pos = end
                 continue
             if kind == "comment":
                 self.comments.append(nodes.Comment(m.group(), Span(source, pos, end)))
                 pos = end
                 continue
+            if item_break:
+                # `["a"` newline `"b"]`: the line break separates two items.
+                item_break = False
+                if kind in _ITEM_STARTS or (kind == "op" and text[pos] in "[{(!"):
+                    if level != base or sub:
+                        if level + sub > fmax:
+                            fmax = level + sub
+                        level, sub = base, 0
+                    append(Tok("COMMA", ",", pos, pos))
+                    last_type = "COMMA"
             # A new member on the same line as a finished value needs a comma.
             if in_object and last_type in VALUE_END and not member_start and kind in ("name", "dstring", "sstring"):
                 k = member_match(text, pos)
-                if k is not None and k.group("key") and (k.group("sep") or text.startswith("{", k.end())):
+                if k is not None and k.group("key") and (k.group("sep") or text.startswith(("{", "["), k.end())):
                     self.fail(
                         "TSK104",
                         "expected a newline or `,` before the next member",
@@ -362,7 +490,7 @@ class _Lexer:
                         pos + len(k.group("key")),
                         hint="put each member on its own line, or separate them with `,`",
                     )
-            member_start = False
+            starting, member_start = member_start, False
             if kind == "op":
                 op = m.group()
                 if op == "[" and (whole := STRING_ARRAY_RE.match(text, pos)) is not None:
@@ -389,13 +517,38 @@ class _Lexer:
                     if op == "{":
                         member_start = True
                 elif op in ")]}":
+                    while stack and stack[-1][0] in INDENT_FRAMES:  # a closer ends the blocks inside it
+                        at = tokens[-1].end
+                        stack.pop()
+                        indents.pop()
+                        append(Tok("DEDENT", None, at, at))
+                        child = fmax if fmax > level + sub else level + sub
+                        base, level, sub, fmax = frames.pop()
+                        if child - level > sub:
+                            sub = child - level
+                    if op == "}" and stack and stack[-1][0] == "`":
+                        # The `}` of a template's `${...}`: the template's text goes on after it.
+                        stack.pop()
+                        child = fmax if fmax > level + sub else level + sub
+                        base, level, sub, fmax = frames.pop()
+                        if child - level > sub:
+                            sub = child - level
+                        pos = self.template_text(pos + 1, False)
+                        if tokens[-1].type == "TEMPLATE_MIDDLE":
+                            stack.append(("`", pos - 2))
+                            frames.append((base, level, sub, fmax))
+                            base = level = fmax = level + 1
+                            if base > MAX_DEPTH:
+                                self.too_deep(pos - 2, pos)
+                            sub = 0
+                        last_type = tokens[-1].type
+                        continue
                     if tolerant and (not stack or stack[-1][0] != CLOSERS[op]):
                         if all(char != CLOSERS[op] for char, _ in stack):
                             pos = end  # a stray closer: dropped
                             continue
                         while stack[-1][0] != CLOSERS[op]:  # close what it skips over
-                            char = stack.pop()[0]
-                            append(Tok(CLOSER_TYPE[char], CLOSER_OF[char], pos, pos))
+                            append(self.closing_token(stack.pop()[0], pos))
                             child = fmax if fmax > level + sub else level + sub
                             base, level, sub, fmax = frames.pop()
                             if child - level > sub:
@@ -410,8 +563,29 @@ class _Lexer:
                         if level + sub > fmax:
                             fmax = level + sub
                         level, sub = base, 0
-                    if not stack or stack[-1][0] in "{>":
+                    if not stack or stack[-1][0] in "{>i":
                         member_start = True
+                elif op == ";":
+                    # `;` ends a member, as a line break does (anywhere one may).
+                    if starting or not (in_object and top != "l" and last_type in VALUE_END):
+                        self.fail(
+                            "TSK107",
+                            "unexpected `;`",
+                            pos,
+                            end,
+                            hint="`;` may end a member (`key = value;`), nothing else",
+                        )
+                    member_start = True
+                    pos = end
+                    continue
+                elif op == "-" and last_type not in VALUE_END:
+                    self.fail(
+                        "TSK107",
+                        "unexpected `-`",
+                        pos,
+                        end,
+                        hint="`-` subtracts (`a - b`); a negative number is written `-5`, a range `8000-9000`",
+                    )
                 elif ttype == "BINOP" or ttype == "BANG" or ttype == "QUESTION":
                     level += 1
                     if level + sub > MAX_DEPTH:
@@ -428,23 +602,45 @@ class _Lexer:
                     self.fail("TSK105", "unterminated string", pos, pos + 3, hint='close it with """')
                 append(Tok("STRING", decode_string(m.group(), source, pos, kind), pos, end))
             elif kind == "number":
-                append(
-                    Tok(
-                        "NUMBER",
-                        nodes.Number(self.number(m.group(), pos, end), Span(source, pos, end)),
-                        pos,
-                        end,
+                if last_type in VALUE_END and text[pos] == "-":
+                    # `5 -3`, `$a-1`: after a value, `-` subtracts.
+                    level += 1
+                    if level + sub > MAX_DEPTH:
+                        self.too_deep(pos, pos + 1)
+                    end = pos + 1
+                    append(Tok("BINOP", "-", pos, end))
+                else:
+                    append(
+                        Tok(
+                            "NUMBER",
+                            nodes.Number(self.number(m.group(), pos, end), Span(source, pos, end)),
+                            pos,
+                            end,
+                        )
                     )
-                )
             elif kind == "name":
                 word = m.group()
                 kw = KEYWORDS.get(word)
-                if kw is None:
-                    append(Tok("NAME", word, pos, end))
-                elif kw == "NULL":
-                    append(Tok(kw, nodes.Null(Span(source, pos, end)), pos, end))
+                if kw is not None:
+                    if kw == "NULL":
+                        append(Tok(kw, nodes.Null(Span(source, pos, end)), pos, end))
+                    else:
+                        append(Tok(kw, nodes.Bool(kw == "TRUE", Span(source, pos, end)), pos, end))
+                elif end < n and text[end] == "(":
+                    name_span = Span(source, pos, end)
+                    if word in DIRECTIVE_FUNCTIONS:  # `env(...)` is `@env(...)`
+                        end += 1
+                        stack.append(("(", end - 1))
+                        frames.append((base, level, sub, fmax))
+                        base = level = fmax = level + 1
+                        if base > MAX_DEPTH:
+                            self.too_deep(end - 1, end)
+                        sub = 0
+                        append(Tok("DIRECTIVE_CALL", (word, name_span), pos, end))
+                    else:
+                        end = self.foreign_call(word, name_span, end)
                 else:
-                    append(Tok(kw, nodes.Bool(kw == "TRUE", Span(source, pos, end)), pos, end))
+                    append(Tok("NAME", word, pos, end))
             elif kind == "variable":
                 append(Tok("VARIABLE", nodes.VarRef(m.group("variable"), Span(source, pos, end)), pos, end))
             elif kind == "range":
@@ -472,11 +668,26 @@ class _Lexer:
                     append(Tok("DIRECTIVE_CALL", (name, name_span), pos, end))
                 else:
                     append(Tok("DIRECTIVE", (name, name_span), pos, end))
+            elif kind == "template":
+                end = self.template_text(pos + 1, True)
+                if tokens[-1].type == "TEMPLATE_HEAD":
+                    stack.append(("`", end - 2))
+                    frames.append((base, level, sub, fmax))
+                    base = level = fmax = level + 1
+                    if base > MAX_DEPTH:
+                        self.too_deep(end - 2, end)
+                    sub = 0
             else:  # pragma: no cover - every group is handled above
                 raise AssertionError(kind)
             last_type = tokens[-1].type
             pos = end
 
+        while stack and stack[-1][0] in INDENT_FRAMES:  # the end of the text ends every block
+            at = tokens[-1].end
+            stack.pop()
+            indents.pop()
+            append(Tok("DEDENT", None, at, at))
+            frames.pop()
         if stack and tolerant:
             self.tokens = tokens = self.close_by_indentation(tokens)
         elif stack:
@@ -491,6 +702,14 @@ class _Lexer:
                     where,
                     where + 1,
                     hint="close the block with `<` alone on its own line",
+                )
+            if char == "`":
+                self.fail(
+                    "TSK105",
+                    "unterminated `${...}` in a template string",
+                    where,
+                    where + 2,
+                    hint="close the interpolation with `}` and the template with a backtick",
                 )
             closer = {"(": ")", "[": "]", "{": "}"}[char]
             line, col = self.source.position(where)
@@ -603,9 +822,13 @@ class _Lexer:
                 self.tokens.append(Tok("ANGLE", key, pos, end))
                 return end
             sep = m.group("sep")
-            if sep == ":" and self.yaml_nesting(key, end):
-                return self.skip_indented_block(pos)
+            block = self.block_kind(key, end) if sep == ":" and self.may_open_block(end) else None
             self.tokens.append(Tok("KEY", key, pos, end))
+            if block is not None:
+                kind, parent, members = block
+                self.stack.append((kind, end))
+                self.indents.append((parent, members))
+                self.tokens.append(Tok("INDENT" if kind == "i" else "LIST", None, end, end))
             return end
         if m.group("var") is not None:
             name = m.group("var")
@@ -648,15 +871,16 @@ class _Lexer:
             key = self.key(s.group("path"), s.start("path"))
             self.tokens.append(Tok("SECTION", key, pos, s.end()))
             return s.end()
-        # `- item`: a YAML list.
+        # `- item` outside a list opened by `key:`.
         line_end = self.text.find("\n", pos)
         line_end = len(self.text) if line_end == -1 else line_end
         self.problems.append(
             Diagnostic(
                 "TSK110",
-                "YAML-style `- item` lists are not TuskLang",
+                "a `- item` line must be in a list opened by `key:` on a line above it",
                 self.span(pos, line_end),
-                hint='write the list as an array: `items = ["a", "b"]`',
+                hint='open the list with its key (`items:`, then indented `- a` lines), '
+                'or write an array: `items = ["a", "b"]`',
             )
         )
         return line_end
@@ -693,64 +917,201 @@ class _Lexer:
             )
         return pos
 
-    def yaml_nesting_at(self, start: int, end: int) -> bool:
-        text = self.text
-        i = end
-        while i < len(text) and text[i] in " \t":
-            i += 1
-        if i < len(text) and text[i] not in "\r\n#/":
-            return False  # a value follows on the same line: the usual case, decided cheaply
-        return self.yaml_nesting(self.key(text[start:end].rstrip(" \t:"), start), end)
+    def closing_token(self, char: str, at: int) -> Tok:
+        """Recovery: the token that closes a frame left open (a block, bracket or `${`)."""
+        if char in INDENT_FRAMES:
+            self.indents.pop()
+            return Tok("DEDENT", None, at, at)
+        if char == "`":
+            return Tok("TEMPLATE_TAIL", "", at, at)
+        return Tok(CLOSER_TYPE[char], CLOSER_OF[char], at, at)
 
-    def yaml_nesting(self, key: nodes.Key, end: int) -> bool:
-        """`name:` alone on its line with more-indented lines below: indentation nesting."""
+    # --- indentation blocks ----------------------------------------------------------------------
+
+    def may_open_block(self, end: int) -> bool:
+        """After `key:`: nothing else on the line, so the lines below may be a block (decided later)."""
         text = self.text
+        return end >= len(text) or text[end] in "\r\n#" or text.startswith("//", end)
+
+    def block_kind(self, key: nodes.Key, end: int) -> tuple[str, str, str] | None:
+        """`key:` alone on its line over deeper member or `- item` lines: ("i" or "l", its line's
+        indentation, its members' indentation). None when no block opens (a value follows instead)."""
+        text = self.text
+        n = len(text)
         i = end
-        while i < len(text) and text[i] in " \t":
+        while i < n and text[i] in " \t":
             i += 1
-        if i < len(text) and text[i] not in "\r\n#/":
-            return False
-        if text.startswith("/*", i):
-            return False
-        nl = text.find("\n", i)
-        if nl == -1:
-            return False
+        if i < n and text[i] not in "\r\n#" and not text.startswith("//", i):
+            return None
         line_start = text.rfind("\n", 0, key.span.start) + 1
-        indent = len(text[line_start : key.span.start])
-        j = nl + 1
-        while j < len(text):
-            line_end = text.find("\n", j)
-            line_end = len(text) if line_end == -1 else line_end
-            line = text[j:line_end]
-            stripped = line.strip()
-            if stripped and not stripped.startswith(("#", "//")):
-                return len(line) - len(line.lstrip(" \t")) > indent
-            j = line_end + 1
-        return False
+        parent = _leading(text, line_start)
+        j = text.find("\n", i)
+        while j != -1:
+            j += 1
+            k = j
+            while k < n and text[k] in " \t":
+                k += 1
+            if k >= n:
+                return None
+            if text[k] in "\r\n" or text[k] == "#" or text.startswith("//", k):
+                j = text.find("\n", k)  # a blank or comment line: the block, if any, starts later
+                continue
+            indent = text[j:k]
+            if indent == parent or parent.startswith(indent):
+                return None  # not deeper: the member goes on without a value (an error, as for `=`)
+            if not indent.startswith(parent):
+                self.mixed_indentation(j, k, parent, "the line above it that opens a block")
+            m = MEMBER_RE.match(text, k)
+            if m is None:
+                return None  # a value on the next line, as after `=`
+            if m.group("dash") is not None:
+                return ("l", parent, indent)
+            if m.group("key") is not None or m.group("var") is not None:
+                return ("i", parent, indent)
+            return None
+        return None
 
-    def skip_indented_block(self, pos: int) -> int:
+    def dedents(self, pos: int) -> int | None:
+        """At the first token of a line inside an indentation block: how many blocks the line ends.
+
+        None when ``pos`` is no line's first content (a blank or comment line, or a member after `;`).
+        A line indented as the block's members is one of them; one indented no deeper than the line
+        that opened the block ends it (and is checked against the enclosing block the same way); any
+        other indentation is TSK113, as is a line that mixes tabs and spaces where its block does not.
+        """
         text = self.text
+        ch = text[pos]
+        if ch in "\r\n#}])<" or text.startswith(("//", "/*"), pos):
+            return None  # closers end blocks themselves; `<` alone closes an angle block
         line_start = text.rfind("\n", 0, pos) + 1
-        indent = pos - line_start
-        key_end = text.find("\n", pos)
-        self.problems.append(
-            Diagnostic(
-                "TSK110",
-                "indentation nesting (YAML style) is not supported",
-                self.span(pos, key_end),
-                hint=f"use braces: `{text[pos:key_end].strip().rstrip(':').strip()} {{ ... }}`",
+        if self.tokens and self.tokens[-1].end > line_start:
+            return None  # not the line's first token
+        indent = _leading(text, line_start)
+        closes = 0
+        for index in range(len(self.stack) - 1, -1, -1):
+            char, where = self.stack[index]
+            if char not in INDENT_FRAMES:
+                break
+            parent, members = self.indents[index - len(self.stack)]
+            if indent == members:
+                break
+            if indent.startswith(members):
+                self.indentation_error(
+                    "unexpected indentation: this line is indented deeper than the block's members",
+                    line_start,
+                    pos,
+                    where,
+                    "indent it as the members above it, or open a block with `key:` on the line above",
+                )
+            if parent.startswith(indent):
+                closes += 1  # no deeper than the line that opened the block: the block has ended
+                continue
+            if not indent.startswith(parent) or not members.startswith(indent):
+                self.mixed_indentation(line_start, pos, members, "the members of its block")
+            self.indentation_error(
+                "inconsistent indentation: this line is shallower than the block's members but deeper "
+                "than the line that opened the block",
+                line_start,
+                pos,
+                where,
+                "indent it as the block's members to stay in the block, or as the line that opened it to end it",
             )
+        return closes
+
+    def list_item(self, pos: int) -> int:
+        """A line of a `- item` list: the `- ` marker (a DASH token); returns where the item's value starts."""
+        text = self.text
+        if text.startswith("-", pos) and (pos + 1 >= len(text) or text[pos + 1] in " \t\r\n"):
+            self.tokens.append(Tok("DASH", "-", pos, pos + 1))
+            return pos + 1
+        _, where = self.stack[-1]
+        line, _ = self.source.position(where)
+        line_end = text.find("\n", pos)
+        self.fail(
+            "TSK110",
+            f"expected a `- item` line in the list opened on line {line}",
+            pos,
+            len(text) if line_end == -1 else line_end,
+            hint="each line of an indented list is `- value`; end the list with a line indented as its key",
         )
-        j = key_end + 1
-        while j < len(text):
-            line_end = text.find("\n", j)
-            line_end = len(text) if line_end == -1 else line_end
-            line = text[j:line_end]
-            stripped = line.strip()
-            if stripped and len(line) - len(line.lstrip(" \t")) <= indent:
-                return j
-            j = line_end + 1
-        return len(text)
+
+    def indentation_error(self, message: str, line_start: int, pos: int, where: int, hint: str) -> NoReturn:
+        line, _ = self.source.position(where)
+        self.fail(
+            "TSK113",
+            message,
+            line_start,
+            pos,
+            hint=hint,
+            related=(Related(self.span(where, where), f"the block opened on line {line}"),),
+        )
+
+    def mixed_indentation(self, line_start: int, pos: int, expected: str, what: str) -> NoReturn:
+        found = self.text[line_start:pos]
+        self.fail(
+            "TSK113",
+            f"indentation mixes tabs and spaces: this line is indented with {_describe_indent(found)}, "
+            f"{what} with {_describe_indent(expected)}",
+            line_start,
+            pos,
+            hint="indent every line of a block the same way: all spaces or all tabs",
+        )
+
+    # --- foreign code and templates --------------------------------------------------------------
+
+    def foreign_call(self, name: str, name_span: Span, open_at: int) -> int:
+        """`name(...)` for a name that is no directive: the call, its code kept verbatim (foreign.py)."""
+        text = self.text
+        found = foreign.scan(text, open_at + 1)
+        if isinstance(found, foreign.Unclosed):
+            if found.what == "call":
+                line, col = self.source.position(open_at)
+                self.fail(
+                    "TSK103",
+                    f"unclosed `(` of `{name}(...)` opened at {line}:{col}",
+                    open_at,
+                    open_at + 1,
+                    hint=f"the code inside `{name}(...)` is kept as written up to the `)` that balances this `(`",
+                )
+            self.fail(
+                "TSK105",
+                f"unterminated {found.what} in the code of `{name}(...)`",
+                found.at,
+                found.at + 1,
+                hint="the code is another language's: its strings, comments and heredocs must be closed "
+                "for the call's `)` to be found",
+            )
+        source = self.source
+        node = nodes.Foreign(
+            name,
+            text[open_at + 1 : found],
+            name_span,
+            Span(source, open_at + 1, found),
+            Span(source, name_span.start, found + 1),
+        )
+        self.tokens.append(Tok("FOREIGN", node, name_span.start, found + 1))
+        return found + 1
+
+    def template_text(self, pos: int, head: bool) -> int:
+        """The text of a backtick template from ``pos`` up to its next `${` (a TEMPLATE_HEAD or
+        TEMPLATE_MIDDLE token) or its closing backtick (a STRING, for a template without `${`, or a
+        TEMPLATE_TAIL). Returns the offset after the `${` or the backtick."""
+        text = self.text
+        m = TEMPLATE_TEXT_RE.match(text, pos)
+        end = m.end() if m is not None else pos
+        if end >= len(text):
+            self.fail("TSK105", "unterminated template string", pos - 1, pos, hint="close it with a backtick")
+        value = decode_template_text(text[pos:end], self.source, pos)
+        start = pos - 1
+        if text[end] == "`":
+            if head:
+                node = nodes.String(value, Span(self.source, start, end + 1))
+                self.tokens.append(Tok("STRING", node, start, end + 1))
+            else:
+                self.tokens.append(Tok("TEMPLATE_TAIL", value, start, end + 1))
+            return end + 1
+        self.tokens.append(Tok("TEMPLATE_HEAD" if head else "TEMPLATE_MIDDLE", value, start, end + 2))
+        return end + 2
 
     def key(self, key_text: str, pos: int) -> nodes.Key:
         source = self.source
@@ -912,3 +1273,20 @@ def _shorten(text: str) -> str:
 
 def _bounds(span: Span) -> tuple[int, int]:
     return span.start, span.end
+
+
+def _leading(text: str, line_start: int) -> str:
+    """The indentation (spaces and tabs) of the line starting at ``line_start``."""
+    end = line_start
+    n = len(text)
+    while end < n and text[end] in " \t":
+        end += 1
+    return text[line_start:end]
+
+
+def _describe_indent(indent: str) -> str:
+    tabs, spaces = indent.count("\t"), indent.count(" ")
+    parts = [f"{tabs} tab{'s' if tabs != 1 else ''}"] if tabs else []
+    if spaces or not tabs:
+        parts.append(f"{spaces} space{'s' if spaces != 1 else ''}")
+    return " and ".join(parts)

@@ -31,9 +31,13 @@ class String(NamedTuple):
 
 
 class Template(NamedTuple):
-    """A double-quoted string with `${name}` interpolations: parts are text or VarRef."""
+    """A string with interpolations: parts are text and values.
 
-    parts: tuple[str | VarRef, ...]
+    In `"...${name}..."` each value is a VarRef; in a backtick template `` `...${expr}...` `` it is any
+    expression (`${post.slug}`, `${count + 1}`).
+    """
+
+    parts: tuple[str | Value, ...]
     span: Span
 
 
@@ -69,9 +73,50 @@ class VarRef(NamedTuple):
 
 
 class Bare(NamedTuple):
-    """A bare identifier, legal only as a directive argument: `@env(REDIS_URL)`."""
+    """A bare identifier as a directive argument: the variable name of `@env(REDIS_URL)`."""
 
     name: str
+    span: Span
+
+
+class Ref(NamedTuple):
+    """A bare identifier in a value: a reference to an earlier key (`health: base_path + "/health"`)."""
+
+    name: str
+    span: Span
+
+
+class Word(NamedTuple):
+    """A bare word that is an array item on its own (`[debug, info]`, `- logging`): that word as text."""
+
+    value: str
+    span: Span
+
+
+class Foreign(NamedTuple):
+    """A plain call whose name is not a directive: `php(time())`. ``code`` is kept verbatim, never parsed."""
+
+    name: str
+    code: str
+    name_span: Span
+    code_span: Span
+    span: Span
+
+
+class Link(NamedTuple):
+    """One link of a member chain: `.name` (``args`` None) or `.name(args)`."""
+
+    name: str
+    args: tuple[Value | Bare, ...] | None
+    name_span: Span
+    span: Span
+
+
+class Chain(NamedTuple):
+    """Member access and method calls on a value: `@query("Users").where("active", true).count()`."""
+
+    target: Value
+    links: tuple[Link, ...]
     span: Span
 
 
@@ -111,9 +156,9 @@ class Array(NamedTuple):
 
 
 class Object(NamedTuple):
-    """`{ ... }` (style "brace") or `key > ... <` (style "angle")."""
+    """`{ ... }` (style "brace"), `key > ... <` (style "angle") or `key:` over indented lines ("indent")."""
 
-    members: tuple[Member | VarDef, ...]
+    members: tuple[Member | VarDef | Statement, ...]
     span: Span
     style: str = "brace"
 
@@ -133,11 +178,26 @@ class VarDef(NamedTuple):
     span: Span
 
 
+class Statement(NamedTuple):
+    """A value alone on its line, without a key (`@json({...})`, `php(echo $out)`): run by the application.
+
+    It is not part of the data. ``key`` is an unnamed key spanning the value, so a tool that walks
+    members by their key sees a member without a name.
+    """
+
+    value: Value
+    span: Span
+
+    @property
+    def key(self) -> Key:
+        return Key((), (), self.value.span)
+
+
 class Section(NamedTuple):
     """`[a.b]` and the members under it, up to the next header."""
 
     key: Key
-    members: tuple[Member | VarDef, ...]
+    members: tuple[Member | VarDef | Statement, ...]
     span: Span
 
 
@@ -147,7 +207,7 @@ class Comment(NamedTuple):
 
 
 class Document(NamedTuple):
-    members: tuple[Member | VarDef, ...]
+    members: tuple[Member | VarDef | Statement, ...]
     sections: tuple[Section, ...]
     comments: tuple[Comment, ...]
     source: SourceFile
@@ -157,7 +217,23 @@ class Document(NamedTuple):
         return Span(self.source, 0, len(self.source.text))
 
 
-Scalar: TypeAlias = String | Template | Number | Bool | Null | Range
+Scalar: TypeAlias = String | Template | Number | Bool | Null | Range | Word
 Value: TypeAlias = (
-    String | Template | Number | Bool | Null | Range | VarRef | Directive | Unary | Binary | Ternary | Array | Object
+    String
+    | Template
+    | Number
+    | Bool
+    | Null
+    | Range
+    | Word
+    | VarRef
+    | Ref
+    | Directive
+    | Foreign
+    | Chain
+    | Unary
+    | Binary
+    | Ternary
+    | Array
+    | Object
 )

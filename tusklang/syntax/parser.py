@@ -222,7 +222,9 @@ def _callback(shape: tuple[str, tuple[str, ...]]) -> Callable[[list[Any]], Any]:
         return extend
     if origin == "operand" and expansion[0] == "LBRACE":
         return _object
-    if origin == "operand" and expansion[0] == "DIRECTIVE_CALL":
+    if origin == "operand" and expansion[0] == "INDENT":
+        return _indent_block
+    if (origin == "operand" or origin == "_chain_head") and expansion[0] == "DIRECTIVE_CALL":
         return _directive_call
     handler = _HANDLERS.get(shape) or _HANDLERS.get((origin, None))
     if handler is None:  # pragma: no cover - a grammar edit without a handler
@@ -306,7 +308,7 @@ def _paren(c: list[Any]) -> Any:
 
 
 def _array(c: list[Any]) -> nodes.Array:
-    items = tuple(c[1]) if len(c) > 2 else ()
+    items = tuple(_word(item) for item in c[1]) if len(c) > 2 else ()
     return nodes.Array(items, _sp(c[0].start, c[-1].end))
 
 
@@ -322,8 +324,103 @@ def _directive_bare(c: list[Any]) -> nodes.Directive:
 
 def _directive_call(c: list[Any]) -> nodes.Directive:
     name, name_span = c[0].value
-    args = tuple(c[1]) if len(c) > 2 else ()
+    args = tuple(_bare(arg) for arg in c[1]) if len(c) > 2 else ()
     return nodes.Directive(name, args, name_span, _sp(c[0].start, c[-1].end))
+
+
+def _bare(arg: Any) -> Any:
+    """A directive argument that is a name alone is an identifier (`@env(REDIS_URL)`), not a reference."""
+    if type(arg) is nodes.Ref and arg.span.end - arg.span.start == len(arg.name):
+        return nodes.Bare(arg.name, arg.span)
+    return arg
+
+
+def _word(item: Any) -> Any:
+    """An array item that is a name alone is that word as text (`[debug, info]`, `- logging`)."""
+    if type(item) is nodes.Ref and item.span.end - item.span.start == len(item.name):
+        return nodes.Word(item.name, item.span)
+    return item
+
+
+def _ref(c: list[Any]) -> nodes.Ref:
+    tok = c[0]
+    return nodes.Ref(tok.value, _sp(tok.start, tok.end))
+
+
+def _statement(c: list[Any]) -> nodes.Statement:
+    value = c[1]
+    return nodes.Statement(value, _sp(c[0].start, value.span.end))
+
+
+def _indent_block(c: list[Any]) -> nodes.Object:
+    members = tuple(c[1]) if len(c) == 3 else ()
+    end = members[-1].span.end if members else c[0].end
+    return nodes.Object(members, _sp(c[0].start, end), "indent")
+
+
+def _dash_list(c: list[Any]) -> nodes.Array:
+    items = c[1]
+    return nodes.Array(tuple(items), _sp(c[0].start, items[-1].span.end))
+
+
+def _dash_first(c: list[Any]) -> list[Any]:
+    return [_word(c[1])]
+
+
+def _dash_more(c: list[Any]) -> list[Any]:
+    c[0].append(_word(c[2]))
+    return c[0]
+
+
+def _template_first(c: list[Any]) -> list[Any]:
+    return [c[0], c[1]]
+
+
+def _template_more(c: list[Any]) -> list[Any]:
+    c[0].append(c[1])
+    c[0].append(c[2])
+    return c[0]
+
+
+def _template(c: list[Any]) -> nodes.Template:
+    pieces, tail = c[0], c[1]
+    parts: list[Any] = []
+    for piece in (*pieces, tail):
+        if isinstance(piece, Tok):
+            if piece.value:
+                parts.append(piece.value)
+        else:
+            parts.append(piece)
+    return nodes.Template(tuple(parts), _sp(pieces[0].start, tail.end))
+
+
+def _link(tok: Tok, rest: tuple[tuple[Any, ...] | None, Tok | None]) -> nodes.Link:
+    name, name_span = tok.value
+    args, closing = rest
+    end = closing.end if closing is not None else tok.end
+    return nodes.Link(name, args, name_span, _sp(tok.start, end))
+
+
+def _chain_member(c: list[Any]) -> nodes.Chain:
+    target = c[0]
+    link = _link(c[1], (None, None))
+    if type(target) is nodes.Chain:
+        return nodes.Chain(target.target, (*target.links, link), _sp(target.span.start, link.span.end))
+    return nodes.Chain(target, (link,), _sp(target.span.start, link.span.end))
+
+
+def _chain_method(c: list[Any]) -> nodes.Chain:
+    target = c[0]
+    link = _link(c[1], c[2])
+    if type(target) is nodes.Chain:
+        return nodes.Chain(target.target, (*target.links, link), _sp(target.span.start, link.span.end))
+    return nodes.Chain(target, (link,), _sp(target.span.start, link.span.end))
+
+
+def _call_rest(c: list[Any]) -> tuple[tuple[Any, ...], Tok]:
+    if len(c) == 1:
+        return (), c[0]
+    return tuple(c[0]), c[-1]
 
 
 def _list_first(c: list[Any]) -> list[Any]:
@@ -333,10 +430,6 @@ def _list_first(c: list[Any]) -> list[Any]:
 def _list_more(c: list[Any]) -> list[Any]:
     c[0].append(c[2])
     return c[0]
-
-
-def _bare(c: list[Any]) -> nodes.Bare:
-    return nodes.Bare(c[0].value, _sp(c[0].start, c[0].end))
 
 
 def _identity(c: list[Any]) -> Any:
@@ -350,6 +443,7 @@ _HANDLERS: dict[tuple[str, Any], Callable[[list[Any]], Any]] = {
     ("member", ("KEY", "value", "COMMA")): _member_key,
     ("member", ("VARDEF", "value")): _vardef,
     ("member", ("VARDEF", "value", "COMMA")): _vardef,
+    ("member", ("STMT", "value")): _statement,
     ("member", None): _member_angle,
     ("value", None): _value,
     ("_binop_tail", ("BINOP", "operand")): _binop_first,
@@ -361,12 +455,28 @@ _HANDLERS: dict[tuple[str, Any], Callable[[list[Any]], Any]] = {
     ("operand", ("LSQB", "_items", "COMMA", "RSQB")): _array,
     ("operand", ("LBRACE", "RBRACE")): _object,
     ("operand", ("DIRECTIVE",)): _directive_bare,
+    ("operand", ("NAME",)): _ref,
+    ("operand", ("chain",)): _identity,
+    ("operand", ("INDENT", "DEDENT")): _indent_block,
+    ("operand", ("LIST", "_dash_items", "DEDENT")): _dash_list,
+    ("operand", ("_template", "TEMPLATE_TAIL")): _template,
     ("operand", None): _token_value,
+    ("chain", ("_chain_head", "MEMBER")): _chain_member,
+    ("chain", ("chain", "MEMBER")): _chain_member,
+    ("chain", ("_chain_head", "METHOD", "_call_rest")): _chain_method,
+    ("chain", ("chain", "METHOD", "_call_rest")): _chain_method,
+    ("_chain_head", ("NAME",)): _ref,
+    ("_chain_head", ("LPAR", "value", "RPAR")): _paren,
+    ("_chain_head", None): _token_value,
+    ("_call_rest", None): _call_rest,
+    ("_template", ("TEMPLATE_HEAD", "value")): _template_first,
+    ("_template", ("_template", "TEMPLATE_MIDDLE", "value")): _template_more,
+    ("_dash_items", ("DASH", "value")): _dash_first,
+    ("_dash_items", ("_dash_items", "DASH", "value")): _dash_more,
     ("_items", ("value",)): _list_first,
     ("_items", ("_items", "COMMA", "value")): _list_more,
     ("_args", ("_arg",)): _list_first,
     ("_args", ("_args", "COMMA", "_arg")): _list_more,
-    ("_arg", ("NAME",)): _bare,
     ("_arg", ("value",)): _identity,
 }
 
@@ -401,9 +511,20 @@ _DESCRIBE = {
     "RSQB": "`]`",
     "LBRACE": "`{`",
     "RBRACE": "`}`",
+    "STMT": "a statement",
+    "FOREIGN": "a call",
+    "MEMBER": "a member (`.name`)",
+    "METHOD": "a method call",
+    "INDENT": "an indented block",
+    "LIST": "an indented list",
+    "DEDENT": "the end of an indented block",
+    "DASH": "a `- item`",
+    "TEMPLATE_HEAD": "a template string",
+    "TEMPLATE_MIDDLE": "`}`",
+    "TEMPLATE_TAIL": "`}`",
     "$END": "the end of the file",
 }
-_VALUE_STARTS = {"STRING", "ARRAY", "NUMBER", "LSQB", "LBRACE", "DIRECTIVE_CALL", "VARIABLE", "TRUE"}
+_VALUE_STARTS = {"STRING", "ARRAY", "NUMBER", "LSQB", "LBRACE", "DIRECTIVE_CALL", "VARIABLE", "TRUE", "NAME"}
 
 
 def _found(tok: Tok) -> str:
@@ -423,9 +544,9 @@ def _innermost_open(tokens: list[Tok], index: int) -> str | None:
     depth = 0
     for i in range(index - 1, -1, -1):
         t = tokens[i].type
-        if t in ("RPAR", "RSQB", "RBRACE", "ANGLE_END"):
+        if t in ("RPAR", "RSQB", "RBRACE", "ANGLE_END", "DEDENT"):
             depth += 1
-        elif t in ("LPAR", "LSQB", "LBRACE", "DIRECTIVE_CALL", "ANGLE"):
+        elif t in ("LPAR", "LSQB", "LBRACE", "DIRECTIVE_CALL", "METHOD", "ANGLE", "INDENT", "LIST"):
             if depth == 0:
                 return t
             depth -= 1
@@ -478,6 +599,8 @@ def _syntax_error(tok: Tok, expected: set[str], source: SourceFile, tokens: list
         if tok.type in _VALUE_STARTS or tok.type in ("NAME", "NUMBER", "STRING", "FALSE", "NULL", "RANGE"):
             message = f"expected a key, found {found}"
             hint = "a member is written `key = value`"
+            if tok.type in ("DIRECTIVE_CALL", "DIRECTIVE", "FOREIGN") and "RBRACE" in expected:
+                hint += "; a value alone on its line (a statement) stands only at the top level or in a section"
         else:
             message = f"unexpected {found}; expected a member (`key = value`)"
     else:

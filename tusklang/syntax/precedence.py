@@ -1,7 +1,7 @@
 """Operator precedence for the grammar's flat `operand (op operand)*` lists.
 
-Loosest to tightest: `||`, `&&`, comparisons (`== != < <= > >=`, not chainable), `+`. All binary
-operators group to the left. Doing this here keeps the LALR grammar small and every plain value
+Loosest to tightest: `||`, `&&`, comparisons (`== != < <= > >=`, not chainable), `+ -`, `* / %`.
+All binary operators group to the left. Doing this here keeps the LALR grammar small and every plain value
 one reduction away from its member, which is most of what a config file is.
 """
 
@@ -13,7 +13,21 @@ from ..diagnostics import Diagnostic, Span, TuskError
 from ..source import SourceFile
 from . import nodes
 
-PRECEDENCE = {"||": 1, "&&": 2, "==": 3, "!=": 3, "<": 3, "<=": 3, ">": 3, ">=": 3, "+": 4}
+PRECEDENCE = {
+    "||": 1,
+    "&&": 2,
+    "==": 3,
+    "!=": 3,
+    "<": 3,
+    "<=": 3,
+    ">": 3,
+    ">=": 3,
+    "+": 4,
+    "-": 4,
+    "*": 5,
+    "/": 5,
+    "%": 5,
+}
 COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 
 

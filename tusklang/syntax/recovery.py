@@ -158,6 +158,9 @@ def first_wins(document: nodes.Document, problems: list[Diagnostic]) -> nodes.Do
 def _members(members: tuple[Any, ...], marked: set[int]) -> tuple[Any, ...]:
     kept = []
     for member in members:
+        if type(member) is nodes.Statement:
+            kept.append(member._replace(value=_value(member.value, marked)))
+            continue
         if isinstance(member, nodes.VarDef):
             if member.name_span.start in marked:
                 continue
@@ -185,4 +188,12 @@ def _value(value: Any, marked: set[int]) -> Any:
         )
     if isinstance(value, nodes.Unary):
         return value._replace(operand=_value(value.operand, marked))
+    if isinstance(value, nodes.Chain):
+        links = tuple(
+            link if link.args is None else link._replace(args=tuple(_value(arg, marked) for arg in link.args))
+            for link in value.links
+        )
+        return value._replace(target=_value(value.target, marked), links=links)
+    if isinstance(value, nodes.Template):
+        return value._replace(parts=tuple(p if isinstance(p, str) else _value(p, marked) for p in value.parts))
     return value

@@ -29,9 +29,11 @@ def decode_string(
     else:
         body_start = 1
         body = raw[1:-1]
-    if "\\" not in body and (not interpolate or kind == "sstring" or "${" not in body):
+    # `"""` holds text verbatim but for its escapes: often code in another language (a FUJSEN function
+    # in JavaScript), whose own `${...}` must stay as written. `"..."` interpolates; `'...'` does not.
+    interpolating = interpolate and kind == "dstring"
+    if "\\" not in body and (not interpolating or "${" not in body):
         return nodes.String(body, span)
-    interpolating = interpolate and kind != "sstring"
     parts: list[str | nodes.VarRef] = []
     text: list[str] = []
     i = 0
@@ -94,6 +96,40 @@ def decode_string(
     if not any(isinstance(p, nodes.VarRef) for p in parts):
         return nodes.String("".join(p for p in parts if isinstance(p, str)), span)
     return nodes.Template(tuple(parts), span)
+
+
+def decode_template_text(raw: str, source: SourceFile, start: int) -> str:
+    """The text of a backtick template between its interpolations (escapes as in `"..."`, and `` \\` ``)."""
+    if "\\" not in raw:
+        return raw
+    out: list[str] = []
+    i = 0
+    while True:
+        j = raw.find("\\", i)
+        if j == -1:
+            out.append(raw[i:])
+            return "".join(out)
+        out.append(raw[i:j])
+        esc = raw[j + 1 : j + 2]
+        if esc == "`":
+            out.append("`")
+            i = j + 2
+        elif esc in ESCAPES:
+            out.append(ESCAPES[esc])
+            i = j + 2
+        elif esc in ("u", "U"):
+            width = 4 if esc == "u" else 8
+            digits = raw[j + 2 : j + 2 + width]
+            if len(digits) != width or not all(c in "0123456789abcdefABCDEF" for c in digits):
+                _bad_escape(source, start + j, start + j + 2 + len(digits), f"\\{esc} needs {width} hex digits")
+            code = int(digits, 16)
+            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                _bad_escape(source, start + j, start + j + 2 + width, f"\\{esc}{digits} is not a Unicode scalar value")
+            out.append(chr(code))
+            i = j + 2 + width
+        else:
+            shown = esc if esc.isprintable() and esc else repr(esc)
+            _bad_escape(source, start + j, start + j + 2, f"unknown escape `\\{shown}`")
 
 
 def _bad_escape(source: SourceFile, start: int, end: int, message: str) -> None:

@@ -15,10 +15,13 @@ from typing import Any
 
 from ..diagnostics import Diagnostic, TuskError
 from ..limits import MAX_DEPTH, MAX_INT_DIGITS
-from ..values import DirectiveCall, Expression, Identifier
+from ..values import DirectiveCall, Expression, ForeignCall, Identifier, MemberChain
+from .foreign import is_balanced
+from .lexer import DIRECTIVE_FUNCTIONS, KEYWORDS
 from .strings import quote
 
 _BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _KEYWORDS = {"true", "false", "null"}
 INDENT = "    "
 _INT_CEILING = 10**MAX_INT_DIGITS
@@ -98,7 +101,7 @@ def format_value(value: Any, depth: int = 0) -> str:
         return text if any(c in text for c in ".e") else text + ".0"
     if isinstance(value, str):
         return quote(value)
-    if isinstance(value, list | tuple | dict | DirectiveCall) and depth >= MAX_DEPTH:
+    if isinstance(value, list | tuple | dict | DirectiveCall | MemberChain) and depth >= MAX_DEPTH:
         _too_deep()
     if isinstance(value, list | tuple):
         return "[" + ", ".join(format_value(v, depth + 1) for v in value) + "]"
@@ -113,9 +116,37 @@ def format_value(value: Any, depth: int = 0) -> str:
     if isinstance(value, Identifier):
         return value.name
     if isinstance(value, Expression):
-        return f"({value.text})"
+        # Its source text is a whole value; one that spans lines is kept in parentheses, inside which
+        # a line break is only whitespace.
+        return f"({value.text})" if "\n" in value.text else value.text
+    if isinstance(value, ForeignCall):
+        if not _NAME.match(value.name) or value.name in DIRECTIVE_FUNCTIONS or value.name in KEYWORDS:
+            _fail(
+                f"`{value.name}(...)` cannot be written as foreign code: its name must be a name that is no directive"
+            )
+        if not is_balanced(value.code):
+            _fail(f"the code of `{value.name}(...)` does not balance its parentheses, so it cannot be written back")
+        return f"{value.name}({value.code})"
+    if isinstance(value, MemberChain):
+        return _chain(value, depth)
     _fail(f"cannot write a {type(value).__name__} value in TuskLang: {value!r}")
     raise AssertionError  # pragma: no cover
+
+
+def _chain(chain: MemberChain, depth: int) -> str:
+    target = chain.target
+    if (isinstance(target, DirectiveCall) and target.args is not None) or isinstance(target, ForeignCall):
+        text = format_value(target, depth)
+    else:  # a bare directive would take the links into its name (`@request.method`): parenthesize
+        text = f"({format_value(target, depth)})"
+    for index, link in enumerate(chain.links):
+        if not _BARE_KEY.match(link.name):
+            _fail(f"`.{link.name}` cannot be written: a member's name is letters, digits, `_` and `-`")
+        text += f".{link.name}"
+        if link.args is not None:
+            # Each link counts a level, as the parser counts it (docs/syntax.md, Limits).
+            text += "(" + ", ".join(format_value(a, depth + index + 1) for a in link.args) + ")"
+    return text
 
 
 def _fail(message: str) -> None:
