@@ -18,7 +18,9 @@ from tusklang.format import format_text
 from tusklang.values import DirectiveCall, Expression
 
 ROOT = Path(__file__).resolve().parent.parent
-VALID = sorted((ROOT / "fixtures" / "valid").rglob("*.tsk")) + sorted((ROOT / "fixtures" / "syntax" / "valid").glob("*.tsk"))
+VALID = sorted((ROOT / "fixtures" / "valid").rglob("*.tsk")) + sorted(
+    (ROOT / "fixtures" / "syntax" / "valid").glob("*.tsk")
+)
 
 
 def comparable(value: Any) -> Any:
