@@ -1,4 +1,5 @@
-"""`tusk db init` / `tusk db purge`: create the event tables, enforce data retention (docs/events.md)."""
+"""`tusk db init|purge|erase|export`: the event tables, data retention, and a data subject's erasure and
+export (docs/events.md)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ._common import (
     io_error,
     print_json,
     read_text,
+    write_atomic,
 )
 from ._db_errors import one_line, usage_error
 
@@ -31,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(
         sub,
         "db",
-        "the event store's tables: create them, purge old events",
+        "the event store's tables: create them, purge old events, erase or export a unit's events",
         "tusk db init --events-db sqlite:///events.db",
     )
     nested = parser.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
@@ -70,6 +72,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_format(purge)
     purge.set_defaults(func=_run_purge)
 
+    erase = add_command(
+        nested,
+        "erase",
+        "delete every event of the given units from every table of the event store and record the erasure "
+        "(without any id); under pii_masking the ids' keyed hashes (TUSK_PII_KEY) are matched too",
+        "tusk db erase --events-db sqlite:///events.db --units-file request-117.txt --request GDPR-117",
+    )
+    _events_db_option(erase)
+    _unit_options(erase)
+    erase.add_argument(
+        "--request",
+        metavar="REF",
+        help="a reference for the erasure record, e.g. the ticket: GDPR-2024-117 (letters, digits, . _ : / # -)",
+    )
+    erase.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
+    add_format(erase)
+    erase.set_defaults(func=_run_erase)
+
+    export = add_command(
+        nested,
+        "export",
+        "every event of the given units as JSON (data portability); under pii_masking the ids' keyed hashes "
+        "(TUSK_PII_KEY) are matched too",
+        "tusk db export --events-db sqlite:///events.db --unit u123 --format json -o u123.json",
+    )
+    _events_db_option(export)
+    _unit_options(export)
+    export.add_argument("-o", "--output", help="write the export to this file (atomically) instead of stdout")
+    add_format(export, "json", default="json")
+    export.set_defaults(func=_run_export)
+
 
 def _events_db_option(parser: argparse.ArgumentParser) -> None:
     # --events-db, as `tusk serve` and `tusk experiment report` name the event store (--db is the @query
@@ -79,6 +112,27 @@ def _events_db_option(parser: argparse.ArgumentParser) -> None:
         "--events-db", metavar="URL", help="the event store (required): sqlite:///path.db or postgresql://..."
     )
     add_deprecated_alias(parser, "--db", "--events-db")
+
+
+def _unit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--unit",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a unit id as the application knows it (user id, account id); repeatable",
+    )
+    parser.add_argument(
+        "--units-file",
+        metavar="FILE",
+        help="unit ids, one per line ('-' for stdin): keeps them out of the shell history and `ps`",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE.tsk",
+        help="the project's config: with security_config.data_protection.pii_masking on, TUSK_PII_KEY is "
+        "required (a store of keyed hashes cannot be matched without it)",
+    )
 
 
 def _url(args: argparse.Namespace) -> str:
@@ -128,7 +182,7 @@ def _run_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_TABLES = ["tusk_schema", "tusk_events", "tusk_event_drops"]
+_TABLES = ["tusk_schema", "tusk_events", "tusk_event_drops", "tusk_erasures"]
 
 
 def parse_retention(text: str) -> timedelta:
@@ -148,15 +202,20 @@ def parse_retention(text: str) -> timedelta:
     return period
 
 
-def _config_retention(path: str) -> timedelta:
-    from ..events.tracker import tracking_config
+def _config_data(path: str) -> dict[str, Any]:
     from ..project import Settings, load_project
 
     # read as `tusk check` reads a project (includes followed, @env read, @query not run), not with loads()
     project = load_project([path], Settings.from_environment(), execute=False, overlays={path: read_text(path)})
     if project.has_errors:
         raise UsageError(f"{path}: cannot read the config:\n{TuskError(project.diagnostics).render()}")
-    data = project.merge().data
+    return project.merge().data
+
+
+def _config_retention(path: str) -> timedelta:
+    from ..events.tracker import tracking_config
+
+    data = _config_data(path)
     try:
         retention = tracking_config(data).retention
     except ValueError as exc:
@@ -229,3 +288,119 @@ def _human(period: timedelta) -> str:
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return f"{seconds} seconds"
+
+
+# --- a data subject's rights: erase, export ---------------------------------------------------------
+
+
+def _units(args: argparse.Namespace) -> list[str]:
+    from ..events.privacy import MAX_UNITS
+
+    units = [str(u) for u in args.unit]
+    if args.units_file is not None:
+        units += [line.strip() for line in read_text(args.units_file).splitlines() if line.strip()]
+    if not units:
+        raise UsageError("name the units: --unit ID (repeatable) or --units-file FILE")
+    if any(not u for u in units):
+        raise UsageError("--unit: a unit id is empty")
+    if len(units) > MAX_UNITS:
+        raise UsageError(f"at most {MAX_UNITS} unit ids per run, got {len(units)}: split the list")
+    return list(dict.fromkeys(units))
+
+
+def _masker(args: argparse.Namespace) -> Any:
+    """The keyed hash of unit ids, when a key is at hand; required when --config says pii_masking is on."""
+    import os
+
+    from ..events.masking import ENV_KEY, Masker, MaskingKeyError
+
+    required = False
+    if args.config is not None:
+        from ..events.tracker import tracking_config
+
+        try:
+            required = bool(tracking_config(_config_data(args.config)).pii_masking)
+        except ValueError as exc:
+            raise UsageError(f"{args.config}: {exc}") from None
+    if not os.environ.get(ENV_KEY) and not required:
+        return None
+    try:
+        return Masker()
+    except MaskingKeyError as exc:
+        why = f" ({args.config} turns pii_masking on: the stored ids are keyed hashes)" if required else ""
+        raise io_error(f"{one_line(exc)}{why}", exc.first.code) from None
+
+
+def _no_key_note(masker: Any) -> None:
+    if masker is None:
+        print(
+            "note: TUSK_PII_KEY is not set, so only ids stored in clear were matched; events recorded under "
+            "pii_masking need the key (pass --config FILE.tsk to make it required)",
+            file=sys.stderr,
+        )
+
+
+def _run_erase(args: argparse.Namespace) -> int:
+    from ..events.privacy import erase_units
+
+    units = _units(args)
+    if args.request is not None:
+        from ..events.privacy import valid_request
+
+        if not valid_request(args.request):
+            raise UsageError(
+                "--request: a ticket-like reference (letters, digits, . _ : / # -; at most 64 characters); "
+                "the erasure record must not hold personal data"
+            )
+    masker = _masker(args)
+    now = _now(None)
+    with _connect(_url(args), existing=True) as conn:
+        try:
+            erasure = erase_units(conn, units, masker=masker, now=now, request=args.request, dry_run=args.dry_run)
+        except DatabaseError as exc:
+            if exc.kind == "missing_table":
+                raise io_error(f"{one_line(exc)} (run `tusk db init --events-db URL` first)") from None
+            _fail(exc)
+        shown = conn.url
+    _no_key_note(masker)
+    if args.format == "json":
+        print_json(
+            {
+                "database": shown,
+                "dry_run": args.dry_run,
+                "units": erasure.units,
+                "deleted": erasure.deleted,
+                "masked_forms_matched": erasure.masked_forms,
+                "erasure_record": erasure.record_id,
+                "erased_at": _iso(erasure.erased_at),
+            }
+        )
+    else:
+        verb = "would delete" if args.dry_run else "deleted"
+        tables = ", ".join(f"{table} {count}" for table, count in erasure.deleted.items())
+        forms = "ids and their keyed hashes" if erasure.masked_forms else "ids in clear only"
+        record = f"; erasure record {erasure.record_id}" if erasure.record_id is not None else ""
+        print(f"{verb} {erasure.total} rows of {erasure.units} units ({tables}; matched {forms}) from {shown}{record}")
+    return EXIT_OK
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from ..events.privacy import dumps, export_document, export_units
+
+    units = _units(args)
+    masker = _masker(args)
+    with _connect(_url(args), existing=True) as conn:
+        try:
+            events = export_units(conn, units, masker=masker)
+        except DatabaseError as exc:
+            if exc.kind == "missing_table":
+                raise io_error(f"{one_line(exc)} (run `tusk db init --events-db URL` first)") from None
+            _fail(exc)
+    _no_key_note(masker)
+    text = dumps(export_document(events, units, masker is not None, _now(None)))
+    if args.output:
+        write_atomic(args.output, text)
+        print(f"wrote {args.output}: {len(events)} events of {len(units)} units", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from .consent import allows_analytics
 from .counts import ExperimentCounts, experiment_counts
 from .masking import ENV_KEY, Masker, MaskingKeyError
+from .privacy import UNIT_TABLES, Erasure, erase_units, export_units
 from .schema import SCHEMA_VERSION, Connection, EventStoreError, ddl, init_schema, purge
 from .store import EventStore, StoreStats
 from .tracker import EventTracker, TrackingConfig, tracking_config
@@ -11,7 +13,9 @@ from .tracker import EventTracker, TrackingConfig, tracking_config
 __all__ = [
     "ENV_KEY",
     "SCHEMA_VERSION",
+    "UNIT_TABLES",
     "Connection",
+    "Erasure",
     "EventStore",
     "EventStoreError",
     "EventTracker",
@@ -20,8 +24,11 @@ __all__ = [
     "MaskingKeyError",
     "StoreStats",
     "TrackingConfig",
+    "allows_analytics",
     "ddl",
+    "erase_units",
     "experiment_counts",
+    "export_units",
     "init_schema",
     "purge",
     "tracking_config",

@@ -20,6 +20,7 @@ from ..db.urls import Dialect, dialect_of
 from ..db.write import WriteConnection
 
 __all__ = [
+    "ERASURES_TABLE",
     "EVENT_COLUMNS",
     "LOSS_COLUMNS",
     "SCHEMA_VERSION",
@@ -29,6 +30,7 @@ __all__ = [
     "EventStoreError",
     "ddl",
     "dialect_of",
+    "erasures_ddl",
     "has_loss_columns",
     "init_schema",
     "purge",
@@ -73,6 +75,23 @@ def _real(dialect: Dialect) -> str:
     return "REAL" if dialect == "sqlite" else "DOUBLE PRECISION"
 
 
+# The erasure log (`tusk db erase`, tusklang/events/privacy.py): one row per erasure, never an id or a
+# hash of one. A table that writers never touch, so adding it left the schema version at 2: an older
+# tusklang keeps writing events to a store that has it.
+ERASURES_TABLE: Final = "tusk_erasures"
+
+
+def erasures_ddl(dialect: Dialect) -> str:
+    if dialect == "sqlite":
+        ident, real = "id INTEGER PRIMARY KEY", "REAL"
+    else:
+        ident, real = "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "DOUBLE PRECISION"
+    return (
+        f"CREATE TABLE IF NOT EXISTS {ERASURES_TABLE} ({ident}, erased_at {real} NOT NULL, "
+        "units INTEGER NOT NULL, events_deleted INTEGER NOT NULL, masked_forms INTEGER NOT NULL, request TEXT)"
+    )
+
+
 def ddl(dialect: Dialect) -> list[str]:
     """The CREATE statements for one dialect, in order."""
     real = _real(dialect)
@@ -88,6 +107,7 @@ def ddl(dialect: Dialect) -> list[str]:
         "CREATE INDEX IF NOT EXISTS tusk_events_time ON tusk_events (occurred_at)",
         f"CREATE TABLE IF NOT EXISTS tusk_event_drops (occurred_at {real} NOT NULL, dropped INTEGER NOT NULL, "
         f"failed INTEGER NOT NULL DEFAULT 0, since {real})",
+        erasures_ddl(dialect),
     ]
 
 
