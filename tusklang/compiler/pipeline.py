@@ -23,6 +23,7 @@ from ..schema.project import ProjectConfig
 from ..snapshot.models import DEFAULT_SCALE, FORMAT
 from ..syntax.nodes import Document
 from . import requires
+from .access import access_settings
 from .emit import canonical_json
 from .lint import LintOptions, lint
 from .locate import Locator, Path, validation_diagnostics
@@ -41,8 +42,6 @@ NOT_ACTED_ON: dict[Path, str] = {
     ("feature_analytics_config", "reporting", "flag_performance"): "no built-in flag performance report",
     ("feature_analytics_config", "reporting", "user_segment_analysis"): "no built-in segment analysis report",
     ("performance_config",): "the reference evaluator has no result cache or batching settings",
-    ("security_config", "access_control"): "access control is the deployment's job; `tusk flags` "
-    "records who changed what in its audit stream",
     ("security_config", "data_protection", "encryption"): "encryption at rest is the database's job",
     ("security_config", "compliance"): "compliance flags are not enforced by any tusklang tool",
     ("feature_flags_data", "flag_evaluations"): "runtime data, read by analysis tools, not compiled",
@@ -189,6 +188,7 @@ def build_snapshot(
             config.management_config.approval_workflow.auto_approval,
             ("management_config", "approval_workflow", "auto_approval"),
         )
+    access = access_settings(config, first, flags, experiments, norm)
     diagnostics.extend(norm.diagnostics)
     snapshot = {
         "format": FORMAT,
@@ -199,6 +199,8 @@ def build_snapshot(
         "experiments": experiments,
     }
     runtime = runtime_settings(config)
+    if access is not None:
+        runtime["access"] = access
     if runtime:
         snapshot["runtime"] = runtime
     return snapshot, diagnostics
@@ -241,6 +243,11 @@ def runtime_settings(config: ProjectConfig) -> dict[str, Any]:
             "pii_masking": protection.pii_masking,
             "retention_seconds": int(retention.total_seconds()) if retention is not None else None,
         }
+    compliance = security.compliance if security is not None else None
+    if compliance is not None and compliance.consent_tracking:
+        # Read by the tracker (tusklang/events/consent.py): record only contexts whose attribute allows it.
+        out.setdefault("data_protection", {"pii_masking": False, "retention_seconds": None})
+        out["data_protection"]["consent_attribute"] = compliance.consent_attribute
     return out
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from ._base import ConfigModel, Duration
 
@@ -16,9 +19,14 @@ class FlagLifecycle(ConfigModel):
 class ApprovalWorkflow(ConfigModel):
     enabled: bool = True
     required_for: list[Literal["production_flags", "high_risk_flags", "all_flags"]] = []
+    # role names (security_config.access_control.roles) whose holders may approve a proposed change
     approvers: list[str] = []
     # environment names whose flags need no approval record
     auto_approval: list[str] = []
+    # distinct approvers (none of them the proposer) a change needs; default: one per approver role
+    required_approvals: Annotated[int, Field(ge=1)] | None = None
+    # how long a proposed change waits for its approvals (`tusk flags propose`)
+    expires_after: Duration = timedelta(hours=24)
 
 
 class Documentation(ConfigModel):

@@ -240,6 +240,40 @@ class TrackingSettings(_Model):
 class DataProtectionSettings(_Model):
     pii_masking: StrictBool = False
     retention_seconds: StrictInt | None = Field(default=None, gt=0)
+    # security_config.compliance.consent_tracking: the context attribute whose value must allow analytics
+    # before a tracker records anything (tusklang/events/consent.py); absent = consent not required.
+    consent_attribute: StrictStr | None = Field(default=None, min_length=1)
+
+
+class RoleSettings(_Model):
+    """What holders of a role may change at runtime: flags matching a glob pattern that reach only
+    these environments (``*`` = any); ``skip_approval``: no proposal needed (automation)."""
+
+    flags: list[StrictStr]
+    environments: list[StrictStr]
+    skip_approval: StrictBool = False
+
+
+class ApprovalSettings(_Model):
+    """Which flags' changes need approval (decided by the compiler) and what an approval takes."""
+
+    flags: list[StrictStr] = Field(default_factory=list)
+    # role names whose holders may approve ([] = any identity whose roles allow changing the flag)
+    approvers: list[StrictStr] = Field(default_factory=list)
+    required: StrictInt = Field(default=1, ge=1)
+    expires_seconds: StrictInt = Field(default=86_400, gt=0)
+
+
+class AccessSettings(_Model):
+    """``security_config.access_control`` as the override writers and verifiers read it
+    (docs/overrides.md, "Access control"). ``environments``: flag key -> the environments it reaches
+    (``*``: every environment); a flag not listed reaches every environment."""
+
+    role_based_access: StrictBool = False
+    audit_logging: StrictBool = False
+    roles: dict[StrictStr, RoleSettings] = Field(default_factory=dict)
+    environments: dict[StrictStr, list[StrictStr]] = Field(default_factory=dict)
+    approval: ApprovalSettings | None = None
 
 
 class Runtime(_Model):
@@ -248,6 +282,7 @@ class Runtime(_Model):
     storage: StorageSettings | None = None
     tracking: TrackingSettings | None = None
     data_protection: DataProtectionSettings | None = None
+    access: AccessSettings | None = None
 
 
 class Snapshot(_Model):
