@@ -1,18 +1,26 @@
-"""Load on `tusk serve`: single-flag and bulk OFREP evaluations from several concurrent clients.
+"""`tusk serve` against flagd's own evaluator behind Node, in requests per second per core.
 
-A bounded run on loopback: `tusk serve` (real uvicorn, its own process, access log on as in
-production) serves the seed snapshot; ``--concurrency`` asyncio workers, each on its own keep-alive
-connection (a minimal HTTP/1.1 client, or with ``--client httpx`` one shared ``AsyncClient``), send
-exactly ``--single`` single-flag requests, then ``--bulk`` bulk requests, each for a distinct unit.
-Every answer is checked against the reference evaluator in this process (a wrong or failed answer is
-an error), and the server's access log must hold exactly one line per request sent (no request lost).
-Reports requests/s, p50/p90/p99 latency and the server's CPU time per request (Linux) per mode;
-exits 1 on any error.
+Both servers serve the same flags: a generated project of ``--flags`` flags in the seed's style
+(benchmarks/generate.py) is compiled twice, to a snapshot for ``tusk serve`` and with
+``tusk compile --target flagd`` to a flagd document for benchmarks/flagd_core_server.js, a minimal
+Node HTTP server over ``@openfeature/flagd-core`` (tests/flagd_js; ``npm ci --prefix tests/flagd_js``)
+answering the same two OFREP routes. Each server is pinned to core 0 and the load client to core 1,
+so the client is not what is measured and "per core" means what it says.
 
-With ``--redis URL`` the server also layers runtime overrides (an override is written first, so the
-overlay is live during the run).
+1. Check: a Python keep-alive client sends ``--check`` single-flag and bulk requests with distinct
+   units to ``tusk serve``; every answer must equal the reference evaluator's (answers where flagd-core
+   serves another value are counted and shown: an export difference, not a load problem); the server's
+   access log must hold one line per request sent.
+2. Load: wrk (Debian ``apt-get install wrk``; else the Python client, pinned the same way) with
+   ``--connections`` keep-alive connections, a distinct unit per request, single-flag (a different flag
+   each time) and bulk, ``--duration`` seconds each, in ``--rounds`` interleaved rounds (ours, then
+   flagd's, per mode). Reported: medians of requests/s, p99 latency and server CPU ms per request, and
+   the ratios ours / flagd's (requests/s: higher is better; p99: lower is better).
 
-Run: ``python benchmarks/bench_serve.py [--single 4000] [--bulk 1000] [--concurrency 16] [--redis URL]``
+The access log stays on, as in production. ``--workers N`` runs ``tusk serve --workers N`` pinned to N
+cores (the flagd server stays on one): the fleet-sizing figure. ``--redis URL`` layers a live override.
+
+Run: ``python benchmarks/bench_serve.py [--rounds 3] [--duration 5] [--connections 32] [--flags 100]``
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ import asyncio
 import contextlib
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -29,6 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,28 +47,48 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from generate import as_tusk, seed_style_flags  # noqa: E402
 
 from tusklang.evaluate import Client  # noqa: E402
 
-SEED = ROOT / "fixtures" / "seed" / "snapshot.json"
-FLAGS = ["new_checkout_flow", "ai_recommendations", "checkout_express", "search_v2", "dark_mode"]
-TIERS = ["free", "premium", "enterprise"]
+SHIM = ROOT / "benchmarks" / "flagd_core_server.js"
+FLAGD_CORE = ROOT / "tests" / "flagd_js" / "node_modules" / "@openfeature" / "flagd-core"
+SERVER_CORE, CLIENT_CORE = 0, 1
+ENVIRONMENTS = ["production", "staging"]
+REGIONS = ["us-east", "eu-west", "ap-south"]
+SEGMENTS = ["early_adopters", "premium_users", "beta"]
+
+# wrk builds each request in Lua: a distinct unit per request, attributes that reach the rules.
+WRK_SCRIPT = """
+local i = 0
+local envs = {"production", "staging"}
+local regions = {"us-east", "eu-west", "ap-south"}
+local segments = {"early_adopters", "premium_users", "beta"}
+local flags = %(flags)d
+local bulk = %(bulk)s
+local headers = {["Content-Type"] = "application/json"}
+request = function()
+  i = i + 1
+  local body = string.format(
+    '{"context":{"targetingKey":"wrk-%%d","user_id":"wrk-%%d","environment":"%%s","region":"%%s","segments":["%%s"]}}',
+    i, i, envs[i %% 2 + 1], regions[i %% 3 + 1], segments[i %% 3 + 1])
+  local path = "/ofrep/v1/evaluate/flags"
+  if not bulk then path = string.format("%%s/flag_%%05d", path, i %% flags) end
+  return wrk.format("POST", path, headers, body)
+end
+"""
 
 
 def context(i: int) -> dict[str, Any]:
     """Distinct units with attributes that reach the flags' rules (not only defaults)."""
     return {
+        "targetingKey": f"bench-{i}",
         "user_id": f"bench-{i}",
-        "environment": ["production", "staging"][i % 2],
-        "region": ["us-east", "eu-west", "ap-south"][i % 3],
-        "account_tier": TIERS[i % 3],
-        "plan": TIERS[(i // 3) % 3],
-        "platform": ["web", "android", "ios"][i % 3],
-        "sessions": i % 20,
-        "purchases": i % 4,
-        "account_age": i % 60,
-        "feature_usage": i % 10,
-        "feedback_score": (i % 5) + 0.5,
+        "environment": ENVIRONMENTS[i % 2],
+        "region": REGIONS[i % 3],
+        "segments": [SEGMENTS[i % 3]],
     }
 
 
@@ -72,13 +103,102 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-class RawConnection:
-    """A minimal keep-alive HTTP/1.1 client on asyncio streams.
+def pin(cores: set[int]) -> Callable[[], None]:
+    usable = os.sched_getaffinity(0)
+    chosen = (cores & usable) or usable
 
-    httpx spends 1-2 ms of CPU per request, three times what the server spends, so on a small machine
-    a benchmark through it measures httpx. This client costs tens of microseconds (``--client httpx``
-    still runs the same load through httpx).
-    """
+    def apply() -> None:
+        os.sched_setaffinity(0, chosen)
+
+    return apply
+
+
+# --- the project ------------------------------------------------------------------------------------
+
+
+def build_project(tmp: Path, count: int) -> tuple[Path, Path]:
+    """The same ``count`` flags as a tusklang snapshot and as a flagd document."""
+    source = tmp / "flags.tsk"
+    source.write_text(as_tusk(seed_style_flags(count)), encoding="utf-8")
+    snapshot, flagd = tmp / "snapshot.json", tmp / "flagd.json"
+    for target, out in (("snapshot", snapshot), ("flagd", flagd)):
+        done = subprocess.run(
+            [sys.executable, "-m", "tusklang.cli", "compile", str(source), "-o", str(out), "--target", target],
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"tusk compile --target {target} failed:\n{done.stderr}")
+    return snapshot, flagd
+
+
+def server_cores(workers: int) -> set[int]:
+    """Core 0 for one process; for N workers, N cores other than the client's when there are enough."""
+    usable = sorted(os.sched_getaffinity(0))
+    others = [core for core in usable if core != CLIENT_CORE]
+    if workers == 1:
+        return {SERVER_CORE} if SERVER_CORE in usable else {others[0] if others else usable[0]}
+    if len(others) < workers:
+        print(f"warning: {workers} workers on {len(usable)} cores share the client's core", file=sys.stderr)
+        return set(usable)
+    return set(others[:workers])
+
+
+# --- the servers ------------------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, name: str, command: list[str], port: int, cores: set[int], log: Path) -> None:
+        self.name, self.port = name, port
+        self.base = f"http://127.0.0.1:{port}"
+        with log.open("w") as out:
+            self.proc = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=out, cwd=ROOT, preexec_fn=pin(cores)
+            )
+        self.log = log
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{name} exited: {log.read_text()}")
+            try:
+                httpx.post(f"{self.base}/ofrep/v1/evaluate/flags/flag_00000", json={"context": {}}, timeout=0.5)
+                return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"{name} did not start within 30 s")
+            time.sleep(0.05)
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU of the server and its worker processes (Linux /proc; None elsewhere)."""
+        pids = [self.proc.pid]
+        with contextlib.suppress(OSError):
+            pids += [int(p) for p in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()]
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                return None
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# --- the Python client (check phase, and load without wrk) -------------------------------------------
+
+
+class RawConnection:
+    """A minimal keep-alive HTTP/1.1 client on asyncio streams (httpx costs more CPU than the server)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
@@ -107,229 +227,324 @@ class RawConnection:
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            await self.writer.wait_closed()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
 
 
-async def run_mode(
-    base: str, mode: str, count: int, concurrency: int, local: Client, offset: int, client: str = "raw"
-) -> tuple[list[float], list[str], float]:
+def request_for(mode: str, i: int, flags: int) -> tuple[str, dict[str, Any]]:
+    path = "/ofrep/v1/evaluate/flags" if mode == "bulk" else f"/ofrep/v1/evaluate/flags/flag_{i % flags:05d}"
+    return path, context(i)
+
+
+async def python_load(
+    server: Server, mode: str, flags: int, connections: int, until: float | None, count: int | None, offset: int
+) -> tuple[list[float], list[tuple[int, dict[str, Any], int, bytes]]]:
+    """Latencies, and (i, context, status, body) of every answer; stops at ``until`` or after ``count``."""
     latencies: list[float] = []
-    errors: list[str] = []
-    next_index = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    host, port = base.removeprefix("http://").split(":")
+    answers: list[tuple[int, dict[str, Any], int, bytes]] = []
+    sent = 0
 
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+    async def worker() -> None:
+        nonlocal sent
+        raw = RawConnection("127.0.0.1", server.port)
+        try:
+            while (count is None or sent < count) and (until is None or time.perf_counter() < until):
+                i = offset + sent
+                sent += 1
+                path, ctx = request_for(mode, i, flags)
+                started = time.perf_counter()
+                status, body = await raw.post(path, json.dumps({"context": ctx}).encode("utf-8"))
+                latencies.append(time.perf_counter() - started)
+                if count is not None:
+                    answers.append((i, ctx, status, body))
+        finally:
+            await raw.close()
 
-        async def worker() -> None:
-            nonlocal next_index
-            raw = RawConnection(host, int(port))
-            try:
-                while next_index < count:
-                    i = offset + next_index
-                    next_index += 1
-                    await one(i, raw)
-            finally:
-                await raw.close()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return latencies, answers
 
-        async def one(i: int, raw: RawConnection) -> None:
-            ctx = context(i)
-            path = (
-                f"/ofrep/v1/evaluate/flags/{FLAGS[i % len(FLAGS)]}" if mode == "single" else "/ofrep/v1/evaluate/flags"
-            )
-            payload = json.dumps({"context": ctx}).encode("utf-8")
-            started = time.perf_counter()
-            try:
-                if client == "raw":
-                    status, content = await asyncio.wait_for(raw.post(path, payload), 30)
-                else:
-                    response = await http.post(path, content=payload, headers={"content-type": "application/json"})
-                    status, content = response.status_code, response.content
-            except (httpx.HTTPError, OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
-                errors.append(f"{mode} #{i}: {type(exc).__name__}: {exc}")
-                return
-            latencies.append(time.perf_counter() - started)
+
+# --- check ------------------------------------------------------------------------------------------
+
+
+def check(ours: Server, flagd: Server, local: Client, count: int, flags: int, failures: list[str]) -> int:
+    """Every answer of ours equals the reference evaluator; flagd serves the same values. Requests sent."""
+    sent = compared = 0
+    disagree: list[str] = []
+    for mode, n in (("single", count), ("bulk", max(1, count // 10))):
+        _, answers = asyncio.run(python_load(ours, mode, flags, 8, None, n, 0))
+        _, theirs = asyncio.run(python_load(flagd, mode, flags, 8, None, n, 0))
+        sent += n
+        baseline = {i: (status, body) for i, _, status, body in theirs}
+        for i, ctx, status, body in answers:
             if status != 200:
-                errors.append(f"{mode} #{i}: HTTP {status}")
-                return
-            check(i, ctx, json.loads(content))
-
-        def check(i: int, ctx: dict[str, Any], body: Any) -> None:
-            answers = [body] if mode == "single" else body["flags"]
-            if mode == "bulk" and len(answers) != len(local.snapshot.flags) + len(local.snapshot.experiments):
-                errors.append(f"bulk #{i}: {len(answers)} flags")
-            for answer in answers:
+                failures.append(f"{mode} #{i}: HTTP {status}")
+                continue
+            got = json.loads(body)
+            mine = [got] if mode == "single" else got["flags"]
+            for answer in mine:
                 expected = local.evaluate(answer["key"], ctx)
-                got = (answer.get("value"), answer.get("variant"), answer.get("reason"))
-                if got != (expected.value, expected.variant, expected.reason):
-                    errors.append(f"{mode} #{i} {answer['key']}: {got} != reference")
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return latencies, errors, elapsed
-
-
-def start_server(snapshot: Path, log_path: Path, redis_url: str | None, prefix: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [sys.executable, "-m", "tusklang.cli", "serve", str(snapshot), "--port", str(port)]
-    if redis_url:
-        command += ["--redis", redis_url, "--prefix", prefix]
-    log = log_path.open("w")
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT)
-    log.close()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"tusk serve exited: {log_path.read_text()}")
-        try:
-            if httpx.get(f"{base}/health", timeout=0.5).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise SystemExit("tusk serve did not start within 30 s")
-        time.sleep(0.05)
+                if (answer["value"], answer["variant"], answer["reason"]) != (
+                    expected.value,
+                    expected.variant,
+                    expected.reason,
+                ):
+                    failures.append(f"{mode} #{i} {answer['key']}: {answer} != reference {expected}")
+            other = json.loads(baseline[i][1])
+            values = {a["key"]: a.get("value") for a in ([other] if mode == "single" else other["flags"])}
+            for answer in mine:
+                compared += 1
+                if answer["key"] in values and values[answer["key"]] != answer["value"]:
+                    disagree.append(f"{mode} #{i} {answer['key']}: flagd-core serves {values[answer['key']]!r}")
+    if disagree:
+        # Not a load problem: the flagd export and flagd-core disagree (tests/test_flagd_js.py's business).
+        print(
+            f"note: flagd-core serves another value in {len(disagree)} of {compared} answers, e.g. {disagree[0]}",
+            file=sys.stderr,
+        )
+    return sent
 
 
-def server_cpu(pid: int) -> float | None:
-    """User + system CPU seconds of the server process (Linux /proc; None elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def served_requests(log_path: Path) -> dict[str, int]:
-    counts = {"single": 0, "bulk": 0}
-    for line in log_path.read_text().splitlines():
-        try:
+def logged_requests(log: Path) -> int:
+    count = 0
+    for line in log.read_text(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
             entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict) or entry.get("method") != "POST":
-            continue
-        path = entry.get("path", "")
-        if path == "/ofrep/v1/evaluate/flags":
-            counts["bulk"] += 1
-        elif path.startswith("/ofrep/v1/evaluate/flags/"):
-            counts["single"] += 1
-    return counts
+            if isinstance(entry, dict) and entry.get("method") == "POST":
+                count += 1
+    return count
+
+
+# --- load -------------------------------------------------------------------------------------------
+
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+
+
+def _wrk_ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _WRK_UNITS[unit]
+
+
+def wrk_load(server: Server, mode: str, flags: int, connections: int, duration: float, tmp: Path) -> dict[str, float]:
+    script = tmp / f"{mode}.lua"
+    script.write_text(WRK_SCRIPT % {"flags": flags, "bulk": "true" if mode == "bulk" else "false"})
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "-s", str(script)]
+    done = subprocess.run(
+        [*command, server.base], capture_output=True, text=True, preexec_fn=pin({CLIENT_CORE}), check=True
+    )
+    out = done.stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _wrk_ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _wrk_ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "requests": total,
+        "requests_per_s": rate,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": 1 if errors and re.search(r"[1-9]", errors.group(1)) else 0,
+    }
+
+
+def python_measure(server: Server, mode: str, flags: int, connections: int, duration: float) -> dict[str, float]:
+    previous = os.sched_getaffinity(0)
+    pin({CLIENT_CORE})()
+    try:
+        started = time.perf_counter()
+        latencies, _ = asyncio.run(python_load(server, mode, flags, connections, started + duration, None, 10**9))
+        elapsed = time.perf_counter() - started
+    finally:
+        os.sched_setaffinity(0, previous)
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "requests_per_s": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "non_2xx": 0,
+        "socket_errors": 0,
+    }
+
+
+def measure(server: Server, mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
+    cpu_before = server.cpu_seconds()
+    if args.load_client == "wrk":
+        result = wrk_load(server, mode, args.flags, args.connections, args.duration, tmp)
+    else:
+        result = python_measure(server, mode, args.flags, args.connections, args.duration)
+    cpu_after = server.cpu_seconds()
+    if cpu_before is not None and cpu_after is not None and result["requests"]:
+        result["cpu_ms_per_request"] = (cpu_after - cpu_before) * 1000 / result["requests"]
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--single", type=int, default=4000, help="single-flag requests (default 4000)")
-    parser.add_argument("--bulk", type=int, default=1000, help="bulk requests (default 1000)")
-    parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients (default 16)")
-    parser.add_argument("--redis", default=None, metavar="URL", help="serve with runtime overrides from this Redis")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
+    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
+    parser.add_argument("--flags", type=int, default=100, help="flags in the generated snapshot (default 100)")
+    parser.add_argument("--check", type=int, default=400, help="single-flag requests checked (default 400)")
+    parser.add_argument("--workers", type=int, default=1, help="tusk serve --workers, on that many cores")
+    parser.add_argument("--redis", default=None, metavar="URL", help="serve with a runtime override from this Redis")
     parser.add_argument(
-        "--client", choices=("raw", "httpx"), default="raw", help="HTTP client (default raw: a minimal asyncio one)"
+        "--load-client",
+        choices=("wrk", "python"),
+        default="wrk" if shutil.which("wrk") else "python",
+        help="load generator (default: wrk when installed)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
-    if args.single < 1 or args.bulk < 1 or args.concurrency < 1:
-        parser.error("--single, --bulk and --concurrency must be positive")
+    if min(args.rounds, args.connections, args.flags, args.check, args.workers) < 1 or args.duration <= 0:
+        parser.error("--rounds, --duration, --connections, --flags, --check and --workers must be positive")
+    if not FLAGD_CORE.is_dir():
+        raise SystemExit("flagd-core is missing: npm ci --prefix tests/flagd_js")
+    if len(os.sched_getaffinity(0)) < 2:
+        print("warning: one usable core: server and client share it", file=sys.stderr)
 
-    prefix = f"tusk-bench-{uuid.uuid4().hex[:8]}:"
-    overrides: dict[str, Any] | None = None
-    if args.redis:
-        from tusklang.cli import main as tusk
-
-        with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the results (--json)
-            code = tusk(
-                [
-                    *("flags", "set-rollout", "new_checkout_flow", "60", "--snapshot", str(SEED)),
-                    *("--redis", args.redis, "--prefix", prefix, "--reason", "bench"),
-                ]
-            )
-        if code != 0:
-            return 2
-        from tusklang.overrides import OverrideStore
-
-        store = OverrideStore.from_url(args.redis, prefix)
-        overrides = store.read().records
-        store.close()
-    local = Client.from_file(SEED, overrides=overrides)
-
-    results: dict[str, Any] = {
-        "concurrency": args.concurrency,
-        "client": args.client,
-        "cpus": os.cpu_count(),
-        "overrides": bool(args.redis),
-        "modes": {},
-    }
     failures: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        log_path = Path(tmp) / "access.log"
-        proc, base = start_server(SEED, log_path, args.redis, prefix)
+    prefix = f"tusk-bench-{uuid.uuid4().hex[:8]}:"
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        snapshot, flagd_doc = build_project(tmp, args.flags)
+        overrides: dict[str, Any] | None = None
+        command = [sys.executable, "-m", "tusklang.cli", "serve", str(snapshot)]
+        if args.redis:
+            overrides = write_override(args.redis, prefix, snapshot)
+            command += ["--redis", args.redis, "--prefix", prefix]
+        ours_cores = server_cores(args.workers)
+        if args.workers > 1:
+            command += ["--workers", str(args.workers)]
+        ours_port, flagd_port = free_port(), free_port()
+        ours = Server("tusk serve", [*command, "--port", str(ours_port)], ours_port, ours_cores, tmp / "ours.log")
         try:
-            offset = 0
-            for mode, count in (("single", args.single), ("bulk", args.bulk)):
-                cpu_before = server_cpu(proc.pid)
-                latencies, errors, elapsed = asyncio.run(
-                    run_mode(base, mode, count, args.concurrency, local, offset, args.client)
-                )
-                cpu_after = server_cpu(proc.pid)
-                offset += count
-                latencies.sort()
-                results["modes"][mode] = {
-                    "requests": count,
-                    "answered": len(latencies),
-                    "errors": len(errors),
-                    "seconds": round(elapsed, 3),
-                    "requests_per_s": round(len(latencies) / elapsed, 1),
-                    "p50_ms": round(percentile(latencies, 0.50) * 1000, 3),
-                    "p90_ms": round(percentile(latencies, 0.90) * 1000, 3),
-                    "p99_ms": round(percentile(latencies, 0.99) * 1000, 3),
-                    "mean_ms": round(statistics.fmean(latencies) * 1000, 3) if latencies else None,
-                    "server_cpu_ms_per_request": (
-                        round((cpu_after - cpu_before) * 1000 / count, 3)
-                        if cpu_before is not None and cpu_after is not None
-                        else None
-                    ),
-                }
-                failures += errors[:5]
-                if len(latencies) != count:
-                    failures.append(f"{mode}: {count - len(latencies)} requests got no answer")
+            flagd = Server(
+                "flagd-core",
+                ["node", str(SHIM), str(flagd_doc), str(flagd_port)],
+                flagd_port,
+                {SERVER_CORE},
+                tmp / "flagd.log",
+            )
+        except BaseException:
+            ours.stop()
+            raise
+        local = Client.from_file(snapshot, overrides=overrides)
+        results: dict[str, Any] = {
+            "flags": args.flags,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "rounds": args.rounds,
+            "load_client": args.load_client,
+            "workers": args.workers,
+            "cpus": os.cpu_count(),
+            "overrides": bool(args.redis),
+            "modes": {},
+        }
+        try:
+            sent = check(ours, flagd, local, args.check, args.flags, failures)
+            rounds: dict[str, dict[str, list[dict[str, float]]]] = {
+                m: {"ours": [], "flagd": []} for m in ("single", "bulk")
+            }
+            for _ in range(args.rounds):
+                for mode in ("single", "bulk"):
+                    for name, server in (("ours", ours), ("flagd", flagd)):
+                        got = measure(server, mode, args, tmp)
+                        rounds[mode][name].append(got)
+                        if name == "ours":
+                            sent += int(got["requests"])
+                            if got["non_2xx"] or got["socket_errors"]:
+                                failures.append(f"{mode}: {got['non_2xx']} non-2xx answers, socket errors")
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-        served = served_requests(log_path)
-        for mode, count in (("single", args.single), ("bulk", args.bulk)):
-            results["modes"][mode]["served"] = served[mode]
-            if served[mode] != count:
-                failures.append(f"{mode}: sent {count}, server logged {served[mode]}")
-    if args.redis:
-        import redis
+            ours.stop()
+            flagd.stop()
+        if args.load_client == "wrk":
+            # wrk counts completed requests; the connections cut at the end may have sent one more each.
+            logged = logged_requests(tmp / "ours.log")
+            if not sent <= logged <= sent + args.connections * args.rounds * 2:
+                failures.append(f"sent {sent} requests, the access log holds {logged}")
+        if args.redis:
+            clear_override(args.redis, prefix)
 
-        conn = redis.Redis.from_url(args.redis)
-        keys = list(conn.scan_iter(f"{prefix}*"))
-        if keys:
-            conn.delete(*keys)
-        conn.close()
+    for mode, by_server in rounds.items():
+        summary: dict[str, Any] = {}
+        for name, runs in by_server.items():
+            summary[name] = {
+                key: round(statistics.median(run[key] for run in runs), 4)
+                for key in ("requests_per_s", "p50_ms", "p99_ms", "cpu_ms_per_request")
+                if all(key in run for run in runs)
+            }
+        o, f = summary["ours"], summary["flagd"]
+        summary["ratio_requests_per_s"] = round(o["requests_per_s"] / f["requests_per_s"], 3)
+        summary["ratio_p99"] = round(o["p99_ms"] / f["p99_ms"], 3)
+        if "cpu_ms_per_request" in o and "cpu_ms_per_request" in f:
+            # Requests per CPU-second: the per-core figure, steady even when other jobs share the machine.
+            summary["ratio_per_cpu"] = round(f["cpu_ms_per_request"] / o["cpu_ms_per_request"], 3)
+        results["modes"][mode] = summary
 
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        print(
-            f"tusk serve on loopback, {args.concurrency} concurrent {args.client} clients, {os.cpu_count()} CPUs"
-            + (", with Redis overrides" if args.redis else "")
-        )
-        header = ("mode", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "server CPU ms/req")
-        print(f"{header[0]:<8}" + "".join(f"{h:>10}" for h in header[1:6]) + f"{header[6]:>8}{header[7]:>19}")
-        for mode, r in results["modes"].items():
-            print(
-                f"{mode:<8}{r['requests']:>10}{r['requests_per_s']:>10}{r['p50_ms']:>10}{r['p90_ms']:>10}"
-                f"{r['p99_ms']:>10}{r['errors']:>8}{r['server_cpu_ms_per_request']!s:>19}"
-            )
+        report(results)
     if failures:
-        print("FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
+        print("FAILED:\n  " + "\n  ".join(failures[:20]), file=sys.stderr)
         return 1
     return 0
+
+
+def report(results: dict[str, Any]) -> None:
+    print(
+        f"{results['flags']} flags, {results['connections']} connections, {results['load_client']} on core "
+        f"{CLIENT_CORE}, servers on core {SERVER_CORE}"
+        + (f" (tusk serve: {results['workers']} workers)" if results["workers"] > 1 else "")
+        + f", median of {results['rounds']} interleaved rounds of {results['duration_s']:g} s"
+    )
+    print(f"{'mode':<8}{'server':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'req/CPU-s':>11}")
+    for mode, summary in results["modes"].items():
+        for name in ("ours", "flagd"):
+            s = summary[name]
+            cpu = s.get("cpu_ms_per_request")
+            per_cpu = f"{1000 / cpu:>11.0f}" if cpu else f"{'-':>11}"
+            label = "tusk serve" if name == "ours" else "flagd-core"
+            print(
+                f"{mode:<8}{label:<12}{s['requests_per_s']:>10.0f}{s['p50_ms']:>9.2f}{s['p99_ms']:>9.2f}"
+                f"{(cpu or 0):>12.3f}{per_cpu}"
+            )
+        print(
+            f"{mode:<8}{'ours/flagd':<12}{summary['ratio_requests_per_s']:>9.2f}x{'':>9}{summary['ratio_p99']:>8.2f}x"
+            f"{'':>12}{summary.get('ratio_per_cpu', float('nan')):>10.2f}x"
+        )
+
+
+def write_override(url: str, prefix: str, snapshot: Path) -> dict[str, Any]:
+    from tusklang.cli import main as tusk
+    from tusklang.overrides import OverrideStore
+
+    with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the results (--json)
+        code = tusk(
+            [
+                *("flags", "set-rollout", "flag_00001", "60", "--snapshot", str(snapshot)),
+                *("--redis", url, "--prefix", prefix, "--reason", "bench"),
+            ]
+        )
+    if code != 0:
+        raise SystemExit("could not write the override")
+    store = OverrideStore.from_url(url, prefix)
+    records = store.read().records
+    store.close()
+    return dict(records)
+
+
+def clear_override(url: str, prefix: str) -> None:
+    import redis
+
+    conn = redis.Redis.from_url(url)
+    keys = list(conn.scan_iter(f"{prefix}*"))
+    if keys:
+        conn.delete(*keys)
+    conn.close()
 
 
 if __name__ == "__main__":
