@@ -17,10 +17,8 @@ The npm package is pinned in tests/flagd_js/package.json (`npm ci --prefix tests
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,8 @@ from tusklang.evaluate import Client
 from tusklang.export.flagd import dumps_flagd, to_flagd
 
 from .conftest import IN_CI
+from .flagd_fuzz import flagd_js as _run_js
+from .flagd_fuzz import without_randomness
 from .test_flagd_export import CONFORMANCE, SEED, _contexts, _epoch, _flag
 
 ORACLE = Path(__file__).resolve().parent / "flagd_js"
@@ -62,36 +62,8 @@ def _kind(value: Any) -> str:
     return "object"
 
 
-def without_randomness(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The snapshot with every bucketing decision made certain, so v2 and v3 hashing cannot disagree."""
-    out = copy.deepcopy(snapshot)
-    scale = out.get("scale", 100_000)
-    for section in ("flags", "experiments"):
-        for flag in out.get(section, {}).values():
-            for index, rule in enumerate(flag.get("rules", [])):
-                rollout = rule.get("rollout")
-                if rollout is not None and rollout.get("percentage") is not None:
-                    rollout["percentage"] = scale if rollout["percentage"] > 0 else 0  # targeting still decides
-                for step_index, step in enumerate((rollout or {}).get("schedule") or []):
-                    step["percentage"] = scale if (index + step_index) % 2 else 0
-                split = rule.get("split")
-                if split is not None:
-                    keep = (index + len(flag["key"])) % len(split["weights"])
-                    split["weights"] = [[v, w if i == keep else 0] for i, (v, w) in enumerate(split["weights"])]
-                    if not split["weights"][keep][1]:
-                        split["weights"][keep][1] = 1
-    return out
-
-
 def flagd_js(node: str, document: dict[str, Any], cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    payload = json.dumps({"flags": dumps_flagd(document), "cases": cases})
-    done = subprocess.run(
-        [node, str(ORACLE / "evaluate.mjs")], input=payload, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    answers = json.loads(done.stdout)
-    assert len(answers) == len(cases)
-    return answers
+    return _run_js(node, document, cases)
 
 
 def test_flagd_typescript_core_serves_what_we_serve_for_every_seed_flag_over_10000_contexts(node: str) -> None:

@@ -1,17 +1,20 @@
 """Snapshot -> flagd flag-definition document (https://flagd.dev/schema/v0/flags.json).
 
 The export must make flagd serve every unit the variant our evaluator serves, so each construct is
-lowered into JsonLogic that behaves identically under flagd's evaluator (docs/flagd.md has the table):
+lowered into JsonLogic that behaves identically under flagd's evaluators (docs/flagd.md has the table):
 
 - bucketing is flagd's ``fractional`` v3 over ``{"cat": [salt + ":", {"var": bucket_by}]}``, exactly
   our ``murmur3(cbor_text(salt:unit))`` (docs/evaluation.md); a gate and a split use two fractionals;
 - JsonLogic compares loosely (``"10" == 10``, and flagd-core's Python JsonLogic even has
-  ``true === 1``), so every typed comparison carries a type guard built from portable operators;
-- schedules, ``active_between`` and ``time_window`` compare ``$flagd.timestamp``; a time window needs
-  the UTC offset of the context's zone, so zones are grouped by their offset history over a fixed
-  horizon and each group gets a binary search over its transitions;
-- what JsonLogic cannot express (ISO-8601 attribute dates, general regular expressions) is an error
-  diagnostic naming the flag, and the flag is left out - never exported with a different meaning.
+  ``true === 1``), so every typed comparison carries a type guard built from portable operators
+  (jsonlogic.py);
+- schedules, ``active_between`` and ``time_window`` compare ``$flagd.timestamp`` (flagd_time.py);
+- a prerequisite is the other flag's own targeting, inlined: JsonLogic cannot read another flag's
+  result, but it can compute it (same salts, same clock), so the inlined copy serves what that flag
+  serves;
+- what JsonLogic cannot express (ISO-8601 attribute dates, general regular expressions, numbers a
+  double cannot hold) is an error diagnostic naming the flag, and the flag is left out - never exported
+  with a different meaning.
 
 The export reads only the snapshot, like the evaluator, and is deterministic (the zone table depends
 on the installed tz database, like our evaluator's time windows do).
@@ -19,136 +22,78 @@ on the installed tz database, like our evaluator's time windows do).
 
 from __future__ import annotations
 
-import functools
 import json
 import re
-import zoneinfo
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from ..diagnostics import Diagnostic, Severity
-from ..evaluate.conditions import value_type
 from ..snapshot import load_snapshot
 from ..snapshot import models as m
+from .flagd_time import HORIZON, TS, time_window, utc_offset
+from .jsonlogic import (
+    GUARDS,
+    Unsupported,
+    all_of,
+    any_of,
+    by_kind,
+    contains,
+    exact_number,
+    is_list,
+    is_num,
+    is_str,
+    json_kind,
+    matches,
+    negate,
+    semver,
+    typed_in,
+    var,
+)
 
 FLAGD_SCHEMA = "https://flagd.dev/schema/v0/flags.json"
-HORIZON = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2040, 1, 1, tzinfo=UTC))
-"""Zone offsets are exact between these instants; outside, the boundary offset is kept."""
-
-TS = {"var": "$flagd.timestamp"}
-_BOOL_TEXT = ["true", "false", "True", "False"]  # cat(true): "true" in JSON-logic-js, "True" in Python
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_:/-]+$")
-_REGEX_META = set(".^$*+?{}[]\\|()")
-_SEMVER_OPS = {"eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+# String.replaceAll (the TypeScript core splices `$evaluators` with it) expands these in the replacement.
+_JS_REPLACEMENT = re.compile(r"\$[$&`']")
+# A prerequisite inlines the other flag's targeting: bound what a chain (or a diamond of chains, which
+# repeats shared prerequisites) may add, so flagd's recursive evaluators and the file stay sane.
+MAX_NESTING = 500
+"""JSON nesting of one flag's targeting (about two levels per JsonLogic operator; each inlined prerequisite
+adds at least six). Python's json and flagd-core's JsonLogic recurse once per level, up to ~1000."""
+MAX_TARGETING_CHARS = 1_000_000
 
 
-class Unsupported(Exception):
-    """A construct flagd cannot express with the same meaning."""
+class _TooLarge(Unsupported):
+    """Inlined prerequisites beyond the bounds; says the whole chain itself, so it is not wrapped."""
 
 
-# --- type guards --------------------------------------------------------------------------------
-# JsonLogic has no typeof; these use only portable operators. Each is false for a missing/null value.
+@dataclass(frozen=True)
+class _Served:
+    """JsonLogic giving the variant a flag serves (never null), with what it costs and what it uses."""
+
+    logic: Any
+    chars: int
+    depth: int
+    windowed: bool
 
 
-def _var(name: str) -> dict[str, Any]:
-    if name == "" or "." in name or name == "$flagd":
-        # flagd's `var` splits on dots (a flat key `a.b` is unreachable) and owns `$flagd`.
-        raise Unsupported(f"attribute name {name!r} cannot be read by flagd's `var`")
-    return {"var": name}
-
-
-def is_str(x: Any) -> dict[str, Any]:
-    return {"===": [x, {"cat": [x]}]}
-
-
-def is_bool(x: Any) -> dict[str, Any]:
-    # `in [true, false]` alone admits 1 and 0 in Python JsonLogic (1 == True); cat tells them apart.
-    return {"and": [{"in": [x, [True, False]]}, {"in": [{"cat": [x]}, _BOOL_TEXT]}]}
-
-
-def is_list(x: Any) -> dict[str, Any]:
-    # `merge` flattens a list into the new one, so only a list is not an element of merge([x]); no
-    # operator here raises for any type in flagd's Python or TypeScript JsonLogic
-    return {"!": {"in": [x, {"merge": [x]}]}}
-
-
-def is_obj(x: Any) -> dict[str, Any]:
-    # `cat` of an object: "[object Object]" in JavaScript, "{...}" in Python (only asked of non-strings)
-    # (`substr`, not flagd's `starts_with`: custom operators fail inside `some` in the TypeScript core)
-    text = {"cat": [x]}
-    return {"or": [{"===": [text, "[object Object]"]}, {"===": [{"substr": [text, 0, 1]}, "{"]}]}
-
-
-def is_num(x: Any) -> dict[str, Any]:
-    # `+` decides, but flagd's TypeScript JsonLogic raises on `+` of a string, list or object, so those
-    # are ruled out first with operators that never raise (`and` stops at the first false)
-    return {
-        "and": [
-            {"!": is_str(x)},
-            {"!==": [x, None]},
-            {"!": is_list(x)},
-            {"!": is_obj(x)},
-            {"!": {"in": [{"cat": [x]}, _BOOL_TEXT]}},
-            {"===": [x, {"+": [x]}]},
-        ]
-    }
-
-
-_GUARDS = {"string": is_str, "number": is_num, "boolean": is_bool}
-
-
-def _by_kind(values: list[Any]) -> dict[str, list[Any]]:
-    groups: dict[str, list[Any]] = {}
-    for v in values:
-        groups.setdefault(_json_kind(v), []).append(v)
-    return dict(sorted(groups.items()))
-
-
-def _any(parts: list[Any]) -> Any:
-    if not parts:
-        return False
-    return parts[0] if len(parts) == 1 else {"or": parts}
-
-
-def _all(parts: list[Any]) -> Any:
-    parts = [p for p in parts if p is not True]
-    if any(p is False for p in parts):
-        return False
-    if not parts:
-        return True
-    return parts[0] if len(parts) == 1 else {"and": parts}
-
-
-def typed_in(x: Any, values: list[Any]) -> Any:
-    """x equals one of the values with the same JSON type (`true` is not `1`, `1` is `1.0`)."""
-    parts = []
-    for k, vals in _by_kind(values).items():
-        if k == "string":
-            parts.append({"in": [x, vals]})  # a non-string never equals a string: no guard needed
-        else:
-            parts.append({"and": [_GUARDS[k](x), {"in": [x, vals]}]})
-    return _any(parts)
-
-
-# --- conditions ---------------------------------------------------------------------------------
+def _depth(value: Any) -> int:
+    """JSON nesting depth (iterative: the value may be deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, d = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, d)
+            stack.extend((v, d + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, d)
+            stack.extend((v, d + 1) for v in item)
+    return deepest
 
 
 def _epoch(value: datetime) -> int | float:
     t = (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
     return int(t) if t.is_integer() else t
-
-
-def _literal_regex(pattern: str, x: Any) -> Any:
-    """`matches` for the regexes that are literals (optionally `^`-anchored); others are unsupported.
-    A trailing `$` is not mapped to ends_with: Python's `$` also matches before a final newline."""
-    anchored = pattern.startswith("^")
-    body = pattern[1:] if anchored else pattern
-    if _REGEX_META & set(body):
-        raise Unsupported(f"regular expression {pattern!r} (JsonLogic has no regex; only literals export)")
-    if anchored:
-        return {"starts_with": [x, body]}
-    return _all([is_str(x), {"in": [body, x]}])
 
 
 class _Exporter:
@@ -160,6 +105,11 @@ class _Exporter:
         self.uses_time_window = False
         self.nesting = 0  # > 0 while building a segment body, which must not hold a `$ref`
         self.windowed: set[str] = set()  # segments whose body holds a time window
+        self.served_cache: dict[str, _Served] = {}
+        self.refused: dict[str, str] = {}  # flag key -> why it cannot be exported
+
+    def table(self, key: str) -> m.Flag:
+        return self.snap.flags.get(key) or self.snap.experiments[key]
 
     # segments ----------------------------------------------------------------------------------
 
@@ -177,7 +127,7 @@ class _Exporter:
             if self.uses_time_window:
                 self.windowed.add(name)
             self.uses_time_window = outer
-            self.bodies[name] = _all(parts) if seg.match == "all" else _any(parts)
+            self.bodies[name] = all_of(parts) if seg.match == "all" else any_of(parts)
         if name in self.windowed:
             self.uses_time_window = True
         return self.bodies[name]
@@ -185,9 +135,17 @@ class _Exporter:
     def membership(self, name: str) -> Any:
         if name in self.snap.segments:
             body = self.segment_body(name)
-            # flagd-core splices evaluators with re.sub, which mangles backslashes in the body (JSON
-            # escapes such as \" or \u00e9): such bodies, and names that JSON would escape, are inlined.
-            if self.nesting or isinstance(body, bool) or not _SAFE_NAME.match(name) or "\\" in json.dumps(body):
+            # flagd-core (Python) splices evaluators with re.sub, which mangles backslashes in the body
+            # (JSON escapes such as \" or \u00e9), and the TypeScript core with String.replaceAll, which
+            # expands `$&`, `$'`...: such bodies, and names that JSON would escape, are inlined.
+            text = json.dumps(body)
+            if (
+                self.nesting
+                or isinstance(body, bool)
+                or not _SAFE_NAME.match(name)
+                or "\\" in text
+                or _JS_REPLACEMENT.search(json.dumps(body, ensure_ascii=False))
+            ):
                 return body
             self.evaluators[name] = body
             return {"$ref": name}
@@ -210,14 +168,13 @@ class _Exporter:
     def condition(self, cond: Any, time_zone: str) -> Any:
         op = cond.op
         if op == "all":
-            return _all([self.condition(c, time_zone) for c in cond.conditions])
+            return all_of([self.condition(c, time_zone) for c in cond.conditions])
         if op == "any":
-            return _any([self.condition(c, time_zone) for c in cond.conditions])
+            return any_of([self.condition(c, time_zone) for c in cond.conditions])
         if op == "not":
-            inner = self.condition(cond.condition, time_zone)
-            return (not inner) if isinstance(inner, bool) else {"!": [inner]}
+            return negate(self.condition(cond.condition, time_zone))
         if op == "segment":
-            return _any([self.membership(n) for n in cond.segments])
+            return any_of([self.membership(n) for n in cond.segments])
         if op == "time_window":
             self.uses_time_window = True
             days = tuple(cond.days or ())
@@ -226,47 +183,46 @@ class _Exporter:
             parts: list[Any] = [{"<=": [_epoch(cond.start), TS]}]
             if cond.end is not None:
                 parts.append({"<": [TS, _epoch(cond.end)]})
-            return _all(parts)
-        x = _var(cond.attribute)
+            return all_of(parts)
+        x = var(cond.attribute)
         if op == "exists":
             return {"!==": [x, None]}
+        if op == "not_exists":
+            return {"===": [x, None]}  # both engines' `var` give null for a missing attribute
+        for value in getattr(cond, "values", None) or [getattr(cond, "value", None)]:
+            if not exact_number(value):
+                raise Unsupported(f"the number {value} in a condition on `{cond.attribute}` is not exact as a double")
         if op == "in":
             return typed_in(x, cond.values)
         if op == "not_in":
             if not cond.values:
                 return is_str(x)  # our evaluator: an empty list behaves as a list of strings
-            parts = []
-            for k, vals in _by_kind(cond.values).items():
-                parts.append({"and": [_GUARDS[k](x), {"!": {"in": [x, vals]}}]})
-            return _any(parts)
+            return any_of(
+                [{"and": [GUARDS[k](x), {"!": {"in": [x, vals]}}]} for k, vals in by_kind(cond.values).items()]
+            )
         if op in ("==", "!=", "<", "<=", ">", ">="):
-            want = _json_kind(cond.value)
+            want = json_kind(cond.value)
             if want == "boolean" and op not in ("==", "!="):
                 return False  # booleans are never ordered
             strict = {"==": "===", "!=": "!=="}.get(op, op)
             test = {strict: [x, cond.value]}
             if op == "==" and want == "string":
                 return test  # a non-string never equals a string
-            return {"and": [_GUARDS[want](x), test]}
+            return {"and": [GUARDS[want](x), test]}
         if op in ("contains_any", "contains_all"):
             item = {"var": ""}
             # `some` raises on a non-list in flagd's TypeScript JsonLogic: the list test comes first
             if op == "contains_any":
                 return {"and": [is_list(x), {"some": [x, typed_in(item, cond.values)]}]} if cond.values else False
-            return _all([is_list(x), *({"some": [x, typed_in(item, [v])]} for v in cond.values)])
+            return all_of([is_list(x), *({"some": [x, typed_in(item, [v])]} for v in cond.values)])
         if op in ("starts_with", "ends_with"):
             return {op: [x, cond.value]}  # flagd's operators are false for a non-string
+        if op == "contains":
+            return contains(x, cond.value)
         if op == "matches":
-            return _literal_regex(cond.value, x)
+            return matches(x, cond.value)
         if op.startswith("semver_"):
-            # flagd strips `V` too and would read numbers as versions.
-            return {
-                "and": [
-                    is_str(x),
-                    {"!": {"starts_with": [x, "V"]}},
-                    {"sem_ver": [x, _SEMVER_OPS[op[7:]], cond.value]},
-                ]
-            }
+            return semver(x, op[7:], cond.value)
         if op in ("before", "after"):
             raise Unsupported(f"`{op}` on attribute `{cond.attribute}` (JsonLogic cannot parse ISO-8601 dates)")
         raise Unsupported(f"condition op `{op}`")
@@ -274,7 +230,7 @@ class _Exporter:
     # rules -------------------------------------------------------------------------------------
 
     def fractional(self, flag: m.Flag, salt: str, weights: list[list[Any]]) -> dict[str, Any]:
-        return {"fractional": [{"cat": [f"{salt}:", _var(flag.bucket_by)]}, *weights]}
+        return {"fractional": [{"cat": [f"{salt}:", var(flag.bucket_by)]}, *weights]}
 
     def gate(self, flag: m.Flag, rollout: m.Rollout, pct: int) -> Any:
         if pct <= 0:
@@ -299,10 +255,12 @@ class _Exporter:
 
     def unit_ok(self, flag: m.Flag) -> Any:
         # Our unit id is a string or an integer; anything else makes the rule pass (never "null").
-        u = _var(flag.bucket_by)
+        u = var(flag.bucket_by)
         return {"or": [is_str(u), {"and": [is_num(u), {"===": [{"%": [u, 1]}, 0]}]}]}
 
-    def targeting(self, flag: m.Flag) -> Any:
+    def rules(self, flag: m.Flag) -> tuple[list[Any], Any]:
+        """(condition, variant) pairs for `if`, and what an unconditional rule serves (None: no rule
+        served; flagd then serves defaultVariant with reason DEFAULT, as we do)."""
         branches: list[Any] = []
         for rule in flag.rules:
             parts = [self.condition(c, flag.time_zone) for c in rule.conditions]
@@ -310,7 +268,7 @@ class _Exporter:
                 parts.append(self.unit_ok(flag))
             if rule.rollout is not None:
                 parts.append(self.rollout(flag, rule.rollout))
-            cond = _all(parts)
+            cond = all_of(parts)
             if cond is False:
                 continue  # can never serve
             if rule.split is not None:
@@ -318,136 +276,91 @@ class _Exporter:
             else:
                 value = rule.serve
             if cond is True:
-                return {"if": [*branches, value]} if branches else {"if": [True, value, None]}
+                return branches, value
             branches += [cond, value]
-        # null: no rule served, flagd serves defaultVariant with reason DEFAULT, as we do
-        return {"if": [*branches, None]} if branches else {"if": [False, None, None]}
+        return branches, None
 
+    # prerequisites -----------------------------------------------------------------------------
 
-# --- time windows -------------------------------------------------------------------------------
+    def prerequisite_checks(self, flag: m.Flag, chain: tuple[str, ...]) -> tuple[list[Any], int, int, bool]:
+        """`if` branches serving off_variant for each failing prerequisite, in order; with their size,
+        depth and whether they read the time of day."""
+        branches: list[Any] = []
+        chars = depth = 0
+        windowed = False
+        for prerequisite in flag.prerequisites:
+            try:
+                served = self.served(prerequisite.flag, (*chain, prerequisite.flag))
+            except _TooLarge:
+                raise
+            except Unsupported as exc:
+                raise Unsupported(f"its prerequisite `{prerequisite.flag}` cannot be exported: {exc}") from None
+            # variant names are strings, and `served` is always one: no type guard needed
+            branches += [{"!": [{"in": [served.logic, list(prerequisite.variants)]}]}, flag.off_variant]
+            chars += served.chars + len(json.dumps(prerequisite.variants)) + len(json.dumps(flag.off_variant)) + 20
+            depth = max(depth, served.depth + 5)
+            windowed = windowed or served.windowed
+        return branches, chars, depth, windowed
 
+    @staticmethod
+    def bounded(chain: tuple[str, ...], chars: int, depth: int) -> None:
+        if depth > MAX_NESTING or chars > MAX_TARGETING_CHARS:
+            shown = " -> ".join(chain if len(chain) <= 6 else (*chain[:3], "...", *chain[-2:]))
+            raise _TooLarge(
+                f"its prerequisites ({shown}), inlined, would nest {depth} levels deep and take {chars:,} "
+                f"characters; flagd's evaluators are given at most {MAX_NESTING} levels and "
+                f"{MAX_TARGETING_CHARS:,} characters per flag"
+            )
 
-def _offset(tz: zoneinfo.ZoneInfo, t: int) -> int:
-    delta = datetime.fromtimestamp(t, tz).utcoffset()
-    return int(delta.total_seconds()) if delta is not None else 0
-
-
-@functools.cache
-def zone_offsets(name: str) -> tuple[tuple[int, int], ...]:
-    """(from, utc offset seconds) steps of a zone over the horizon; the first step's `from` is 0.
-
-    Sampled weekly, each change located to the second by bisection: no zone changes its offset twice
-    within a week (transitions are months apart)."""
-    tz = zoneinfo.ZoneInfo(name)
-    start, end = (int(h.timestamp()) for h in HORIZON)
-    week = 7 * 86400
-    current = _offset(tz, start)
-    steps = [(0, current)]
-    t = start
-    while t < end:
-        nxt = min(t + week, end)
-        o = _offset(tz, nxt)
-        if o != current:
-            lo, hi = t, nxt
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if _offset(tz, mid) == current:
-                    lo = mid
-                else:
-                    hi = mid
-            current = _offset(tz, hi)
-            steps.append((hi, current))
-            t = hi  # re-scan from the change, so a second change within the same week is found too
-            continue
-        t = nxt
-    return tuple(steps)
-
-
-@functools.cache
-def zone_groups() -> tuple[tuple[tuple[tuple[int, int], ...], tuple[str, ...]], ...]:
-    """Every loadable IANA zone, grouped by identical offset history over the horizon."""
-    groups: dict[tuple[tuple[int, int], ...], list[str]] = {}
-    for name in sorted(zoneinfo.available_timezones()):
+    def served(self, key: str, chain: tuple[str, ...]) -> _Served:
+        """JsonLogic for the variant flag `key` serves, as `evaluate(key)` would (the snapshot refuses
+        cycles, so the recursion ends; MAX_NESTING bounds it well below the chain limit)."""
+        if key in self.served_cache:
+            return self.served_cache[key]
+        flag = self.table(key)
+        if not flag.enabled:
+            found = _Served(flag.off_variant, len(json.dumps(flag.off_variant)), 0, False)
+            self.served_cache[key] = found
+            return found
+        if key in self.refused:
+            raise Unsupported(self.refused[key])
+        outer, self.uses_time_window = self.uses_time_window, False
         try:
-            groups.setdefault(zone_offsets(name), []).append(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-            continue
-    return tuple(sorted(((k, tuple(v)) for k, v in groups.items()), key=lambda g: g[1][0]))
+            branches, final = self.rules(flag)
+            windowed = self.uses_time_window
+        except Unsupported as exc:
+            self.refused[key] = str(exc)
+            raise
+        finally:
+            self.uses_time_window = outer
+        checks, chars, depth, pre_windowed = self.prerequisite_checks(flag, chain)
+        own = [*branches, flag.default_variant if final is None else final]
+        logic = {"if": [*checks, *own]} if len(checks) + len(own) > 1 else own[0]
+        chars += len(json.dumps(own))
+        depth = max(depth, _depth(own)) + 2
+        self.bounded(chain, chars, depth)
+        found = _Served(logic, chars, depth, windowed or pre_windowed)
+        self.served_cache[key] = found
+        return found
 
-
-_DAY = 86400
-
-
-def _offset_tree(steps: tuple[tuple[int, int], ...], ts: Any) -> Any:
-    """The zone's UTC offset in seconds at `ts`: a binary search over its steps."""
-    if len(steps) == 1:
-        return steps[0][1]
-    mid = len(steps) // 2
-    return {"if": [{"<": [ts, steps[mid][0]]}, _offset_tree(steps[:mid], ts), _offset_tree(steps[mid:], ts)]}
-
-
-def _search(keys: list[Any], leaf: Any, probe: Any) -> Any:
-    """Binary search over sorted keys with `<` on `probe`; `leaf(i)` is the node for keys[i]."""
-    if len(keys) == 1:
-        return leaf(0)
-    mid = len(keys) // 2
-    left = _search(keys[:mid], leaf, probe)
-    right = _search(keys[mid:], lambda i: leaf(mid + i), probe)
-    return {"if": [{"<": [probe, keys[mid]]}, left, right]}
-
-
-@functools.cache
-def _utc_offset_json(time_zone: str) -> str:
-    """Two binary searches instead of a scan of ~600 names on every evaluation: the context's zone name
-    -> its offset group (-1: the fallback zone's offsets), then the group -> an offset tree over the
-    timestamp. `reduce` over one item binds [group, timestamp] to `current` between the two."""
-    try:
-        fallback = zone_offsets(time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        fallback = zone_offsets("UTC")  # our evaluator: an invalid flag zone means UTC
-    groups = [(steps, names) for steps, names in zone_groups() if steps != fallback]
-    if not groups:
-        return json.dumps(_offset_tree(fallback, TS))
-    index = sorted((name, i) for i, (_, names) in enumerate(groups) for name in names)
-    tz = {"var": "timezone"}
-    names = [n for n, _ in index]
-    # `<` only steers the search; the leaf's `===` decides, so a non-string zone ends at -1
-    by_name = _search(names, lambda i: {"if": [{"===": [tz, index[i][0]]}, index[i][1], -1]}, tz)
-    # flagd's TypeScript JsonLogic raises on `<` between a number (or list, or boolean) and a string:
-    # only a string zone enters the search
-    by_name = {"if": [is_str(tz), by_name, -1]}
-    trees = [_offset_tree(fallback, {"var": "current.1"})]
-    trees += [_offset_tree(steps, {"var": "current.1"}) for steps, _ in groups]
-    by_group = _search(list(range(-1, len(groups))), lambda i: trees[i], {"var": "current.0"})
-    return json.dumps({"reduce": [[[by_name, TS]], by_group, 0]})
-
-
-def utc_offset(time_zone: str) -> Any:
-    """UTC offset (seconds) of the context's `timezone` if it is a valid IANA name, else of `time_zone`."""
-    return json.loads(_utc_offset_json(time_zone))
-
-
-def time_window(start: int, end: int, days: tuple[str, ...], offset: Any) -> Any:
-    """Local minute in [start, end) (crossing midnight when start > end), optionally on given weekdays.
-
-    With sod the local second of the day, the window holds iff (sod - 60 start) mod 86400 <
-    (60 end - 60 start) mod 86400, one comparison for both window shapes; the local time feeds it once,
-    so the offset table is evaluated once."""
-    s = start * 60
-    width = (end * 60 - s) % _DAY
-    if not days:
-        return {"<": [{"%": [{"+": [TS, offset, _DAY - s]}, _DAY]}, width]}
-    # `reduce` over a one-item list binds the local time to `current` for the two tests below
-    local = {"var": "current"}
-    sod = {"%": [local, _DAY]}
-    weekday = {"%": [{"+": [{"/": [{"-": [local, sod]}, _DAY]}, 3]}, 7]}  # 1970-01-01 was a Thursday
-    body = {
-        "and": [
-            {"in": [weekday, sorted(_DAYS.index(d) for d in days)]},
-            {"<": [{"%": [{"+": [local, _DAY - s]}, _DAY]}, width]},
-        ]
-    }
-    return {"reduce": [[{"+": [TS, offset]}], body, False]}
+    def targeting(self, flag: m.Flag) -> Any:
+        """The flag's targeting, or None when it has neither rules nor prerequisites (flagd: STATIC)."""
+        # its own rules first: a flag refused for its own construct says so, not its prerequisite's
+        branches, final = self.rules(flag)
+        checks, chars, depth, windowed = self.prerequisite_checks(flag, (flag.key,))
+        self.uses_time_window = self.uses_time_window or windowed
+        if not flag.rules and not checks:
+            return None
+        if checks or branches:
+            logic: Any = {"if": [*checks, *branches, final]}
+        elif final is not None:
+            logic = {"if": [True, final, None]}  # the first rule serves everyone
+        else:
+            logic = {"if": [False, None, None]}  # rules, none of which can serve: DEFAULT
+        chars += len(json.dumps([branches, final]))
+        depth = max(depth, _depth([branches, final])) + 2
+        self.bounded((flag.key, *(p.flag for p in flag.prerequisites)), chars, depth)
+        return logic
 
 
 # --- document -----------------------------------------------------------------------------------
@@ -465,17 +378,21 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix] = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _json_kind(value: Any) -> str:
-    """flagd's variant types: boolean, number, string, and everything else (lists, maps, null) an object."""
-    found = value_type(value)
-    return found if found in _GUARDS else "object"
-
-
 def _flag(ex: _Exporter, flag: m.Flag, kind: str) -> tuple[dict[str, Any], list[Diagnostic]]:
     diagnostics: list[Diagnostic] = []
+    for name, value in flag.variants.items():
+        if name == "":
+            # flagd's schema wants names of one character or more; its TypeScript core reads an empty
+            # defaultVariant as none
+            raise Unsupported('a variant named "" (flagd needs at least one character)')
+        if not exact_number(value):
+            raise Unsupported(f"variant `{name}` holds a number a double cannot hold exactly (above 2^53)")
     meta: dict[str, Any] = {}
     _flatten("", flag.metadata, meta)
     _flatten("tusklang", {"kind": kind, "type": flag.type}, meta)
+    if flag.prerequisites:
+        # for people reading the flagd document: the targeting holds them inlined
+        _flatten("tusklang", {"prerequisites": [p.model_dump() for p in flag.prerequisites]}, meta)
     if isinstance(flag, m.Experiment):
         _flatten("tusklang.metrics", flag.metrics or {}, meta)
         _flatten("tusklang.analysis", flag.analysis or {}, meta)
@@ -486,17 +403,19 @@ def _flag(ex: _Exporter, flag: m.Flag, kind: str) -> tuple[dict[str, Any], list[
         out["defaultVariant"] = flag.off_variant
     else:
         out["defaultVariant"] = flag.default_variant
-        if flag.rules:
-            out["targeting"] = ex.targeting(flag)
-    kinds = sorted({_json_kind(v) for v in flag.variants.values()})
-    if len(kinds) > 1:
+        targeting = ex.targeting(flag)
+        if targeting is not None:
+            out["targeting"] = targeting
+    lists = sorted(name for name, value in flag.variants.items() if isinstance(value, list))
+    if lists:
         diagnostics.append(
             Diagnostic(
                 "flagd-variant-types",
-                f"{kind} `{flag.key}`: variants mix JSON types ({', '.join(kinds)}); flagd's schema wants one "
-                "type per flag, and a typed flagd getter returns TYPE_MISMATCH for a variant of another type",
+                f"{kind} `{flag.key}`: variant(s) {', '.join(f'`{n}`' for n in lists)} hold a list; both flagd "
+                "cores serve it through their object getters, but flagd's schema wants a JSON object for "
+                "each variant of an object flag, so strict validators refuse the document",
                 severity=Severity.WARNING,
-                hint="give every variant the same type (e.g. all objects) for strict flagd validators",
+                hint="wrap the list in an object (`{ items = [...] }`) for strict flagd validators",
             )
         )
     return out, diagnostics
