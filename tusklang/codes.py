@@ -179,7 +179,7 @@ _TABLE: Final[tuple[tuple[str, Severity, str], ...]] = (
     ("snapshot-format", E, "the snapshot's format version is not supported"),
     ("snapshot-invalid", E, "the snapshot does not validate"),
     ("flagd-unsupported", E, "a flag flagd cannot express with the same meaning"),
-    ("flagd-variant-types", W, "a flag's variants mix JSON types"),
+    ("flagd-variant-types", W, "an object flag has a list variant (flagd's schema wants objects)"),
     ("flagd-time-horizon", I, "a time window's zone offsets are exact only within the horizon"),
 )
 
