@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .mapping import definition, flag_metadata, with_targeting_key
+from .mapping import TargetingKey, definition, flag_metadata, with_targeting_key
 
-__all__ = ["TuskProvider", "definition", "flag_metadata", "with_targeting_key"]
+__all__ = ["TargetingKey", "TuskProvider", "definition", "flag_metadata", "with_targeting_key"]
 
 
 def __getattr__(name: str) -> Any:

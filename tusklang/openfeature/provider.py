@@ -8,7 +8,8 @@ An application that already speaks OpenFeature swaps its provider and keeps its 
     api.set_provider(TuskProvider.from_file("flags.json", watch=True))
     api.get_client().get_boolean_value("new_checkout_flow", False, EvaluationContext("user-1", {...}))
 
-Results are the reference evaluator's (value, variant, reason, the rule as flag metadata); the
+Results are the reference evaluator's (value, variant, reason, the deciding rule and, with reason
+PREREQUISITE_FAILED, the prerequisite that did not hold, as flag metadata); the
 ``targetingKey`` stands in for a flag's ``bucket_by`` attribute when the context lacks it, as in
 ``tusk serve``. Errors follow OpenFeature: an unknown flag is FLAG_NOT_FOUND, a value of another type
 than the getter's is TYPE_MISMATCH, and the caller's default is returned. ``track()`` records a
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from openfeature.evaluation_context import EvaluationContext
@@ -30,7 +32,7 @@ from openfeature.track import TrackingEventDetails
 from ..evaluate import Client
 from ..evaluate import reasons as r
 from ..evaluate.result import EvaluationResult
-from .mapping import definition, flag_metadata, with_targeting_key
+from .mapping import TargetingKey, definition, flag_metadata
 
 T = TypeVar("T")
 
@@ -67,6 +69,7 @@ class TuskProvider(AbstractProvider):
     def __init__(self, client: Client) -> None:
         super().__init__()
         self.client = client
+        self._targeting = TargetingKey()
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], *, watch: bool = False, **client_options: Any) -> TuskProvider:
@@ -84,8 +87,9 @@ class TuskProvider(AbstractProvider):
     def _resolve(
         self, key: str, default: T, expected: str, evaluation_context: EvaluationContext | None
     ) -> FlagResolutionDetails[T]:
-        found = definition(self.client.snapshot, key)
-        context = with_targeting_key(found, _context(evaluation_context))
+        snapshot = self.client.snapshot
+        found = definition(snapshot, key)
+        context = self._targeting.context(snapshot, key, _context(evaluation_context))
         result = self.client.evaluate_typed(key, expected, context, default)
         if expected == "number" and result.error_code is None:
             result = _integral(result, default)
@@ -101,9 +105,10 @@ class TuskProvider(AbstractProvider):
             )
         return FlagResolutionDetails(
             value=result.value,
-            reason=_REASONS.get(result.reason, Reason.UNKNOWN),
+            # PREREQUISITE_FAILED is not one of the SDK's Reason members; OpenFeature allows other strings.
+            reason=_REASONS.get(result.reason, result.reason),
             variant=result.variant,
-            flag_metadata=flag_metadata(found, result.rule),
+            flag_metadata=flag_metadata(found, result.rule, result.prerequisite),
         )
 
     def resolve_boolean_details(
@@ -154,7 +159,7 @@ def _integral(result: EvaluationResult, default: Any) -> EvaluationResult:
         if not value.is_integer():
             detail = f"`{result.flag}` serves {value}, the caller asked for an integer"
             return EvaluationResult(result.flag, default, None, r.ERROR, result.rule, r.TYPE_MISMATCH, detail)
-        return EvaluationResult(result.flag, int(value), result.variant, result.reason, result.rule)
+        return replace(result, value=int(value))
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-        return EvaluationResult(result.flag, float(value), result.variant, result.reason, result.rule)
+        return replace(result, value=float(value))
     return result

@@ -26,8 +26,8 @@ from .. import safejson
 from ..evaluate import Client
 from ..evaluate import reasons as r
 from ..evaluate.result import EvaluationResult
+from ..openfeature.mapping import TargetingKey, fill, flag_metadata
 from ..openfeature.mapping import definition as definition_of
-from ..openfeature.mapping import flag_metadata, with_targeting_key
 from ..snapshot import Snapshot
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -62,7 +62,7 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def _success(result: EvaluationResult, found: Any) -> dict[str, Any]:
-    metadata = flag_metadata(found, result.rule)
+    metadata = flag_metadata(found, result.rule, result.prerequisite)
     return {
         "key": result.flag,
         "value": result.value,
@@ -331,6 +331,7 @@ def create_app(
     )
     access_logger = logger or logging.getLogger(ACCESS_LOGGER)
     digest = _SnapshotDigest()
+    targeting = TargetingKey()
 
     async def evaluate_flag(request: Request) -> Response:
         key = request.path_params["key"]
@@ -339,8 +340,9 @@ def create_app(
             context = await _read_context(request, max_body_bytes)
         except _RequestProblem as problem:
             return _json(_failure(key, problem.code, problem.detail), problem.status)
-        definition = definition_of(client.snapshot, key)
-        result = client.evaluate(key, with_targeting_key(definition, context))
+        snapshot = client.snapshot
+        definition = definition_of(snapshot, key)
+        result = client.evaluate(key, targeting.context(snapshot, key, context))
         request.scope[_ACCESS_FIELDS]["reason"] = result.reason
         if result.error_code is None:
             return _json(_success(result, definition))
@@ -354,12 +356,20 @@ def create_app(
         except _RequestProblem as problem:
             return _json({"errorCode": problem.code, "errorDetails": problem.detail}, problem.status)
         snapshot = client.snapshot
+        keys = [*snapshot.flags, *snapshot.experiments]
+        missing = {key: targeting.missing(snapshot, key, context) for key in keys}
+        kinds = set(missing.values())
+        if len(kinds) <= 1:
+            # One context for every flag (the common case: they all bucket by the same attribute): one
+            # evaluate_all, so a prerequisite shared by many flags is evaluated once.
+            results = client.evaluate_all(fill(context, kinds.pop() if kinds else ()))
+            pairs = [(key, results[key]) for key in keys if key in results]
+        else:
+            pairs = [(key, client.evaluate(key, fill(context, missing[key]))) for key in keys]
         flags: list[dict[str, Any]] = []
-        for key in [*snapshot.flags, *snapshot.experiments]:
-            definition = definition_of(snapshot, key)
-            result = client.evaluate(key, with_targeting_key(definition, context))
+        for key, result in pairs:
             if result.error_code is None:
-                flags.append(_success(result, definition))
+                flags.append(_success(result, definition_of(snapshot, key)))
             else:
                 flags.append(_failure(key, result.error_code, result.detail or result.error_code))
         body = _json_bytes({"flags": flags})
