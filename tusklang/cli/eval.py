@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from ._common import EXIT_OK, EXIT_PROBLEMS, UsageError, add_command, add_format, io_error, print_json, read_text
+
+if TYPE_CHECKING:
+    from ..evaluate.result import EvaluationResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,11 +87,7 @@ def run(args: argparse.Namespace) -> int:
             for line in lines:
                 print(line)
         value = json.dumps(result.value, ensure_ascii=False)
-        print(
-            f"{result.flag} = {value}  (variant {result.variant}, reason {result.reason}"
-            + (f", rule {result.rule}" if result.rule else "")
-            + ")"
-        )
+        print(f"{result.flag} = {value}  (variant {result.variant}, reason {result.reason}{_decided_by(result)})")
         if result.error_code:
             print(f"error {result.error_code}: {result.detail}", file=sys.stderr)
         elif result.detail:
@@ -103,6 +103,13 @@ def _run_all(client: object, context: dict[str, object], args: argparse.Namespac
         width = max((len(key) for key in results), default=0)
         for key, result in sorted(results.items()):
             value = json.dumps(result.value, ensure_ascii=False)
-            rule = f", rule {result.rule}" if result.rule else ""
-            print(f"{key.ljust(width)}  {value}  (variant {result.variant}, reason {result.reason}{rule})")
+            print(
+                f"{key.ljust(width)}  {value}  (variant {result.variant}, reason {result.reason}{_decided_by(result)})"
+            )
     return EXIT_PROBLEMS if any(r.error_code for r in results.values()) else EXIT_OK
+
+
+def _decided_by(result: EvaluationResult) -> str:
+    """``, rule R`` for the deciding rule, ``, prerequisite P`` for the prerequisite that did not hold."""
+    rule, prerequisite = result.rule, result.prerequisite
+    return (f", rule {rule}" if rule else "") + (f", prerequisite {prerequisite}" if prerequisite else "")
