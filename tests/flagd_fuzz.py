@@ -230,11 +230,11 @@ def _condition(rng: random.Random, spec: Spec, depth: int, segment: bool = False
         # not exportable: the flag must be reported and left out
         return {"op": rng.choice(["before", "after"]), "attribute": attr, "value": "2024-01-01T00:00:00Z"}
     op = rng.choice(["==", "!=", "<", "<=", ">", ">="])
-    value = rng.choice([*NUMBERS, "pro", "", True])
+    value = rng.choice([*NUMBERS, "pro", "", True, "pró", "\uff11", "😀"])  # the last two are refused
     if isinstance(value, int | float) and not isinstance(value, bool):
         spec.add(attr, value, value, value + 1, value - 1, float(value) + 0.5, str(value), True, [value])
     else:
-        spec.add(attr, value, value, str(value).upper(), 1, [value])
+        spec.add(attr, value, value, str(value).upper(), str(value) + "a", "\uffff", "😀", 1, [value])
     return {"op": op, "attribute": attr, "value": value}
 
 
@@ -314,6 +314,7 @@ EDGE: list[Any] = [
     "null",
     "ä",
     "😀",
+    "\ue000",
     "a\u0000b",
     0,
     1,

@@ -411,7 +411,7 @@ def test_a_disabled_flag_keeps_serving_its_off_variant_in_flagd(flagd_clock: _Cl
     assert (res.value, res.variant) == ("legacy", "off")
 
 
-def test_mixed_variant_types_are_a_warning_naming_the_flag() -> None:
+def test_the_seed_exports_without_variant_type_warnings_or_errors() -> None:
     snapshot = json.loads((SEED / "snapshot.json").read_text(encoding="utf-8"))
     _, diagnostics = to_flagd(snapshot)
     mixed = sorted(d.message.split("`")[1] for d in diagnostics if d.code == "flagd-variant-types")

@@ -455,3 +455,20 @@ def test_cli_exports_the_typed_fixture_and_both_flagd_cores_agree(tmp_path: Path
     for reason in ("TARGETING_MATCH", "PREREQUISITE_FAILED", "SPLIT", "STATIC"):
         assert report.served[reason] > 50, report.served
     print(fuzz.summary(report))
+
+
+def test_string_ordering_against_characters_javascript_orders_differently_is_refused(node: str) -> None:
+    """JavaScript compares UTF-16 code units: "\\uff11" < "😀" is false there and true for us. An operand
+    below U+D800 decides alike in both whatever the attribute holds; one from U+D800 up is refused."""
+    snapshot = _snapshot(
+        _flag("fullwidth", [{"op": "<", "attribute": "s", "value": "\uff11"}]),
+        _flag("emoji", [{"op": ">=", "attribute": "s", "value": "a😀"}]),
+        _flag("equal", [{"op": "==", "attribute": "s", "value": "😀"}]),
+        _flag("latin", [{"op": "<", "attribute": "s", "value": "pró"}]),
+    )
+    document, diagnostics = to_flagd(snapshot)
+    errors = _errors(diagnostics)
+    assert sorted(errors) == ["emoji", "fullwidth"] and "UTF-16" in errors["fullwidth"]
+    values = ["😀", "\uff11", "\ue000", "\uffff", "a😀", "a\uffff", "pro", "prz", "pró😀", "", "a", 5, None]
+    results = _compare_all(node, snapshot, [{"s": v} for v in values])
+    assert {(r.flag, r.value) for r in results} >= {(k, v) for k in document["flags"] for v in (True, False)}

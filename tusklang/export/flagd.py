@@ -204,6 +204,14 @@ class _Exporter:
             want = json_kind(cond.value)
             if want == "boolean" and op not in ("==", "!="):
                 return False  # booleans are never ordered
+            if want == "string" and op not in ("==", "!=") and any(ord(ch) >= 0xD800 for ch in cond.value):
+                # JavaScript orders UTF-16 code units, we (and Python) code points: they disagree between
+                # U+E000..U+FFFF and characters beyond U+FFFF. Below U+D800 in the operand, the first
+                # difference decides alike in both, whatever the attribute holds.
+                raise Unsupported(
+                    f"ordering `{cond.attribute}` against {cond.value!r}, which holds a character from U+D800 "
+                    "up (flagd's TypeScript core orders UTF-16 code units, not characters)"
+                )
             strict = {"==": "===", "!=": "!=="}.get(op, op)
             test = {strict: [x, cond.value]}
             if op == "==" and want == "string":
