@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "units, conversions, uplift with its interval, P(best), expected loss, adjusted p-values, SRM and the "
         "decision for one experiment",
         "tusk experiment report checkout_optimization --events-db sqlite:///events.db --snapshot flags.json "
-        "--metric purchase --format html -o report.html",
+        "--metric purchase --format html -o report.html\n"
+        "  tusk experiment report checkout_optimization --events-db sqlite:///events.db --by country",
     )
     report.add_argument("name", help="experiment key (the `flag` of its exposure events)")
     report.add_argument(
@@ -63,6 +64,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     report.add_argument("--control", help="control variant when there is no --snapshot (default: control)")
     report.add_argument("--correction", choices=("holm", "bonferroni", "bh"), help="p-value correction (default holm)")
+    report.add_argument(
+        "--by",
+        metavar="ATTRIBUTE",
+        help="break the results down per value of this recorded attribute (EventTracker attributes=, e.g. "
+        "country): per-slice intervals, corrected p-values over every slice, slices too small to judge named",
+    )
+    report.add_argument(
+        "--min-slice-units",
+        type=int,
+        metavar="N",
+        help="with --by: units every arm of a slice needs to be judged (default: the experiment's "
+        "minimum_sample_size, else 100)",
+    )
     report.add_argument("--query-timeout", type=float, default=30.0, help="seconds per query (default 30)")
     add_format(report, "text", "json", "html")
     report.add_argument("-o", "--output", help="write the report to this file (atomically) instead of stdout")
@@ -86,6 +100,13 @@ def _run_report(args: argparse.Namespace) -> int:
         raise UsageError("--events-db: no event store given (pass --events-db URL or set TUSK_DATABASE_URL)")
     if args.query_timeout <= 0:
         raise UsageError("--query-timeout must be positive")
+    if args.by is not None:
+        from ..reports.segments import valid_attribute
+
+        if not valid_attribute(args.by):
+            raise UsageError(f"--by: not an attribute name: {args.by!r} (letters, digits, _ . -)")
+    if args.min_slice_units is not None and (args.by is None or args.min_slice_units < 1):
+        raise UsageError("--min-slice-units needs --by and a positive number")
     try:
         if args.snapshot:
             from ..snapshot.validate import load_snapshot
@@ -109,8 +130,12 @@ def _run_report(args: argparse.Namespace) -> int:
                     found = ", ".join(events) if events else "none recorded"
                     raise UsageError(f"--metric: name the conversion event (events in the store: {found})")
                 metric = events[0]
-            counts = rep.count(db, args.name, metric)
-        result = rep.analyse(spec, metric, counts)
+            if args.by is not None:
+                from ..reports import segments
+
+                result = segments.count_and_analyse(db, spec, metric, args.by, min_units=args.min_slice_units)
+            else:
+                result = rep.analyse(spec, metric, rep.count(db, args.name, metric))
     except DatabaseError as exc:
         # The store cannot be read (URL, connection, missing tables): an I/O problem, exit 2.
         hint = " (a missing table: create the tables with `tusk db init`)" if exc.kind == "missing_table" else ""
@@ -124,14 +149,23 @@ def _run_report(args: argparse.Namespace) -> int:
             print(exc.render(), file=sys.stderr)
         return EXIT_PROBLEMS
 
-    render = {"text": rep.render_text, "json": rep.render_json, "html": rep.render_html}[args.format]
-    text = render(result)
+    if args.by is not None:
+        from ..reports import segments
+
+        render = {"text": segments.render_text, "json": segments.render_json, "html": segments.render_html}
+        status = f"{len(result['slices'])} slices, {len(result['significant'])} significant after correction"
+    else:
+        render = {"text": rep.render_text, "json": rep.render_json, "html": rep.render_html}
+        status = result["decision"]["status"]
+    text = render[args.format](result)
     if args.output:
         write_atomic(args.output, text)
-        print(f"wrote {args.output}: {result['decision']['status']}", file=sys.stderr)
+        print(f"wrote {args.output}: {status}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     for warning in result["warnings"]:
         if args.output or args.format != "text":
             print(f"warning: {warning}", file=sys.stderr)
+    if args.by is not None:
+        return EXIT_OK
     return EXIT_PROBLEMS if result["decision"]["status"] == "problem" else EXIT_OK
