@@ -9,10 +9,15 @@ Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--watch-interval", type=float, default=1.0, help="seconds between snapshot file checks (default: 1)"
     )
     parser.add_argument("--quiet", action="store_true", help="no access log")
+    parser.add_argument(
+        "--auth-token-file",
+        default=None,
+        metavar="FILE",
+        help="require `Authorization: Bearer <token>` on the OFREP routes and /metrics, the tokens one per line "
+        "in FILE (re-read when it changes; /health stays open; docs/serve.md#authentication)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N processes sharing the port (one per core; docs/serve.md#performance) (default: 1)",
+    )
     limits = parser.add_argument_group("connection limits (docs/serve.md#timeouts-and-limits)")
     limits.add_argument(
         "--header-timeout",
@@ -140,6 +159,8 @@ def _check(args: argparse.Namespace) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive number of seconds")
     if args.max_connections < 1 or args.max_header_bytes < 1024:
         raise UsageError("--max-connections must be at least 1 and --max-header-bytes at least 1024")
+    if not 1 <= args.workers <= 256:
+        raise UsageError(f"--workers must be between 1 and 256, not {args.workers}")
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -155,17 +176,104 @@ def _serve(args: argparse.Namespace) -> None:
         raise io_error(f"{args.snapshot}: invalid snapshot: {exc.first.message}{more}") from None
     except OSError as exc:
         raise io_error(f"{args.snapshot}: {exc.strerror or exc}") from None
+    auth = _auth(args.auth_token_file)
+    if args.workers > 1 and not hasattr(os, "fork"):
+        raise UsageError("--workers needs a platform with fork(); run one process per port instead")
     from ._listen import bind
 
     # The port before anything connects: a port in use is one line, exit 2, and nothing was started.
     sock = bind(args.host, args.port)
     try:
-        _connect_and_run(args, snapshot_bytes, sock)
+        if args.workers == 1:
+            _connect_and_run(args, snapshot_bytes, sock, auth)
+        else:
+            _run_workers(args, snapshot_bytes, sock, auth)
     finally:
         sock.close()
 
 
-def _connect_and_run(args: argparse.Namespace, snapshot_bytes: bytes, sock: socket.socket) -> None:
+def _auth(path: str | None) -> Any:
+    if path is None:
+        return None
+    from ..serve.auth import TokenAuth, TokenFileError
+
+    try:
+        return TokenAuth(path)
+    except TokenFileError as exc:
+        raise io_error(f"--auth-token-file: {exc}") from None
+
+
+def _run_workers(args: argparse.Namespace, snapshot_bytes: bytes, sock: socket.socket, auth: Any) -> None:
+    """``--workers N``: N forked processes accepting on the one bound socket, each a whole server (its own
+    snapshot watcher, override watcher and event store connection). Forked before anything starts a
+    thread. SIGTERM or Ctrl-C here stops every worker gracefully; a worker that dies stops the rest,
+    so a supervisor (systemd, Kubernetes) sees the server fail and restarts it."""
+    metrics_dir = tempfile.mkdtemp(prefix="tusk-serve-metrics-")
+    children: dict[int, int] = {}
+    try:
+        for worker in range(args.workers):
+            pid = os.fork()
+            if pid == 0:  # the worker: serve, then leave without running the parent's cleanup
+                code = 1
+                try:
+                    _connect_and_run(args, snapshot_bytes, sock, auth, worker=worker, metrics_dir=metrics_dir)
+                    code = EXIT_OK
+                except _Terminated:
+                    code = EXIT_OK
+                except KeyboardInterrupt:
+                    code = 130
+                except UsageError as exc:
+                    print(f"tusk serve: worker {worker}: {exc}", file=sys.stderr)
+                    code = 2
+                except BaseException:
+                    traceback.print_exc()
+                finally:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(code)
+            children[pid] = worker
+        _supervise(children)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _supervise(children: dict[int, int]) -> None:
+    stopping: BaseException | None = None
+    failed: list[str] = []
+    while children:
+        try:
+            pid, status = os.wait()
+        except (_Terminated, KeyboardInterrupt) as exc:  # stop every worker, then stop as they did
+            stopping = stopping or exc
+            _signal_all(children)
+            continue
+        except ChildProcessError:
+            break
+        worker = children.pop(pid, None)
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 130) and stopping is None:
+            failed.append(f"worker {worker} exited with {code}")
+            stopping = io_error("; ".join(failed) + "; stopping the others")
+            _signal_all(children)
+    if stopping is not None:
+        raise stopping
+
+
+def _signal_all(children: dict[int, int]) -> None:
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+def _connect_and_run(
+    args: argparse.Namespace,
+    snapshot_bytes: bytes,
+    sock: socket.socket,
+    auth: Any = None,
+    *,
+    worker: int = 0,
+    metrics_dir: str | None = None,
+) -> None:
     overrides = None
     if args.redis:
         from ..overrides import RedisOverrides
@@ -176,18 +284,27 @@ def _connect_and_run(args: argparse.Namespace, snapshot_bytes: bytes, sock: sock
             raise UsageError(f"--redis: {exc}") from None
     store, tracker = _tracking(args, snapshot_bytes)
     try:
-        _run_server(args, overrides, store, tracker, sock)
+        _run_server(args, overrides, store, tracker, sock, auth, worker, metrics_dir)
     finally:
         if store is not None:
             store.close()  # idempotent: the app's shutdown normally did it already
 
 
-def _run_server(args: argparse.Namespace, overrides: Any, store: Any, tracker: Any, sock: socket.socket) -> None:
+def _run_server(
+    args: argparse.Namespace,
+    overrides: Any,
+    store: Any,
+    tracker: Any,
+    sock: socket.socket,
+    auth: Any,
+    worker: int,
+    metrics_dir: str | None,
+) -> None:
     import uvicorn
 
     from ..diagnostics import TuskError
     from ..serve import ACCESS_LOGGER, create_app
-    from ..serve.protocol import TimeoutStats, protocol_class
+    from ..serve.protocol import TimeoutStats, httptools_protocol_class
 
     stats = TimeoutStats()
     try:
@@ -200,6 +317,11 @@ def _run_server(args: argparse.Namespace, overrides: Any, store: Any, tracker: A
             tracker=tracker,
             event_store=store,
             timeout_stats=stats,
+            auth=auth,
+            # Queued: formatting and writing the line happen on a thread, off the request path.
+            queue_access_log=True,
+            metrics_worker=worker,
+            metrics_dir=metrics_dir,
         )
     except TuskError as exc:  # the file changed since it was checked
         raise io_error(f"{args.snapshot}: invalid snapshot: {exc.first.message}") from None
@@ -213,14 +335,21 @@ def _run_server(args: argparse.Namespace, overrides: Any, store: Any, tracker: A
         logger.addHandler(handler)
         logger.setLevel(logging.WARNING if args.quiet and name == ACCESS_LOGGER else logging.INFO)
         logger.propagate = False
-    print(f"tusk serve: OFREP on http://{args.host}:{args.port}/ofrep/v1/ ({args.snapshot})", file=sys.stderr)
-    if overrides is not None:
-        # The prefix, never the URL: a connection string may carry a password.
-        state = overrides.status()
-        print(f"tusk serve: overrides under {state['prefix']!r} ({state['status']})", file=sys.stderr)
-    if store is not None:
-        print(f"tusk serve: recording events in {store.url}", file=sys.stderr)
-    _warn_about_file_limit(args.max_connections)
+    if worker == 0:  # once, not once per worker
+        workers = f", {args.workers} workers" if args.workers > 1 else ""
+        print(
+            f"tusk serve: OFREP on http://{args.host}:{args.port}/ofrep/v1/ ({args.snapshot}{workers})",
+            file=sys.stderr,
+        )
+        if overrides is not None:
+            # The prefix, never the URL: a connection string may carry a password.
+            state = overrides.status()
+            print(f"tusk serve: overrides under {state['prefix']!r} ({state['status']})", file=sys.stderr)
+        if store is not None:
+            print(f"tusk serve: recording events in {store.url}", file=sys.stderr)
+        if auth is not None:
+            print(f"tusk serve: bearer tokens required ({auth.token_count} in {auth.path})", file=sys.stderr)
+        _warn_about_file_limit(args.max_connections)
     config = uvicorn.Config(
         app,
         host=args.host,
@@ -228,17 +357,31 @@ def _run_server(args: argparse.Namespace, overrides: Any, store: Any, tracker: A
         log_level="warning",
         access_log=False,
         lifespan="on",
-        http=protocol_class(args.header_timeout, args.body_timeout, stats),
+        loop=_event_loop(),
+        http=httptools_protocol_class(
+            args.header_timeout,
+            args.body_timeout,
+            stats,
+            max_header_bytes=args.max_header_bytes,
+            service=app.service,
+        ),
         limit_concurrency=args.max_connections,
         timeout_keep_alive=args.keep_alive_timeout,
         timeout_graceful_shutdown=args.shutdown_timeout,
-        h11_max_incomplete_event_size=args.max_header_bytes,
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except SystemExit as exc:  # uvicorn exits when the app's startup fails; it logged why
         if exc.code not in (0, None):
             raise io_error(f"cannot serve on {args.host}:{args.port}") from None
+
+
+def _event_loop() -> str:
+    try:
+        import uvloop  # noqa: F401  (a dependency, but not built for every platform)
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
 
 
 def _warn_about_file_limit(max_connections: int) -> None:

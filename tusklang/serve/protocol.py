@@ -1,4 +1,4 @@
-"""uvicorn's h11 protocol with deadlines for receiving a request, which uvicorn does not have.
+"""uvicorn's protocols with deadlines for receiving a request, which uvicorn does not have.
 
 uvicorn's only timeout on an open connection is ``timeout_keep_alive``, armed after a response and
 cancelled by the next byte received: a client that sends a request a byte at a time (slowloris), or
@@ -24,7 +24,11 @@ import time
 from typing import Any
 
 import h11
+import httptools
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .service import decoded_path
 
 log = logging.getLogger("tusklang.serve")
 
@@ -160,4 +164,249 @@ def protocol_class(
         "ConfiguredDeadlineH11Protocol",
         (DeadlineH11Protocol,),
         {"header_timeout": header_timeout, "body_timeout": body_timeout, "stats": stats or TimeoutStats()},
+    )
+
+
+# --- httptools (what `tusk serve` runs) ---------------------------------------------------------------
+
+_HEADERS_TOO_LARGE = b'{"errorCode":"GENERAL","errorDetails":"request headers too large"}'
+_STATUS_LINES = {
+    status: f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii")
+    for status, phrase in (
+        (200, "OK"),
+        (304, "Not Modified"),
+        (400, "Bad Request"),
+        (401, "Unauthorized"),
+        (404, "Not Found"),
+        (408, "Request Timeout"),
+        (413, "Content Too Large"),
+        (415, "Unsupported Media Type"),
+        (431, "Request Header Fields Too Large"),
+        (500, "Internal Server Error"),
+    )
+}
+
+
+class DeadlineHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the same two deadlines as ``DeadlineH11Protocol``, a limit on
+    incomplete request headers, and the evaluation routes answered from the parser callbacks.
+
+    Deadlines: a timer is armed only when a phase (headers, body) is still incomplete after the bytes
+    at hand are parsed, at the phase's start plus its timeout, so a request that arrives in one read,
+    the usual case, arms none. Fast path: with ``service`` set, ``POST`` to an evaluation route is
+    answered by ``Service.answer`` in ``on_message_complete`` and written to the transport, without
+    an ASGI task; anything unusual about the request (pipelined behind an unfinished one, ``Expect``,
+    an upgrade, over the concurrency limit, headers over the limit) takes uvicorn's ASGI path instead.
+    """
+
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    max_header_bytes: int = 16 * 1024
+    stats: TimeoutStats = TimeoutStats()
+    service: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._phase: str | None = None  # "headers" or "body" while a request is incomplete
+        self._phase_started = 0.0
+        self._head_bytes = 0
+        self._received = False  # bytes of the current request seen (408 rather than a silent close)
+        self._fast: str | None = None  # the route of the request being answered by the fast path
+        self._fast_body: list[bytes] = []
+        self._fast_size = 0
+        self._fast_too_large = False
+        self._fast_started = 0.0
+        self._fast_path = ""
+        self._fast_keep_alive = True
+        self._closing = False
+
+    # --- the deadlines -------------------------------------------------------------------------------
+
+    def _start(self, phase: str) -> None:
+        self._phase = phase
+        self._phase_started = self.loop.time()
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _arm_if_incomplete(self) -> None:
+        phase = self._phase
+        if phase is None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+            return
+        if self._deadline is None:
+            timeout = self.header_timeout if phase == "headers" else self.body_timeout
+            self._deadline = self.loop.call_at(self._phase_started + timeout, self._expired, phase, timeout)
+
+    def _expired(self, phase: str, timeout: float) -> None:
+        self._deadline = None
+        if self._phase != phase or self.transport is None or self.transport.is_closing():
+            return
+        self._phase = None
+        self.stats.count(phase, timeout)
+        if phase == "headers" and self._received:
+            self.transport.write(_TIMEOUT_408)  # half a request: say why before closing
+        if self._fast is not None:  # a body that never arrived: logged as 408, answered to nobody
+            self.service.finish("POST", self._fast_path, 408, self._fast_started, {})
+            self._fast = None
+        self.transport.close()
+
+    # --- asyncio.Protocol ----------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # A fresh connection must send its headers in time too: one that sends nothing would otherwise
+        # be held for ever (uvicorn arms keep-alive only after a first response).
+        self._start("headers")
+        self._received = False
+        self._arm_if_incomplete()
+
+    def data_received(self, data: bytes) -> None:
+        if self._phase is None:
+            self._start("headers")  # the first byte of the next request
+            self._head_bytes = 0
+        if self._phase == "headers":
+            self._received = True
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._phase == "headers" and self._head_bytes > self.max_header_bytes and not self.transport.is_closing():
+            # Still incomplete past the limit: refuse before buffering more of it.
+            self._reply(431, [(b"content-type", b"application/json")], _HEADERS_TOO_LARGE, keep_alive=False)
+            return
+        self._arm_if_incomplete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._phase = None
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if self._fast is not None:
+            self.service.finish("POST", self._fast_path, 408, self._fast_started, {})
+            self._fast = None
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        if self._fast is not None:
+            self._closing = True  # answer the request whose body is arriving, then close
+            return
+        super().shutdown()
+
+    # --- parser callbacks ----------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._phase != "headers":
+            self._start("headers")  # pipelined: this request's bytes arrived with the previous one's
+            self._head_bytes = 0
+            self._received = True
+
+    def on_headers_complete(self) -> None:
+        self._start("body")
+        service = self.service
+        if service is not None and self.parser.get_method() == b"POST" and self._can_answer_here():
+            parsed = httptools.parse_url(self.url)
+            path = decoded_path(parsed.path)
+            route = service.fast_route("POST", path)
+            if route is not None and not service.headers_too_large(parsed.path, parsed.query or b"", self.headers):
+                self._fast = route
+                self._fast_path = path
+                self._fast_body = []
+                self._fast_size = 0
+                self._fast_started = time.perf_counter()
+                self._fast_keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+                self._fast_too_large = False
+                limit = service.handler.max_body_bytes
+                for name, value in self.headers:
+                    if name == b"content-length" and value.isdigit() and int(value) > limit:
+                        self._fast_too_large = True  # refused unread; what arrives is discarded
+                return
+        super().on_headers_complete()
+
+    def _can_answer_here(self) -> bool:
+        if self.expect_100_continue or self.parser.should_upgrade() or self.pipeline:
+            return False
+        if self.cycle is not None and not self.cycle.response_complete:
+            return False  # pipelined behind a request still in the ASGI app: answers must stay in order
+        limit = self.limit_concurrency
+        return limit is None or (len(self.connections) < limit and len(self.tasks) < limit)
+
+    def on_body(self, body: bytes) -> None:
+        if self._fast is None:
+            super().on_body(body)
+            return
+        if self._fast_too_large:
+            return
+        self._fast_size += len(body)
+        if self._fast_size > self.service.handler.max_body_bytes:
+            self._fast_too_large = True  # a chunked body has no Content-Length: count while reading
+            self._fast_body = []
+            return
+        self._fast_body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._phase = None
+        route = self._fast
+        if route is None:
+            super().on_message_complete()
+            return
+        self._fast = None
+        service = self.service
+        fields: dict[str, Any] = {}
+        try:
+            status, extra, payload = service.answer(
+                route, self.headers, b"".join(self._fast_body), self._fast_too_large, fields
+            )
+        except Exception:  # an evaluator bug: a 500 for this request, the connection and server go on
+            log.exception("answering %s failed", self._fast_path)
+            status, extra, payload = 500, [], b'{"errorCode":"GENERAL","errorDetails":"internal error"}'
+        self._fast_body = []
+        headers = [(b"content-type", b"application/json"), *extra] if payload else extra
+        self._reply(status, headers, payload, keep_alive=self._fast_keep_alive and not self._closing)
+        service.finish("POST", self._fast_path, status, self._fast_started, fields)
+
+    def _reply(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes, *, keep_alive: bool) -> None:
+        out = [_STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n".encode("ascii")]
+        for name, value in self.server_state.default_headers:
+            out += (name, b": ", value, b"\r\n")
+        for name, value in headers:
+            out += (name, b": ", value, b"\r\n")
+        if status != 304:
+            out += (b"content-length: ", str(len(body)).encode("ascii"), b"\r\n")
+        if not keep_alive:
+            out.append(b"connection: close\r\n")
+        out += (b"\r\n", body)
+        self.transport.write(b"".join(out))
+        if keep_alive:
+            self.on_response_complete()  # uvicorn's bookkeeping: request count, keep-alive timer, reads
+        else:
+            self.server_state.total_requests += 1
+            self.transport.close()
+
+
+def httptools_protocol_class(
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    stats: TimeoutStats | None = None,
+    *,
+    max_header_bytes: int = 16 * 1024,
+    service: Any = None,
+) -> type[DeadlineHttpToolsProtocol]:
+    """A ``DeadlineHttpToolsProtocol`` subclass with these settings, for ``uvicorn.Config(http=...)``.
+
+    ``service``: a ``tusklang.serve.service.Service`` answering the evaluation routes from the parser."""
+    if not (header_timeout > 0 and body_timeout > 0):
+        raise ValueError("header_timeout and body_timeout must be positive")
+    return type(
+        "ConfiguredDeadlineHttpToolsProtocol",
+        (DeadlineHttpToolsProtocol,),
+        {
+            "header_timeout": header_timeout,
+            "body_timeout": body_timeout,
+            "stats": stats or TimeoutStats(),
+            "max_header_bytes": max_header_bytes,
+            "service": service,
+        },
     )

@@ -1,0 +1,69 @@
+"""The access log: one JSON line per request, written in the request or, queued, off the request path.
+
+A line is ``{"method", "path", "status", "latency_ms", ...fields}``, the fields being what the handler
+chose to add (flag, reason, error_code, flags, context_keys: attribute names, never their values).
+
+Queued (``tusk serve``): a request only appends a tuple to a deque; a thread formats what arrived every
+``interval`` seconds and hands it to the logger as one record of several lines, so the request pays
+neither the formatting nor a write system call per line. ``close()`` writes what is still queued.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+_Entry = tuple[str, str, int, float, dict[str, Any]]
+
+
+def format_line(method: str, path: str, status: int, latency_s: float, fields: dict[str, Any]) -> str:
+    line = {"method": method, "path": path, "status": status, "latency_ms": round(latency_s * 1000, 3), **fields}
+    return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class AccessLog:
+    def __init__(self, logger: logging.Logger, *, queued: bool = False, interval: float = 0.05) -> None:
+        self.logger = logger
+        self.queued = queued
+        self._pending: collections.deque[_Entry] = collections.deque()
+        self._interval = interval
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # one writer at a time: the thread, or close()
+        self._thread: threading.Thread | None = None
+        if queued:
+            self._thread = threading.Thread(target=self._run, name="tusk-access-log", daemon=True)
+            self._thread.start()
+
+    def record(self, method: str, path: str, status: int, latency_s: float, fields: dict[str, Any]) -> None:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        if self.queued:
+            self._pending.append((method, path, status, latency_s, fields))
+        else:
+            self.logger.info(format_line(method, path, status, latency_s, fields))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            lines: list[str] = []
+            pending = self._pending
+            while pending:
+                lines.append(format_line(*pending.popleft()))
+            if lines:
+                try:
+                    self.logger.info("\n".join(lines))
+                except Exception:  # a broken log must not stop the writer
+                    time.sleep(self._interval)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.flush()
