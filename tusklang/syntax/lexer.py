@@ -931,6 +931,7 @@ class _Lexer:
     def may_open_block(self, end: int) -> bool:
         """After `key:`: nothing else on the line, so the lines below may be a block (decided later)."""
         text = self.text
+        end = _past_inline_comments(text, end)
         return end >= len(text) or text[end] in "\r\n#" or text.startswith("//", end)
 
     def block_kind(self, key: nodes.Key, end: int) -> tuple[str, str, str] | None:
@@ -938,9 +939,7 @@ class _Lexer:
         indentation, its members' indentation). None when no block opens (a value follows instead)."""
         text = self.text
         n = len(text)
-        i = end
-        while i < n and text[i] in " \t":
-            i += 1
+        i = _past_inline_comments(text, end)
         if i < n and text[i] not in "\r\n#" and not text.startswith("//", i):
             return None
         line_start = text.rfind("\n", 0, key.span.start) + 1
@@ -953,10 +952,12 @@ class _Lexer:
                 k += 1
             if k >= n:
                 return None
-            if text[k] in "\r\n" or text[k] == "#" or text.startswith("//", k):
-                j = text.find("\n", k)  # a blank or comment line: the block, if any, starts later
+            first = _past_inline_comments(text, k)  # `/* ... */` before the line's content
+            if first >= n or text[first] in "\r\n" or text[first] == "#" or text.startswith("//", first):
+                j = text.find("\n", first)  # a blank or comment line: the block, if any, starts later
                 continue
             indent = text[j:k]
+            k = first
             if indent == parent or parent.startswith(indent):
                 return None  # not deeper: the member goes on without a value (an error, as for `=`)
             if not indent.startswith(parent):
@@ -1273,6 +1274,21 @@ def _shorten(text: str) -> str:
 
 def _bounds(span: Span) -> tuple[int, int]:
     return span.start, span.end
+
+
+def _past_inline_comments(text: str, pos: int) -> int:
+    """``pos`` moved past spaces, tabs and `/* ... */` comments that close on the same line."""
+    n = len(text)
+    while True:
+        while pos < n and text[pos] in " \t":
+            pos += 1
+        if not text.startswith("/*", pos):
+            return pos
+        line_end = text.find("\n", pos)
+        close = text.find("*/", pos + 2, n if line_end == -1 else line_end)
+        if close == -1:
+            return pos
+        pos = close + 2
 
 
 def _leading(text: str, line_start: int) -> str:
