@@ -18,12 +18,13 @@ always carries the version of the write that produced it, versions only grow, an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from redis.backoff import NoBackoff
@@ -32,24 +33,49 @@ from redis.retry import Retry
 from .. import safejson
 
 # KEYS: hash, version counter, audit stream.
-# ARGV: flag, expected stored record ('' = none), new record tail ('' = delete), op, actor, at, reason,
-#       channel, flag as a JSON string.
+# ARGV: 1 flag, 2 expected stored record ('' = none), 3 new record ('' = delete), 4 version (counter + 1),
+#       5 expected chain head (the last entry's hash, '' = none), 6 mode ('write' or 'refuse': audit only),
+#       7 channel, 8 change message, 9.. the audit entry's fields (name, value, ...) but `old`.
+# The writer builds (and signs) the record and the entry, so the script only checks that nothing moved
+# since it read them: the record, the counter and the chain head. Anything moved: {0, record, counter,
+# head} and the writer rebuilds on those.
 _WRITE = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if not current then current = '' end
-if current ~= ARGV[2] then return {0, current} end
-local version = redis.call('INCR', KEYS[2])
-local new = ''
-if ARGV[3] == '' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-else
-  new = '{"version":' .. version .. ARGV[3]
-  redis.call('HSET', KEYS[1], ARGV[1], new)
+local counter = redis.call('GET', KEYS[2])
+if not counter then counter = '0' end
+local head = ''
+local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+if last[1] then
+  local f = last[1][2]
+  for i = 1, #f, 2 do if f[i] == 'hash' then head = f[i + 1] end end
 end
-redis.call('XADD', KEYS[3], '*', 'version', version, 'flag', ARGV[1], 'op', ARGV[4], 'actor', ARGV[5],
-  'at', ARGV[6], 'reason', ARGV[7], 'old', current, 'new', new)
-redis.call('PUBLISH', ARGV[8], '{"flag":' .. ARGV[9] .. ',"version":' .. version .. '}')
-return {version, current}
+if current ~= ARGV[2] or counter ~= tostring(tonumber(ARGV[4]) - 1) or head ~= ARGV[5] then
+  return {0, current, counter, head}
+end
+redis.call('SET', KEYS[2], ARGV[4])
+if ARGV[6] == 'write' then
+  if ARGV[3] == '' then
+    redis.call('HDEL', KEYS[1], ARGV[1])
+  else
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+  end
+end
+local fields = {'old', current}
+for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('XADD', KEYS[3], '*', unpack(fields))
+if ARGV[6] == 'write' then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
+return {tonumber(ARGV[4]), current, counter, head}
+"""
+
+# The chain head as the script reads it, for a writer's first attempt (one round trip with the rest).
+_HEAD = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if last[1] then
+  local f = last[1][2]
+  for i = 1, #f, 2 do if f[i] == 'hash' then return f[i + 1] end end
+end
+return ''
 """
 
 _MAX_ATTEMPTS = 1000
@@ -57,6 +83,37 @@ _MAX_ATTEMPTS = 1000
 
 def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+class Signs(Protocol):
+    """What signs a write (``keys.Signer``): its key id and an HMAC of bytes."""
+
+    @property
+    def kid(self) -> str: ...
+
+    def sign(self, data: bytes) -> str: ...
+
+
+def record_bytes(flag: str, record: Mapping[str, Any]) -> bytes:
+    """What a record's ``signature`` signs: the flag and every field of the record but the signature
+    (version included, so a signed record cannot be replayed under another version unnoticed)."""
+    body = {k: v for k, v in record.items() if k != "signature"}
+    return f"tusk-override:1\n{flag}\n".encode() + _dumps(body).encode("utf-8")
+
+
+def audit_bytes(entry_hash: str) -> bytes:
+    """What an audit entry's ``sig`` signs: its hash, which covers its predecessor's."""
+    return f"tusk-audit:1\n{entry_hash}".encode()
+
+
+# The audit entry fields the chain hash covers, in this order (`old` and `new` as stored, as text).
+CHAINED = ("version", "flag", "op", "actor", "at", "reason", "old", "new", "kid", "outcome")
+
+
+def entry_hash(prev: str, fields: Mapping[str, str]) -> str:
+    """An audit entry's hash: SHA-256 over the previous entry's hash and this entry's fields."""
+    body = _dumps([fields.get(name, "") for name in CHAINED])
+    return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
 
 
 def _text(value: Any) -> str:
@@ -149,6 +206,13 @@ class AuditEntry:
     reason: str
     old: dict[str, Any] | None
     new: dict[str, Any] | None
+    # "applied" or "refused" (a write access control turned down: nothing changed); the key that signed
+    # it ("" = unsigned); the hash chain (``prev``: the previous entry's ``hash``) and its signature.
+    outcome: str = "applied"
+    kid: str = ""
+    prev: str = ""
+    hash: str = ""
+    sig: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -161,7 +225,37 @@ class AuditEntry:
             "reason": self.reason,
             "old": self.old,
             "new": self.new,
+            "outcome": self.outcome,
+            "kid": self.kid,
+            "prev": self.prev,
+            "hash": self.hash,
+            "sig": self.sig,
         }
+
+
+def audit_entry(entry_id: Any, fields: Mapping[Any, Any] | None) -> AuditEntry:
+    """An audit stream entry as read (``raw_fields`` keeps the text the chain hash covers)."""
+    data = {_text(k): _text(v) for k, v in (fields or {}).items()}
+    return AuditEntry(
+        _text(entry_id),
+        _version(data.get("version")) or 0,
+        data.get("flag", ""),
+        data.get("op", ""),
+        data.get("actor", ""),
+        data.get("at", ""),
+        data.get("reason", ""),
+        _record(data.get("old")),
+        _record(data.get("new")),
+        data.get("outcome") or "applied",
+        data.get("kid", ""),
+        data.get("prev", ""),
+        data.get("hash", ""),
+        data.get("sig", ""),
+    )
+
+
+def raw_fields(fields: Mapping[Any, Any] | None) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in (fields or {}).items()}
 
 
 class OverrideStore:
@@ -219,22 +313,9 @@ class OverrideStore:
         """Audit entries, oldest first (the last ``limit`` of them when given)."""
         entries: list[AuditEntry] = []
         for entry_id, fields in self.client.xrange(self.audit_key) or []:
-            data = {_text(k): _text(v) for k, v in (fields or {}).items()}
-            if flag is not None and data.get("flag") != flag:
-                continue
-            entries.append(
-                AuditEntry(
-                    _text(entry_id),
-                    _version(data.get("version")) or 0,
-                    data.get("flag", ""),
-                    data.get("op", ""),
-                    data.get("actor", ""),
-                    data.get("at", ""),
-                    data.get("reason", ""),
-                    _record(data.get("old")),
-                    _record(data.get("new")),
-                )
-            )
+            entry = audit_entry(entry_id, fields)
+            if flag is None or entry.flag == flag:
+                entries.append(entry)
         return entries[-limit:] if limit else entries
 
     # --- writing -------------------------------------------------------------------------------
@@ -247,34 +328,118 @@ class OverrideStore:
         op: str,
         actor: str,
         reason: str = "",
+        signer: Signs | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> WriteResult:
         """Set the flag's record to ``change(current record)`` (None deletes it), atomically.
 
         ``change`` gets the record as stored and returns the new content (without bookkeeping fields);
-        it is called again if another writer got in first.
+        it is called again if another writer got in first. ``signer`` signs the record and its audit
+        entry; ``extra`` fields (an approval) go into the record as they are, under the signature.
         """
-        # The stored bytes as they are: the script compares them exactly, even when they are not UTF-8.
-        raw = self.client.hget(self.hash_key, flag)
-        current: bytes | str = raw if raw is not None else ""
+        raw, counter, head = self._heads(flag)
         for attempt in range(1, _MAX_ATTEMPTS + 1):
-            content = change(_record(current))
+            content = change(_record(raw))
+            version = self._next(counter)
             at = now_iso()
-            if content is None:
-                tail = ""
-            else:
-                body = _dumps({**content, "updated_at": at, "updated_by": actor, "reason": reason})
-                tail = "," + body[1:] if body != "{}" else "}"
-            result = self._write(
-                keys=[self.hash_key, self.version_key, self.audit_key],
-                args=[flag, current, tail, op, actor, at, reason, self.channel, json.dumps(flag)],
+            text = ""
+            if content is not None:
+                body: dict[str, Any] = {
+                    **content,
+                    **(extra or {}),
+                    "version": version,
+                    "updated_at": at,
+                    "updated_by": actor,
+                    "reason": reason,
+                }
+                if signer is not None:
+                    body["signature"] = {"kid": signer.kid, "sig": signer.sign(record_bytes(flag, body))}
+                text = _dumps(body)
+            done, raw, counter, head = self._append(
+                flag, raw, text, version, head, "write", op=op, actor=actor, at=at, reason=reason, signer=signer
             )
-            version, seen = int(result[0]), result[1]
-            if version:
-                return WriteResult(flag, version, _record(current), self.get_written(tail, version), attempt)
-            current = seen
+            if done:
+                return WriteResult(flag, version, _record(raw), _record(text), attempt)
             # Another writer won; a tiny pause keeps two hot writers from lock-stepping forever.
             time.sleep(0.0005 * min(attempt, 20))
         raise redis.WatchError(f"override of {flag!r}: gave up after {_MAX_ATTEMPTS} conflicting writes")
+
+    def refuse(
+        self,
+        flag: str,
+        attempted: Mapping[str, Any] | None,
+        *,
+        op: str,
+        actor: str,
+        reason: str,
+        signer: Signs | None = None,
+    ) -> int:
+        """Record a refused write in the audit stream (nothing else changes); returns its version.
+        ``attempted``: the content the writer asked for (None: a clear)."""
+        raw, counter, head = self._heads(flag)
+        text = _dumps(dict(attempted)) if attempted is not None else ""
+        for _ in range(_MAX_ATTEMPTS):
+            version = self._next(counter)
+            done, raw, counter, head = self._append(
+                flag, raw, text, version, head, "refuse", op=op, actor=actor, at=now_iso(), reason=reason, signer=signer
+            )
+            if done:
+                return version
+        raise redis.WatchError(f"refusal of {flag!r}: gave up after {_MAX_ATTEMPTS} conflicting writes")
+
+    def _heads(self, flag: str) -> tuple[Any, Any, str]:
+        """The flag's stored bytes, the counter and the chain head, in one round trip."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hget(self.hash_key, flag)
+            pipe.get(self.version_key)
+            pipe.eval(_HEAD, 1, self.audit_key)
+            raw, counter, head = pipe.execute()
+        return (raw if raw is not None else ""), (counter if counter is not None else "0"), _text(head or "")
+
+    @staticmethod
+    def _next(counter: Any) -> int:
+        current = _version(counter)
+        if current is None:
+            raise redis.ResponseError("the override version counter is not an integer: fix or delete it")
+        return current + 1
+
+    def _append(
+        self,
+        flag: str,
+        raw: Any,
+        text: str,
+        version: int,
+        head: str,
+        mode: str,
+        *,
+        op: str,
+        actor: str,
+        at: str,
+        reason: str,
+        signer: Signs | None,
+    ) -> tuple[bool, Any, Any, str]:
+        fields = {
+            "version": str(version),
+            "flag": flag,
+            "op": op,
+            "actor": actor,
+            "at": at,
+            "reason": reason,
+            "old": _text(raw),
+            "new": text,
+            "kid": signer.kid if signer is not None else "",
+            "outcome": "applied" if mode == "write" else "refused",
+        }
+        digest = entry_hash(head, fields)
+        chained = {**fields, "prev": head, "hash": digest, "sig": signer.sign(audit_bytes(digest)) if signer else ""}
+        del chained["old"]  # the script stores the record it compared, byte for byte
+        message = '{"flag":' + json.dumps(flag) + ',"version":' + str(version) + "}"
+        argv: list[Any] = [flag, raw, text, version, head, mode, self.channel, message]
+        for name, value in chained.items():
+            argv += [name, value]
+        result = self._write(keys=[self.hash_key, self.version_key, self.audit_key], args=argv)
+        ok = bool(int(result[0]))
+        return ok, result[1], result[2], _text(result[3])
 
     @staticmethod
     def get_written(tail: str, version: int) -> dict[str, Any] | None:

@@ -31,6 +31,8 @@ from .. import safejson
 from ..db.urls import redact_text
 from ..evaluate.sources import Apply, OverrideSource, StaticOverrides
 from ..snapshot import Snapshot
+from .access import Policy
+from .keys import KeyError_, Keyring, keyring_path
 from .overlay import DEFAULT_PREFIX, DEFAULT_TTL, check_record, storage_settings
 from .store import OverrideState, OverrideStore, connect, now_iso
 
@@ -54,6 +56,7 @@ class RedisOverrides:
         retry_interval: float = 1.0,
         timeout: float = 2.0,
         heartbeat_interval: float = 5.0,
+        keyring: Keyring | str | None = None,
     ) -> None:
         if poll_interval is not None and poll_interval <= 0:
             raise ValueError("poll_interval must be positive")
@@ -65,6 +68,11 @@ class RedisOverrides:
             # A malformed URL will never connect: say so now instead of retrying forever.
             raise ValueError(f"not a Redis URL: {redact(str(exc))}") from None
         self._url = url
+        # Access control (docs/overrides.md): the keyring records are checked with when the snapshot
+        # enforces it; a path (or $TUSK_KEYRING) is read at start.
+        self._keyring_arg = keyring
+        self._keyring: Keyring | None = keyring if isinstance(keyring, Keyring) else None
+        self._policy = Policy(None)
         self.prefix = prefix
         self.poll_interval = poll_interval
         self.retry_interval = retry_interval
@@ -100,6 +108,18 @@ class RedisOverrides:
         self.prefix = self.prefix or prefix or DEFAULT_PREFIX
         self.poll_interval = self.poll_interval or float(ttl or DEFAULT_TTL)
         self._apply = apply
+        self._policy = Policy.of(snapshot)
+        if self._policy.enforced and self._keyring is None:
+            path = self._keyring_arg if isinstance(self._keyring_arg, str) else keyring_path()
+            try:
+                self._keyring = Keyring.load(path) if path else None
+            except KeyError_ as exc:
+                log.error("overrides: %s", exc)
+            if self._keyring is None:
+                log.error(
+                    "overrides: access control is on but there is no keyring to check signatures with: "
+                    "no override is applied (give --keyring or $TUSK_KEYRING)"
+                )
         # A first read now, so a client made while Redis is up starts with its overrides.
         try:
             store = OverrideStore(connect(self._url, timeout=self.timeout), self.prefix)
@@ -147,6 +167,8 @@ class RedisOverrides:
                 "poll_interval": self.poll_interval,
                 # Consistent reads so far (the first at start, one per reconnect, change or poll).
                 "syncs": self._syncs,
+                # Whether records must be signed by an authorised writer (runtime.access) to apply.
+                "access": "enforced" if self._policy.enforced else "off",
             }
             if not self._healthy:
                 out["error"] = self._error
@@ -209,6 +231,8 @@ class RedisOverrides:
         records: dict[str, dict[str, Any]] = {}
         for flag, record in state.records.items():
             problem = check_record(record)
+            if problem is None and self._policy.enforced:
+                problem = self._authorised(flag, record)
             if problem is None:
                 records[flag] = record
             else:
@@ -234,6 +258,17 @@ class RedisOverrides:
                 serving,
             )
         return dict(sorted(records.items())), rejected
+
+    def _authorised(self, flag: str, record: dict[str, Any]) -> str | None:
+        """Why a well-formed record may not be applied under access control (None: it may)."""
+        why = self._policy.verify_record(self._keyring, flag, record)
+        if why is not None:
+            return f"ignored: {why}"
+        last_good = (self._applied or {}).get(flag)
+        if last_good is not None and _number(record.get("version")) < _number(last_good.get("version")):
+            # A signed record cannot be forged, but an older one can be put back: not by this client.
+            return f"ignored: version {record.get('version')} is older than the applied {last_good.get('version')}"
+        return None
 
     # --- the thread ----------------------------------------------------------------------------
 
@@ -286,6 +321,10 @@ class RedisOverrides:
             if message is not None and message.get("type") == "subscribe":
                 return
         raise redis.TimeoutError("no subscription confirmation from Redis")
+
+
+def _number(value: Any) -> int:
+    return value if type(value) is int else 0
 
 
 def _message_version(data: Any) -> int | None:

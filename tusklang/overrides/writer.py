@@ -15,15 +15,29 @@ finds another version gets :class:`VersionConflict` and has written nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import redis
 
 from ..evaluate.overlay import check_record
+from .access import Policy
+from .keys import KeyEntry, Keyring, Signer, keyring_path, signer_from_environment
 from .overlay import merge
-from .store import AuditEntry, OverrideStore, WriteResult, _record, _text, _version
+from .store import AuditEntry, OverrideStore, WriteResult, _record, audit_entry
 
-__all__ = ["ANY_VERSION", "VersionConflict", "current_version", "find_write", "record_version", "write_override"]
+__all__ = [
+    "ANY_VERSION",
+    "FROM_ENVIRONMENT",
+    "AccessRefused",
+    "Identity",
+    "VersionConflict",
+    "current_version",
+    "find_write",
+    "identity_from_environment",
+    "record_version",
+    "write_override",
+]
 
 
 class _Any:
@@ -36,6 +50,45 @@ ANY_VERSION: Final = _Any()
 # How far back `find_write` reads the audit stream without a lower bound (entries, newest first).
 _SCAN_LIMIT = 100_000
 _PAGE = 500
+
+
+class AccessRefused(Exception):
+    """Access control turned the write down; the refusal is in the audit stream at ``version``."""
+
+    def __init__(self, flag: str, code: str, reason: str, version: int) -> None:
+        super().__init__(f"write of {flag!r} refused: {reason}")
+        self.flag, self.code, self.reason, self.version = flag, code, reason, version
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A writer's key (from its token) and its keyring entry: who signs, with which roles."""
+
+    signer: Signer
+    entry: KeyEntry
+
+
+class _FromEnvironment:
+    def __repr__(self) -> str:
+        return "FROM_ENVIRONMENT"
+
+
+FROM_ENVIRONMENT: Final = _FromEnvironment()
+
+
+def identity_from_environment(token_file: str | None = None, keyring: str | None = None) -> Identity | None:
+    """The writer's identity from ``--token-file``/``$TUSK_TOKEN``/``$TUSK_TOKEN_FILE`` checked against
+    ``--keyring``/``$TUSK_KEYRING``; None without a token. ``keys.KeyError_`` when the token is malformed,
+    there is no keyring, or the token's key is not an active key of it."""
+    from .keys import KeyError_
+
+    signer = signer_from_environment(token_file)
+    if signer is None:
+        return None
+    path = keyring_path(keyring)
+    if path is None:
+        raise KeyError_("a token is set but no keyring to check it against (--keyring or $TUSK_KEYRING)")
+    return Identity(signer, Keyring.load(path).check(signer))
 
 
 class VersionConflict(Exception):
@@ -78,6 +131,9 @@ def write_override(
     expect_version: int | _Any | None = ANY_VERSION,
     check: Callable[[dict[str, Any]], None] | None = None,
     on_malformed: Callable[[str], None] | None = None,
+    identity: Identity | _FromEnvironment | None = FROM_ENVIRONMENT,
+    policy: Policy | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> WriteResult:
     """Merge ``patch`` into ``flag``'s record (``None`` deletes the record), attributed to ``actor`` with
     ``reason``, recorded in the audit stream as ``op``.
@@ -89,7 +145,28 @@ def write_override(
     ``expect_version`` is given (an int, or None for a malformed record: ``current_version``) and the
     record is at another version, and ``redis.RedisError`` when
     Redis fails.
+
+    ``identity`` signs the record and its audit entry (default: the token in the environment, if any;
+    docs/overrides.md, "Access control"); a signed write is attributed to the key's identity (``actor``
+    is kept in the record as ``agent``). With an enforced ``policy`` the write is refused, audited and
+    :class:`AccessRefused` raised when the identity may not make it; ``extra`` (an approval) goes into
+    the signed record.
     """
+    if isinstance(identity, _FromEnvironment):
+        identity = identity_from_environment()
+    if identity is not None and identity.entry.identity != actor:
+        extra = {**(extra or {}), "agent": actor}
+        actor = identity.entry.identity
+    signer = identity.signer if identity is not None else None
+    if policy is not None and policy.enforced:
+        refusal = policy.authorise(identity.entry if identity else None, flag, approved="approval" in (extra or {}))
+        if refusal is not None:
+            code, why = refusal
+            attempted = None if patch is None else merge(None, patch)
+            version = store.refuse(
+                flag, attempted, op=op, actor=actor, reason=f"{reason} [refused: {why}]", signer=signer
+            )
+            raise AccessRefused(flag, code, why, version)
 
     def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
         if not isinstance(expect_version, _Any):
@@ -109,7 +186,7 @@ def write_override(
             check(content)
         return content
 
-    return store.write(flag, change, op=op, actor=actor, reason=reason)
+    return store.write(flag, change, op=op, actor=actor, reason=reason, signer=signer, extra=extra)
 
 
 def find_write(store: OverrideStore, flag: str, reason: str, after_version: int | None = None) -> AuditEntry | None:
@@ -127,22 +204,11 @@ def find_write(store: OverrideStore, flag: str, reason: str, after_version: int 
         if not page:
             return None
         for entry_id, fields in page:
-            data = {_text(k): _text(v) for k, v in (fields or {}).items()}
-            version = _version(data.get("version")) or 0
-            if after_version is not None and version <= after_version:
+            entry = audit_entry(entry_id, fields)
+            if after_version is not None and entry.version <= after_version:
                 return None
-            if data.get("flag") == flag and data.get("reason") == reason:
-                return AuditEntry(
-                    _text(entry_id),
-                    version,
-                    flag,
-                    data.get("op", ""),
-                    data.get("actor", ""),
-                    data.get("at", ""),
-                    reason,
-                    _record(data.get("old")),
-                    _record(data.get("new")),
-                )
+            if entry.flag == flag and entry.reason == reason and entry.outcome == "applied":
+                return entry
         seen += len(page)
-        last = "(" + _text(page[-1][0])  # exclusive: continue below the oldest entry of this page
+        last = "(" + audit_entry(page[-1][0], {}).id  # exclusive: continue below the oldest entry of this page
     raise redis.ResponseError(f"audit stream longer than {_SCAN_LIMIT} entries since the decision; trim it")
