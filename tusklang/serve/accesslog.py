@@ -17,12 +17,17 @@ import threading
 import time
 from typing import Any
 
+import orjson
+
 _Entry = tuple[str, str, int, float, dict[str, Any]]
 
 
 def format_line(method: str, path: str, status: int, latency_s: float, fields: dict[str, Any]) -> str:
     line = {"method": method, "path": path, "status": status, "latency_ms": round(latency_s * 1000, 3), **fields}
-    return json.dumps(line, ensure_ascii=False, default=str)
+    try:
+        return orjson.dumps(line, default=str).decode("utf-8")
+    except (orjson.JSONEncodeError, UnicodeDecodeError):  # a lone surrogate in a path: the json module escapes it
+        return json.dumps(line, ensure_ascii=False, default=str)
 
 
 class AccessLog:

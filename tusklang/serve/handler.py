@@ -72,6 +72,28 @@ def is_json_media_type(header: str | None) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+def _flat(context: dict[str, Any]) -> bool:
+    """The usual context, checked in one pass: ASCII keys, and values that are ASCII strings, integers,
+    booleans, None, finite floats, or lists of ASCII strings."""
+    for key, value in context.items():
+        if not key.isascii():
+            return False
+        kind = type(value)
+        if kind is str:
+            if not value.isascii():
+                return False
+        elif kind is list:
+            for item in value:
+                if type(item) is not str or not item.isascii():
+                    return False
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind is not int and kind is not bool and value is not None:
+            return False
+    return True
+
+
 def unrepresentable(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
     """Why a parsed body cannot be evaluated or logged, else None: nested deeper than ``max_depth``, a
     number that is NaN or out of range (1e999 parses as infinity), or a string with a lone surrogate
@@ -112,6 +134,13 @@ def parse_body(raw: bytes) -> Any:
         except orjson.JSONDecodeError:
             body = None
         else:
+            if (
+                type(body) is dict
+                and len(body) == 1
+                and type(context := body.get("context")) is dict
+                and _flat(context)
+            ):
+                return body
             problem = unrepresentable(body)
             if problem is not None:
                 raise RequestProblem(400, r.PARSE_ERROR, f"request body is not valid JSON: {problem}")
@@ -197,8 +226,23 @@ class _PerSnapshot:
             groups.setdefault(targeting.attributes(snapshot, key), []).append(key)
         self.groups = list(groups.items())
         self.bodies: dict[tuple[Any, ...], bytes] = {}
+        # The evaluator hands out one result object for each outcome that does not depend on the unit
+        # (disabled, a default, a whole rule): found here by identity. The entry holds the object, so
+        # its id cannot be reused while it is cached; bounded, as fresh results pass through it too.
+        self.by_identity: dict[int, tuple[EvaluationResult, bytes]] = {}
+        self.identity_limit = 4 * len(self.keys) + 64
 
     def body(self, result: EvaluationResult) -> bytes:
+        hit = self.by_identity.get(id(result))
+        if hit is not None and hit[0] is result:
+            return hit[1]
+        found = self._body(result)
+        if len(self.by_identity) >= self.identity_limit:
+            self.by_identity.clear()
+        self.by_identity[id(result)] = (result, found)
+        return found
+
+    def _body(self, result: EvaluationResult) -> bytes:
         value = result.value
         if isinstance(value, dict | list):  # not hashable; rare enough to encode each time
             return json_bytes(success(result, definition_of(self.snapshot, result.flag)))
