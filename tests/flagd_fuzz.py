@@ -34,7 +34,7 @@ from tusklang.evaluate import Client
 from tusklang.export import dumps_flagd, to_flagd
 
 ORACLE = Path(__file__).resolve().parent / "flagd_js"
-NOW = 1_722_000_000  # 2024-07-26; only active_between/schedules would read it, and none are generated
+NOW = 1_722_000_000  # 2024-07-26: the evaluation time unless a caller gives one (no generated op reads it)
 
 # --- operands -----------------------------------------------------------------------------------
 
@@ -523,13 +523,38 @@ def _ops(conditions: list[dict[str, Any]], out: Counter[str]) -> None:
 
 
 def compare_snapshot(
-    snap: dict[str, Any], cases: list[tuple[str, dict[str, Any]]], report: Report, binary: str | None
+    snap: dict[str, Any],
+    cases: list[tuple[str, dict[str, Any]]],
+    report: Report,
+    binary: str | None,
+    now: int = NOW,
 ) -> None:
-    """Export `snap`, then compare every (flag, context) case that was exported, in both engines."""
-    compare_many([(snap, cases)], report, binary)
+    """Export `snap`, then compare every (flag, context) case that was exported, in both engines, at
+    epoch second `now` (what `$flagd.timestamp` reads)."""
+    compare_timed(snap, [(key, ctx, now) for key, ctx in cases], report, binary)
 
 
-def _compare_python(snap: dict[str, Any], cases: list[tuple[str, dict[str, Any]]], report: Report) -> list[Any]:
+Timed = tuple[str, dict[str, Any], int]  # flag key, context, evaluation time (epoch seconds)
+
+
+def compare_timed(snap: dict[str, Any], cases: list[Timed], report: Report, binary: str | None) -> None:
+    """compare_snapshot with an evaluation time per case (one Node process for all of them)."""
+    exported = _compare_python(snap, cases, report)
+    if binary is not None:
+        _compare_typescript([(snap, exported)], report, binary)
+
+
+class _Clock:
+    """Stands in for the `time` module flagd-core's targeting reads `$flagd.timestamp` from."""
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return float(self.now)
+
+
+def _compare_python(snap: dict[str, Any], cases: list[Timed], report: Report) -> list[Timed]:
     """Our evaluator against flagd's Python core; returns the cases whose flag was exported."""
     document, diagnostics = to_flagd(snap)
     refused = {d.message.split("`")[1]: d.message for d in diagnostics if d.code == "flagd-unsupported"}
@@ -538,15 +563,30 @@ def _compare_python(snap: dict[str, Any], cases: list[tuple[str, dict[str, Any]]
     table = {**snap["flags"], **snap.get("experiments", {})}
     assert sorted([*document["flags"], *refused]) == sorted(table), "every flag is exported or reported"
     for key in document["flags"]:
-        for rule in table[key]["rules"]:
-            _ops(rule["conditions"], report.ops)
-    cases = [(key, ctx) for key, ctx in cases if key in document["flags"]]
+        for rule in table[key].get("rules", []):
+            _ops(rule.get("conditions", []), report.ops)
+    cases = [case for case in cases if case[0] in document["flags"]]
     client = Client(snap)
     core = _python_core()
     core.set_flags(dumps_flagd(document))
-    for key, ctx in cases:
+    targeting = sys.modules["openfeature.contrib.tools.flagd.core.targeting.targeting"]
+    clock = _Clock(NOW)
+    real_time, targeting.time = targeting.time, clock
+    try:
+        _python_cases(snap, cases, report, clock, client, core)
+    finally:
+        targeting.time = real_time
+    return cases
+
+
+def _python_cases(
+    snap: dict[str, Any], cases: list[Timed], report: Report, clock: _Clock, client: Any, core: Any
+) -> None:
+    table = {**snap["flags"], **snap.get("experiments", {})}
+    for key, ctx, now in cases:
         flag = table[key]
-        ours = client.evaluate(key, ctx, now=NOW)
+        clock.now = now
+        ours = client.evaluate(key, ctx, now=now)
         report.served[ours.reason] += 1
         value, variant, reason = _python_resolve(core, key, flag["type"], ours.value, ctx)
         want = reason_class(ours, bool(flag.get("prerequisites")))
@@ -557,34 +597,22 @@ def _compare_python(snap: dict[str, Any], cases: list[tuple[str, dict[str, Any]]
                 f"{ours.variant}={ours.value!r} ({ours.reason}: {ours.detail})"
             )
         report.add("python", problem, ctx)
-    return cases
 
 
-def compare_many(
-    items: list[tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]], report: Report, binary: str | None
-) -> None:
-    """compare_snapshot for several snapshots; the TypeScript core gets them all in one Node process."""
-    exported = [(snap, _compare_python(snap, cases, report)) for snap, cases in items]
-    if binary is not None:
-        _compare_typescript(exported, report, binary)
-
-
-def _compare_typescript(
-    items: list[tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]], report: Report, binary: str
-) -> None:
+def _compare_typescript(items: list[tuple[dict[str, Any], list[Timed]]], report: Report, binary: str) -> None:
     """Our evaluator against flagd's TypeScript core, bucketing made certain (without_randomness)."""
     pending = []
     for snap, cases in items:
         certain = without_randomness(snap)
         document, _ = to_flagd(certain)
         table = {**certain["flags"], **certain.get("experiments", {})}
-        batch = [{"key": key, "type": table[key]["type"], "context": ctx, "now": NOW} for key, ctx in cases]
+        batch = [{"key": key, "type": table[key]["type"], "context": ctx, "now": now} for key, ctx, now in cases]
         pending.append((certain, table, document, batch))
     answers = flagd_js_batches(binary, [(document, batch) for _, _, document, batch in pending])
     for (certain, table, _, batch), got_all in zip(pending, answers):
         client = Client(certain)
         for case, got in zip(batch, got_all):
-            ours = client.evaluate(case["key"], case["context"], now=NOW)
+            ours = client.evaluate(case["key"], case["context"], now=case["now"])
             want = reason_class(ours, bool(table[case["key"]].get("prerequisites")))
             problem = None
             if not (same(got["value"], ours.value) and got["variant"] == ours.variant and got["reason"] == want):
@@ -607,7 +635,7 @@ def run(seed: int, evaluations: int, n_flags: int, n_contexts: int, binary: str 
     while report.evaluations["python"] < evaluations:
         snap = snapshot(rng, n_flags)
         rules = snap.pop("_rules")
-        cases = [(key, ctx) for key in snap["flags"] for ctx in contexts(rng, snap, rules, key, n_contexts)]
+        cases = [(key, ctx, NOW) for key in snap["flags"] for ctx in contexts(rng, snap, rules, key, n_contexts)]
         exported.append((snap, _compare_python(snap, cases, report)))
     if binary is not None:
         _compare_typescript(exported, report, binary)
