@@ -156,6 +156,20 @@ def test_prerequisite_failure_is_served_with_its_key(typed_server: tuple[str, Cl
     assert body["reason"] == "PREREQUISITE_FAILED"
     assert body["metadata"]["prerequisite"] == expected.prerequisite == "new_pricing_page"
     assert "rule" not in body["metadata"]
+    # The official Python client: 0.3 refuses a reason outside the SDK's enum (the caller's default, GENERAL,
+    # as docs/serve.md says); a client that accepts it must get the served value.
+    api.set_provider(OFREPProvider(url), domain="tusk-serve-typed-prerequisite")
+    got = api.get_client(domain="tusk-serve-typed-prerequisite").get_integer_details(
+        "search_limit", -1, EvaluationContext(attributes=context)
+    )
+    if got.error_code is None:
+        assert (got.value, got.reason, got.flag_metadata["prerequisite"]) == (
+            10,
+            "PREREQUISITE_FAILED",
+            "new_pricing_page",
+        )
+    else:
+        assert (got.value, got.error_code.value) == (-1, "GENERAL")
 
 
 def test_bulk_agrees_with_single_on_every_typed_flag(typed_server: tuple[str, Client]) -> None:
