@@ -1,17 +1,24 @@
-"""Generated inputs for the benchmarks: N flags in the seed's style, as TuskLang, TOML and JSON."""
+"""Generated inputs for the benchmarks: N flags in the seed's style, as TuskLang, TOML and JSON.
+
+``seed_style_flags(n)`` holds the easy shapes (plain strings, small ints, booleans, arrays of plain
+strings). ``rich=True`` adds, per flag, the shapes that take a parser's slow paths: an array of ints,
+a string with escapes (quotes, a backslash, a tab) and a multi-line string, written as a triple-quoted block in
+both TuskLang and TOML.
+"""
 
 from __future__ import annotations
 
 import json
 import random
+import re
 from typing import Any
 
 
-def seed_style_flags(count: int, seed: int = 7) -> dict[str, Any]:
+def seed_style_flags(count: int, seed: int = 7, rich: bool = False) -> dict[str, Any]:
     rng = random.Random(seed)
     flags: dict[str, Any] = {}
     for i in range(count):
-        flags[f"flag_{i:05d}"] = {
+        flag: dict[str, Any] = {
             "enabled": rng.random() < 0.8,
             "rollout_strategy": "percentage",
             "rollout_percentage": rng.randint(0, 100),
@@ -28,13 +35,49 @@ def seed_style_flags(count: int, seed: int = 7) -> dict[str, Any]:
                 "expected_rollout": "2024-02-01",
             },
         }
+        if rich:
+            flag["metadata"].update(
+                {
+                    "buckets": [rng.randint(0, 10_000) for _ in range(8)],
+                    "note": f'Ask "team-{i % 17}" first\tthen check C:\\flags\\{i}.log',
+                    "runbook": f"Step 1: open the dashboard of flag {i}\n"
+                    "Step 2: compare the error rates of both sides\n"
+                    "Step 3: roll back with `tusk rollout` if they differ\n",
+                }
+            )
+        flags[f"flag_{i:05d}"] = flag
     return {"feature_flags": {"enabled": True, "flags": flags}}
 
 
 def as_tusk(data: dict[str, Any]) -> str:
+    """``tusklang.dumps``, with each multi-line string written as a triple-quoted block."""
     from tusklang import dumps
+    from tusklang.syntax.strings import quote
 
-    return dumps(data)
+    blocks = {quote(value): '"""\n' + value + '"""' for value in _multiline_strings(data)}
+    text = dumps(data)
+    if not blocks:
+        return text
+    # One pass over the text: a replace per string would be quadratic at 50,000 flags.
+    return re.sub(r'"(?:[^"\\\n]|\\.)*"', lambda m: blocks.get(m.group(), m.group()), text)
+
+
+def _multiline_strings(data: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(data, dict):
+        for value in data.values():
+            found |= _multiline_strings(value)
+    elif isinstance(data, list):
+        for value in data:
+            found |= _multiline_strings(value)
+    elif isinstance(data, str) and _block_safe(data):
+        found.add(data)
+    return found
+
+
+def _block_safe(value: str) -> bool:
+    """A multi-line string that reads the same as a triple-quoted block in TuskLang and TOML."""
+    return "\n" in value and "\\" not in value and '"""' not in value and not value.endswith('"')
 
 
 def as_json(data: dict[str, Any]) -> str:
@@ -51,6 +94,8 @@ def as_toml(data: dict[str, Any]) -> str:
         if isinstance(v, int | float):
             return repr(v)
         if isinstance(v, str):
+            if _block_safe(v):
+                return '"""\n' + v + '"""'
             return json.dumps(v)
         if isinstance(v, list):
             return "[" + ", ".join(value(x) for x in v) + "]"

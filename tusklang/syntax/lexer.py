@@ -75,17 +75,34 @@ _PLAIN = r'"[^"\\\n$]*"'
 STRING_ARRAY_RE = re.compile(rf"\[[ \t]*{_PLAIN}(?:[ \t]*,[ \t]*{_PLAIN})*[ \t]*,?[ \t]*\]")
 PLAIN_STRING_RE = re.compile(_PLAIN)
 
-# The commonest member of all, `name = <scalar>` alone on its line, in one match: the key and the value
-# become two tokens, and the line break and the next line's indentation are consumed too (a value
-# then a newline starts the next member), without further trips through the loop. Anything unusual
-# (a quoted or dotted key, an escape or `${` in the string, a number with `_`/exponent/base prefix, a
-# comment after the value) does not match and takes the general path, which builds the same tokens.
+# The commonest member of all, `name = <literal>` alone on its line, in one match: the member becomes
+# one SIMPLE token carrying the finished Member node (the node the grammar would build from its KEY
+# and value tokens), and the line break and the next line's indentation are consumed too (a value
+# then a newline starts the next member), without further trips through the loop or the parser. The
+# literal: a string without `${` (escapes \n \t \r \" \\ \/ allowed), a `"""` block without
+# backslashes, a plain number, `true`/`false`, or a one-line array of plain strings and numbers.
+# Anything unusual (a quoted or dotted key, another escape, a number with `_`/exponent/base prefix, a
+# comment after the value) does not match and takes the general path, which builds the same node.
+_SIMPLE_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"
+_SIMPLE_ITEM = rf"(?:{_PLAIN}|{_SIMPLE_NUMBER})"
 SIMPLE_MEMBER_RE = re.compile(
     rf"""(?P<key>{NAME})[ \t]*=(?!=)[ \t]*
-    (?:(?P<STRING>"[^"\\\n$]*")|(?P<NUMBER>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?)|(?P<TRUE>true)|(?P<FALSE>false))
+    (?:(?P<STRING>{_PLAIN})
+      |(?P<NUMBER>{_SIMPLE_NUMBER})
+      |(?P<TRUE>true)|(?P<FALSE>false)
+      |(?P<ARRAY>\[[ \t]*(?:{_SIMPLE_ITEM}(?:[ \t]*,[ \t]*{_SIMPLE_ITEM})*[ \t]*,?[ \t]*)?\])
+      |(?P<ESCAPED>"(?:[^"\\\n$]|\\[ntr"\\/])*")
+      |(?P<BLOCK>\"\"\"(?:[^"\\]|"(?!""))*\"\"\")
+    )
     [ \t]*(?:\r?\n[ \t]*|\Z)""",
     re.VERBOSE,
 )
+SIMPLE_ITEM_RE = re.compile(rf"(?P<s>{_PLAIN})|{_SIMPLE_NUMBER}")
+
+# The hot paths build nodes (NamedTuples) with tuple.__new__ directly: the NamedTuple's own __new__ is
+# a Python function that does just that, and calling it doubles the cost of a node.
+new = tuple.__new__
+String, Number, Bool, Array, Key, Member = nodes.String, nodes.Number, nodes.Bool, nodes.Array, nodes.Key, nodes.Member
 
 # Half of a UTF-16 pair: a str can hold one (a wrong decode, an API caller), no file can encode it.
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
@@ -166,6 +183,7 @@ VALUE_END = frozenset(
         "INDENT",
         "LIST",
         "DEDENT",
+        "SIMPLE",
     }
 )
 # Tokens a member chain may follow (`name.x`, `$v.x`, `@d(...).x`, `php(...).x`, `(...).x`).
@@ -253,6 +271,7 @@ class _Lexer:
         # Inside `[...]`, after a line break that followed a complete item: the next token starts
         # another item if it starts a value (the line break then separates items, as a `,` would).
         item_break = False
+        no_simple_at = -1  # where SIMPLE_MEMBER_RE was last tried in vain
 
         # Nesting (docs/syntax.md, "Limits"). The depth of a node is the number of containers and
         # operator nodes above it, the document being depth 1; every container and operator node
@@ -277,7 +296,7 @@ class _Lexer:
 
         while pos < n:
             top = stack[-1][0] if stack else ""
-            if member_start and top in INDENT_FRAMES and (closes := self.dedents(pos)) is not None:
+            if member_start and top and top in INDENT_FRAMES and (closes := self.dedents(pos)) is not None:
                 # A line inside an indentation block: its indentation says which block it belongs to.
                 for _ in range(closes):
                     at = tokens[-1].end
@@ -302,28 +321,53 @@ class _Lexer:
             # Inside (...) or [...] there are no members; elsewhere a member may start here.
             in_object = not top or top in MEMBER_FRAMES
             if member_start and in_object:
-                m = simple_match(text, pos)
+                m = simple_match(text, pos) if pos != no_simple_at else None
                 if m is not None:
-                    if level != base or sub:  # a new member: the last one's item is finished
-                        if level + sub > fmax:
-                            fmax = level + sub
-                        level, sub = base, 0
-                    key_end = m.end("key")
-                    span = Span(source, pos, key_end)
-                    kind = m.lastgroup or ""  # one value group always matched
-                    start, end = m.span(kind)
-                    append(Tok("KEY", nodes.Key((text[pos:key_end],), (span,), span), pos, start))
-                    value_span = Span(source, start, end)
-                    if kind == "STRING":
-                        value: Any = nodes.String(text[start + 1 : end - 1], value_span)
-                    elif kind == "NUMBER":
-                        value = nodes.Number(self.number(text[start:end], start, end), value_span)
-                    else:
-                        value = nodes.Bool(kind == "TRUE", value_span)
-                    append(Tok(kind, value, start, end))
-                    last_type = kind
+                    # A run of such lines, all indented alike, becomes one SIMPLE token holding their
+                    # Members (the parser's member lists take them whole). Lines indented otherwise
+                    # start a new token: find_break reads each line's first token for its indentation.
+                    batch: list[nodes.Member] = []
+                    first = pos
+                    indent = pos - text.rfind("\n", 0, pos) - 1
+                    while True:
+                        if level != base or sub:  # a new member: the last one's item is finished
+                            if level + sub > fmax:
+                                fmax = level + sub
+                            level, sub = base, 0
+                        key_end = m.end("key")
+                        span = new(Span, (source, pos, key_end))
+                        kind = m.lastgroup or ""  # one value group always matched
+                        start, end = m.span(kind)
+                        if kind == "STRING":
+                            value: Any = new(String, (text[start + 1 : end - 1], new(Span, (source, start, end))))
+                        elif kind == "NUMBER":
+                            number = self.simple_number(text[start:end], start, end)
+                            value = new(Number, (number, new(Span, (source, start, end))))
+                        elif kind == "ARRAY":
+                            if level >= MAX_DEPTH:  # the array itself would be too deep
+                                self.too_deep(start, start + 1)
+                            sub = 1  # an array of scalars is one level high
+                            value = new(Array, (self.simple_items(start, end), new(Span, (source, start, end))))
+                        elif kind == "ESCAPED":
+                            value = decode_string(text[start:end], source, start, "dstring")
+                        elif kind == "BLOCK":
+                            value = decode_string(text[start:end], source, start, "string3")
+                        else:
+                            value = new(Bool, (kind == "TRUE", new(Span, (source, start, end))))
+                        key = new(Key, ((text[pos:key_end],), (span,), span))
+                        batch.append(new(Member, (key, value, new(Span, (source, pos, end)))))
+                        pos = m.end()
+                        if top == "i" or top == "l" or pos >= n:  # an indentation block checks each line
+                            break
+                        if pos - text.rfind("\n", 0, pos) - 1 != indent:
+                            break
+                        m = simple_match(text, pos)
+                        if m is None:
+                            no_simple_at = pos  # the general path need not try again
+                            break
+                    append(Tok("SIMPLE", batch, first, end))
+                    last_type = "SIMPLE"
                     member_start = True  # the match ended the line (or the text)
-                    pos = m.end()
                     continue
                 m = member_match(text, pos)
                 if m is not None:
@@ -766,7 +810,10 @@ class _Lexer:
             related.append(Related(self.span(found.at, found.at + 1), "a `[section]` header ends every block"))
         else:
             tok = self.tokens[found.token_index]
-            end = tok.value.span.end if tok.type in ("KEY", "ANGLE") else tok.end
+            if tok.type == "SIMPLE":
+                end = tok.value[0].key.span.end
+            else:
+                end = tok.value.span.end if tok.type in ("KEY", "ANGLE") else tok.end
             related.append(
                 Related(
                     self.span(found.at, end),
@@ -810,6 +857,25 @@ class _Lexer:
                 Related(self.span(start, key_end), f"a member (`key = value`) cannot be inside {inside} before it"),
             ),
         )
+
+    def simple_items(self, start: int, end: int) -> tuple[nodes.String | nodes.Number, ...]:
+        """The items of a one-line array of plain strings and numbers (SIMPLE_MEMBER_RE checked its shape)."""
+        source = self.source
+        items: list[nodes.String | nodes.Number] = []
+        for item in SIMPLE_ITEM_RE.finditer(self.text, start + 1, end - 1):
+            at, to = item.span()
+            raw = item.group()
+            if raw[0] == '"':
+                items.append(new(String, (raw[1:-1], new(Span, (source, at, to)))))
+            else:
+                items.append(new(Number, (self.simple_number(raw, at, to), new(Span, (source, at, to)))))
+        return tuple(items)
+
+    def simple_number(self, raw: str, start: int, end: int) -> int | float:
+        """``number`` for the plain decimals of SIMPLE_MEMBER_RE (no `_`, base prefix or exponent)."""
+        if len(raw) > 300:  # the limits (digits, a float's range) are ``number``'s to check
+            return self.number(raw, start, end)
+        return float(raw) if "." in raw else int(raw)
 
     def member_token(self, m: re.Match[str], pos: int) -> int:
         source = self.source

@@ -52,12 +52,6 @@ class _Tables:
     def __init__(self) -> None:
         lark = Lark(grammar_text(), parser="lalr", lexer=_NoLexer, keep_all_tokens=True, strict=True)
         table = lark.parser.parser.parser.parse_table
-        # Lark keys its tables by its own Token class, whose Python-level __eq__ would run on every
-        # lookup with our plain-str token types; plain str keys make each lookup a C compare.
-        self.states = {
-            state: {str(symbol): action for symbol, action in actions.items()}
-            for state, actions in table.states.items()
-        }
         self.start_state = table.start_states["start"]
         self.end_state = table.end_states["start"]
         self.shift = Shift
@@ -68,6 +62,17 @@ class _Tables:
             if callback is _identity or (shape[0] == "value" and len(shape[1]) == 1):
                 callback = None  # pass the single child through without a call
             self.rules[rule] = (len(rule.expansion), callback, str(rule.origin.name))
+        # Lark keys its tables by its own Token class, whose Python-level __eq__ would run on every
+        # lookup with our plain-str token types; plain str keys make each lookup a C compare. A
+        # reduction's argument is Lark's Rule, whose __hash__ is Python code: each reduce action
+        # carries its (size, callback, origin) instead, so the loop never hashes a Rule.
+        self.states: dict[int, dict[str, tuple[Any, Any]]] = {
+            state: {
+                str(symbol): (action, arg if action is Shift else self.rules[arg])
+                for symbol, (action, arg) in actions.items()
+            }
+            for state, actions in table.states.items()
+        }
 
 
 @functools.cache
@@ -149,8 +154,8 @@ def _run_lalr(tokens: list[Tok], tables: _Tables) -> tuple[Tok, set[str]] | None
     without a call. Returns (token, expected terminals) on a syntax error.
     """
     states = tables.states
-    rules = tables.rules
     shift = tables.shift
+    end_state = tables.end_state
     state_stack = [tables.start_state]
     value_stack: list[Any] = []
     for tok in tokens:
@@ -165,7 +170,7 @@ def _run_lalr(tokens: list[Tok], tables: _Tables) -> tuple[Tok, set[str]] | None
                 state_stack.append(arg)
                 value_stack.append(tok)
                 break
-            size, callback, origin = rules[arg]
+            size, callback, origin = arg
             if size == 1:
                 value = value_stack[-1] if callback is None else callback(value_stack[-1:])
                 state_stack.pop()
@@ -180,7 +185,7 @@ def _run_lalr(tokens: list[Tok], tables: _Tables) -> tuple[Tok, set[str]] | None
             _, goto = states[state_stack[-1]][origin]
             state_stack.append(goto)
             value_stack.append(value)
-            if ttype == "$END" and goto == tables.end_state:
+            if goto == end_state and ttype == "$END":
                 _CURRENT.result = value
                 return None
     raise AssertionError("the LALR loop ended without accepting")  # pragma: no cover
@@ -212,11 +217,16 @@ def _end(node: Any) -> int:
 def _callback(shape: tuple[str, tuple[str, ...]]) -> Callable[[list[Any]], Any]:
     origin, expansion = shape
     if origin.startswith("__") and ("_star_" in origin or "_plus_" in origin):
+        # A SIMPLE token's member is a list of Members (a run of `name = literal` lines): taken whole.
         if len(expansion) == 1:
-            return lambda c: [c[0]]
+            return lambda c: c[0] if type(c[0]) is list else [c[0]]
 
         def extend(c: list[Any]) -> list[Any]:
-            c[0].append(c[1])
+            item = c[1]
+            if type(item) is list:
+                c[0].extend(item)
+            else:
+                c[0].append(item)
             return c[0]
 
         return extend
@@ -439,6 +449,7 @@ def _identity(c: list[Any]) -> Any:
 _HANDLERS: dict[tuple[str, Any], Callable[[list[Any]], Any]] = {
     ("start", None): _start_rule,
     ("section", None): _section,
+    ("member", ("SIMPLE",)): _token_value,
     ("member", ("KEY", "value")): _member_key,
     ("member", ("KEY", "value", "COMMA")): _member_key,
     ("member", ("VARDEF", "value")): _vardef,
@@ -485,6 +496,7 @@ _HANDLERS: dict[tuple[str, Any], Callable[[list[Any]], Any]] = {
 
 _DESCRIBE = {
     "KEY": "a key",
+    "SIMPLE": "a key",
     "ANGLE": "a key",
     "VARDEF": "a variable definition",
     "SECTION": "a `[section]` header",
@@ -532,6 +544,8 @@ def _found(tok: Tok) -> str:
         return "the end of the file"
     if tok.type in ("KEY", "ANGLE"):
         return f"key `{tok.value.dotted}`"
+    if tok.type == "SIMPLE":
+        return f"key `{tok.value[0].key.dotted}`"
     if tok.type == "NAME":
         return f"`{tok.value}`"
     if tok.type in ("BINOP",) or (tok.type in _DESCRIBE and _DESCRIBE[tok.type].startswith("`")):
@@ -569,7 +583,7 @@ def _syntax_error(tok: Tok, expected: set[str], source: SourceFile, tokens: list
         sep = source.text[prev.start : prev.end].rstrip()[-1:]
         message = f"expected a value after `{sep}`, found {found}"
         hint = VALUE_EXAMPLES
-        if tok.type in ("KEY", "RBRACE", "$END", "ANGLE_END"):
+        if tok.type in ("KEY", "SIMPLE", "RBRACE", "$END", "ANGLE_END"):
             span = Span(source, prev.end - 1, prev.end)
         if tok.type == "NAME":
             hint = f'a bare word is not a value; quote it: `"{tok.value}"`'
@@ -588,7 +602,7 @@ def _syntax_error(tok: Tok, expected: set[str], source: SourceFile, tokens: list
         nxt = tokens[index + 1] if index + 1 < len(tokens) else None
         # The value written after the name on its line, if any (`port 80`); never the next member.
         same_line = nxt is not None and "\n" not in source.text[tok.end : nxt.start]
-        if same_line and nxt is not None and nxt.type not in ("KEY", "ANGLE", "VARDEF", "SECTION", "$END"):
+        if same_line and nxt is not None and nxt.type not in ("KEY", "SIMPLE", "ANGLE", "VARDEF", "SECTION", "$END"):
             shown = source.text[nxt.start : nxt.end]
         else:
             shown = "value"
