@@ -146,7 +146,7 @@ def _version(rng: random.Random) -> str:
         return rng.choice(VERSIONS)
 
     def number() -> str:
-        return rng.choice(["0", "1", "2", "10", "01", "9007199254740991", "123"])
+        return rng.choice(["0", "1", "2", "10", "01", "9007199254740991", "1234567890123456", "123"])
 
     parts = [number() for _ in range(rng.choice([1, 2, 3, 3, 3, 4]))]
     text = ".".join(parts)
@@ -484,7 +484,10 @@ def outside_exact_range(ctx: dict[str, Any]) -> str | None:
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
             return "json-number-above-2^53"  # JavaScript reads 2**53 + 1 as 2**53: the context itself differs
         if isinstance(value, str) and any(
-            len(part) >= 16 for part in value.replace("-", ".").replace("+", ".").split(".") if part.isdigit()
+            # node-semver: a core number above 2^53 - 1 is invalid, a pre-release one from it up is text
+            int(part) >= 2**53 - 1
+            for part in value.replace("-", ".").replace("+", ".").split(".")
+            if part.isascii() and part.isdigit()
         ):
             return "version-number-above-2^53"
         if isinstance(value, str) and len(value) > 240:
