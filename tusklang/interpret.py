@@ -622,9 +622,14 @@ class Interpreter:
         args: list[Any] = []
         depth = self._depth
         try:
+            # `arg` typed Any: narrowing the union of argument node types here took mypy minutes.
+            arg: Any
             for arg in link.args:
                 self._depth = 0  # an argument is not placed in the data
-                args.append(Identifier(arg.name) if isinstance(arg, nodes.Bare) else self.value(arg, scope, ()))
+                if isinstance(arg, nodes.Bare):
+                    args.append(Identifier(arg.name))
+                else:
+                    args.append(self.value(arg, scope, ()))
         finally:
             self._depth = depth
         return Link(link.name, tuple(args))
