@@ -5,7 +5,7 @@ for a user, so this checks the hook definitions, the package's installability fr
 commands together. The hook repository is a copy of this project's sources (the files the package is
 built from), committed in a temporary git repository: the tests see the working tree, in CI a fresh
 clone. pip reads its usual configuration (index, find-links), so an offline mirror serves the install.
-Each try-repo run installs anew into its own store (about 25 s), so each test runs it once.
+Each try-repo run installs anew into its own store (pip: most of its time), so the two runs go at once.
 """
 
 from __future__ import annotations
@@ -110,9 +110,9 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
-def _user_repo(tmp_path: Path, files: dict[str, str]) -> Path:
-    repo = tmp_path / "user"
-    repo.mkdir()
+def _user_repo(root: Path, files: dict[str, str]) -> Path:
+    repo = root / "user"
+    repo.mkdir(parents=True)
     _git("init", "-q", cwd=repo)
     for name, text in files.items():
         (repo / name).write_text(text, encoding="utf-8")
@@ -120,39 +120,46 @@ def _user_repo(tmp_path: Path, files: dict[str, str]) -> Path:
     return repo
 
 
-def _try_repo(hook_repo: Path, user: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _try_repo(hook_repo: Path, user: Path) -> subprocess.Popen[str]:
     # No hook id: every hook of the repository runs, tusk-check and then tusk-fmt.
-    return subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), "--all-files", "--verbose"],
-        cwd=user, env=_environ(tmp_path / "pre-commit-home"), capture_output=True, text=True, timeout=240,
+        cwd=user, env=_environ(user.parent / "pre-commit-home"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
 
-@pytest.mark.slow
-def test_hooks_pass_on_a_good_file(hook_repo: Path, tmp_path: Path) -> None:
-    user = _user_repo(tmp_path, {"flags.tsk": GOOD, "settings.tsk": SETTINGS, "notes.txt": "server {\n"})
-    run = _try_repo(hook_repo, user, tmp_path)
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output
-    assert "tusk check" in output and "tusk fmt" in output
-    lines = [line for line in output.splitlines() if line.startswith(("tusk check", "tusk fmt"))]
-    assert len(lines) == 2 and all(line.endswith("Passed") for line in lines), lines
-    assert (user / "flags.tsk").read_text(encoding="utf-8") == GOOD  # tusk fmt left it as it was
+def _hook_lines(output: str) -> dict[str, str]:
+    """pre-commit's result line per hook: `tusk check....Passed`."""
+    return {line.split(".")[0]: line for line in output.splitlines() if line.startswith(("tusk check", "tusk fmt"))}
 
 
 @pytest.mark.slow
-def test_hooks_fail_on_tsk301_and_fmt_rewrites(hook_repo: Path, tmp_path: Path) -> None:
+def test_try_repo_passes_on_a_good_file_and_fails_on_tsk301(hook_repo: Path, tmp_path: Path) -> None:
+    # Two user repositories, run at once: each try-repo spends its time installing (pip), not in the hooks.
+    good = _user_repo(tmp_path / "good", {"flags.tsk": GOOD, "settings.tsk": SETTINGS, "notes.txt": "server {\n"})
     # One flag project per run: pre-commit hands tusk check every staged file at once (one project).
-    user = _user_repo(tmp_path, {"settings.tsk": SETTINGS, "bad.tsk": BAD})
-    run = _try_repo(hook_repo, user, tmp_path)
-    output = run.stdout + run.stderr
-    assert run.returncode == 1, output
-    lines = {line.split(".")[0]: line for line in output.splitlines() if line.startswith(("tusk check", "tusk fmt"))}
-    assert lines["tusk check"].endswith("Failed"), output
-    assert "error[TSK301]: unknown top-level block `server`" in output
-    assert "bad.tsk:5:1" in output and "settings.tsk:" not in output  # the good file, checked too, has no finding
+    bad = _user_repo(tmp_path / "bad", {"settings.tsk": SETTINGS, "bad.tsk": BAD})
+    runs = [_try_repo(hook_repo, good), _try_repo(hook_repo, bad)]
+    try:
+        (good_output, _), (bad_output, _) = (run.communicate(timeout=240) for run in runs)
+    finally:
+        for run in runs:
+            run.kill()
+
+    assert runs[0].returncode == 0, good_output
+    lines = _hook_lines(good_output)
+    assert set(lines) == {"tusk check", "tusk fmt"}, good_output
+    assert all(line.endswith("Passed") for line in lines.values()), lines
+    assert (good / "flags.tsk").read_text(encoding="utf-8") == GOOD  # tusk fmt left it as it was
+
+    assert runs[1].returncode == 1, bad_output
+    lines = _hook_lines(bad_output)
+    assert lines["tusk check"].endswith("Failed"), bad_output
+    assert "error[TSK301]: unknown top-level block `server`" in bad_output
+    assert "bad.tsk:5:1" in bad_output and "settings.tsk:" not in bad_output  # the good file has no finding
     # tusk-fmt rewrites in place; pre-commit then fails the commit because a file changed.
-    assert lines["tusk fmt"].endswith("Failed"), output
-    assert "files were modified by this hook" in output
-    assert (user / "bad.tsk").read_text(encoding="utf-8") == BAD_FORMATTED
-    assert (user / "settings.tsk").read_text(encoding="utf-8") == SETTINGS
+    assert lines["tusk fmt"].endswith("Failed"), bad_output
+    assert "files were modified by this hook" in bad_output
+    assert (bad / "bad.tsk").read_text(encoding="utf-8") == BAD_FORMATTED
+    assert (bad / "settings.tsk").read_text(encoding="utf-8") == SETTINGS
