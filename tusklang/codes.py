@@ -172,8 +172,6 @@ _TABLE: Final[tuple[tuple[str, Severity, str], ...]] = (
     ("TSK946", E, "rows that do not fit a dashboard widget"),
     ("TSK947", E, "a dashboard --param naming no widget"),
     # editor only (tusk lsp)
-    ("TSK960", I, "@file target outside the workspace, not read while editing"),
-    ("TSK961", W, "@file target does not exist"),
     # snapshots and the flagd export
     ("snapshot-json", E, "the snapshot is not JSON"),
     ("snapshot-format", E, "the snapshot's format version is not supported"),
