@@ -113,3 +113,18 @@ def test_error_and_ignore_options(tmp_path: Path) -> None:
     with pytest.raises(TuskError) as info:
         run(tmp_path, flags, LintOptions(errors={"TSK401"}, now=datetime(2024, 6, 1)))
     assert [d.code for d in info.value.diagnostics if d.is_error] == ["TSK401"]
+
+
+def test_inferred_direction_of_a_compared_metric_points_at_its_comparison(tmp_path: Path) -> None:
+    path = tmp_path / "p.tsk"
+    path.write_text(
+        "feature_flags = {\n progressive_delivery = {\n  canary_deployments = {\n   enabled = true\n"
+        "   traffic_split = { canary = 10, stable = 90 }\n"
+        '   health_checks = {\n    metrics = ["error_rate"]\n    evaluation_period = "5 minutes"\n'
+        "    compare = { error_rate = { max_ratio = 1.5 } }\n   }\n  }\n }\n}\n"
+    )
+    found = [d for d in compile_files([str(path)], static=True).diagnostics if d.code == "TSK405"]
+    assert len(found) == 1
+    # the finding sits on the `error_rate = { max_ratio = ... }` entry of `compare`, not on a missing
+    # thresholds entry (which would fall back to an enclosing block)
+    assert found[0].span is not None and found[0].span.line == 9

@@ -149,6 +149,7 @@ def _findings(config: ProjectConfig, snapshot: dict[str, Any], options: LintOpti
                     yield (
                         "TSK405",
                         f"direction of `{metric}` is inferred ({DEFAULT_DIRECTIONS[metric].value} is better)",
-                        (*gpath, "thresholds", metric),
+                        # A metric judged only against stable has no thresholds entry to point at.
+                        (*gpath, "thresholds" if metric in group.thresholds else "compare", metric),
                         f'state it: directions = {{ {metric} = "{DEFAULT_DIRECTIONS[metric].value}" }}',
                     )
