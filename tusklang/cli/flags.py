@@ -749,7 +749,10 @@ def run_history(args: argparse.Namespace) -> int:
         return EXIT_OK
     for e in entries:
         why = f'  "{e.reason}"' if e.reason else ""
-        print(f"v{e.version} {e.at} {e.actor} {e.op} {e.flag}: {describe(e.old)} -> {describe(e.new)}{why}")
+        if e.outcome == "refused":  # nothing changed: show what was asked for
+            print(f"v{e.version} {e.at} {e.actor} {e.op} {e.flag}: REFUSED {describe(e.new)}{why}")
+        else:
+            print(f"v{e.version} {e.at} {e.actor} {e.op} {e.flag}: {describe(e.old)} -> {describe(e.new)}{why}")
     if not entries:
         print("no audit entries" + (f" for {args.flag}" if args.flag else ""))
     return EXIT_OK
