@@ -225,6 +225,8 @@ class _PerSnapshot:
         for key in self.keys:
             groups.setdefault(targeting.attributes(snapshot, key), []).append(key)
         self.groups = list(groups.items())
+        # key -> the attributes the targeting key may stand in for (TargetingKey.attributes), as asked.
+        self.unit_attributes: dict[str, tuple[str, ...]] = {}
         self.bodies: dict[tuple[Any, ...], bytes] = {}
         # The evaluator hands out one result object for each outcome that does not depend on the unit
         # (disabled, a default, a whole rule): found here by identity. The entry holds the object, so
@@ -284,8 +286,20 @@ class OfrepHandler:
         except RequestProblem as problem:
             return problem.status, problem_body(problem, key)
         state = self._current()
-        snapshot = state.snapshot
-        result = self.client.evaluate(key, self.targeting.context(snapshot, key, context))
+        if "targetingKey" in context:
+            # The targeting key under each unit attribute of the flag (and its prerequisites) it lacks,
+            # as TargetingKey.context does; the attributes looked up once per flag and snapshot.
+            attributes = state.unit_attributes.get(key)
+            if attributes is None:
+                attributes = self.targeting.attributes(state.snapshot, key)
+                if len(state.unit_attributes) < _CACHE_LIMIT:
+                    state.unit_attributes[key] = attributes
+            if len(attributes) == 1:
+                if context.get(attributes[0]) is None:
+                    context = {**context, attributes[0]: context["targetingKey"]}
+            elif attributes:
+                context = fill(context, tuple(name for name in attributes if context.get(name) is None))
+        result = self.client.evaluate(key, context)
         fields["reason"] = result.reason
         if self.observe is not None:
             self.observe((result,))

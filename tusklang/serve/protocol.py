@@ -220,6 +220,9 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self._fast_path = ""
         self._fast_keep_alive = True
         self._closing = False
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._last_answer = 0.0
+        self._last_data = 0.0
 
     # --- the deadlines -------------------------------------------------------------------------------
 
@@ -240,6 +243,25 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         if self._deadline is None:
             timeout = self.header_timeout if phase == "headers" else self.body_timeout
             self._deadline = self.loop.call_at(self._phase_started + timeout, self._expired, phase, timeout)
+
+    def _idle_check(self) -> None:
+        self._idle_timer = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if (
+            self._phase is not None
+            or self._fast is not None
+            or (self.cycle is not None and not self.cycle.response_complete)
+        ):
+            return  # a request is in progress: its deadlines, then its answer, take over
+        if self.timeout_keep_alive_task is not None:
+            return  # the ASGI path answered last: uvicorn's own keep-alive timer runs
+        due = max(self._last_answer, self._last_data) + self.timeout_keep_alive
+        if self.loop.time() >= due:
+            transport.close()
+        else:
+            self._idle_timer = self.loop.call_at(due, self._idle_check)
 
     def _expired(self, phase: str, timeout: float) -> None:
         self._deadline = None
@@ -265,14 +287,25 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self._arm_if_incomplete()
 
     def data_received(self, data: bytes) -> None:
-        if self._phase is None:
-            self._start("headers")  # the first byte of the next request
+        phase = self._phase
+        if phase is None:  # the first byte of the next request
+            self._phase = phase = "headers"
+            self._phase_started = self._last_data = self.loop.time()
             self._head_bytes = 0
-        if self._phase == "headers":
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+        if phase == "headers":
             self._received = True
             self._head_bytes += len(data)
         super().data_received(data)
-        if self._phase == "headers" and self._head_bytes > self.max_header_bytes and not self.transport.is_closing():
+        phase = self._phase
+        if phase is None:  # the usual case: the whole request was in this read
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+            return
+        if phase == "headers" and self._head_bytes > self.max_header_bytes and not self.transport.is_closing():
             # Still incomplete past the limit: refuse before buffering more of it.
             self._reply(431, [(b"content-type", b"application/json")], _HEADERS_TOO_LARGE, keep_alive=False)
             return
@@ -280,6 +313,9 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._phase = None
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
@@ -297,7 +333,11 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     # --- parser callbacks ----------------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        # uvicorn's on_message_begin also builds the ASGI scope; the fast path never needs it, so it is
+        # built in on_headers_complete, only for a request that takes the ASGI path.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
         if self._phase != "headers":
             self._start("headers")  # pipelined: this request's bytes arrived with the previous one's
             self._head_bytes = 0
@@ -310,19 +350,30 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             parsed = httptools.parse_url(self.url)
             path = decoded_path(parsed.path)
             route = service.fast_route("POST", path)
-            if route is not None and not service.headers_too_large(parsed.path, parsed.query or b"", self.headers):
-                self._fast = route
-                self._fast_path = path
-                self._fast_body = []
-                self._fast_size = 0
-                self._fast_started = time.perf_counter()
-                self._fast_keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
-                self._fast_too_large = False
+            if route is not None:
+                # One pass over the headers: their size (431 past the limit: left to the ASGI path) and
+                # a declared length over the body limit (413, the body discarded unread).
+                size = len(parsed.path) + len(parsed.query or b"") + 32
+                too_large = False
                 limit = service.handler.max_body_bytes
                 for name, value in self.headers:
+                    size += len(name) + len(value) + 4
                     if name == b"content-length" and value.isdigit() and int(value) > limit:
-                        self._fast_too_large = True  # refused unread; what arrives is discarded
-                return
+                        too_large = True
+                if service.max_header_bytes is None or size <= service.max_header_bytes:
+                    self._fast = route
+                    self._fast_path = path
+                    self._fast_body = []
+                    self._fast_size = 0
+                    self._fast_started = time.perf_counter()
+                    parser = self.parser
+                    self._fast_keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
+                    self._fast_too_large = too_large
+                    return
+        url, headers, expect_100_continue = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()  # the scope, as uvicorn builds it; then what was parsed meanwhile
+        self.url, self.headers, self.expect_100_continue = url, headers, expect_100_continue
+        self.scope["headers"] = headers
         super().on_headers_complete()
 
     def _can_answer_here(self) -> bool:
@@ -380,7 +431,12 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         out += (b"\r\n", body)
         self.transport.write(b"".join(out))
         if keep_alive:
-            self.on_response_complete()  # uvicorn's bookkeeping: request count, keep-alive timer, reads
+            # uvicorn's on_response_complete arms a keep-alive timer per response (and the next request
+            # cancels it); here one timer per connection checks the idle time when it fires.
+            self.server_state.total_requests += 1
+            self._last_answer = self.loop.time()
+            if self._idle_timer is None:
+                self._idle_timer = self.loop.call_at(self._last_answer + self.timeout_keep_alive, self._idle_check)
         else:
             self.server_state.total_requests += 1
             self.transport.close()
