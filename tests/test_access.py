@@ -468,3 +468,42 @@ def test_the_controller_role_writes_without_approval(
         assert source.status()["rejected"] == {}
     finally:
         client.close()
+
+
+def test_tusk_rollout_with_a_controller_token_moves_a_production_flag_under_access_control(
+    tmp_path: Path,
+    fixtures_dir: Path,
+    redis_url: str,
+    prefix: str,
+    store: OverrideStore,
+    snapshot: Path,
+    keys: dict[str, Path],
+    monkeypatch: Any,
+) -> None:
+    """The delivery controller signs with $TUSK_TOKEN: with a skip_approval role its decisions apply;
+    without a token its writes are unsigned and every client ignores them."""
+    config = fixtures_dir / "delivery" / "seed_policy.tsk"
+    source = RedisOverrides(redis_url, prefix=prefix, poll_interval=600)
+    client = Client.from_file(snapshot, overrides=source)
+    users = [{**UNIT, "user_id": f"user-{i}"} for i in range(2000)]
+
+    def share() -> float:
+        return sum(client.evaluate("new_checkout_flow", u).variant == "on" for u in users) / len(users)
+
+    try:
+        compiled = share()
+        assert 0.2 < compiled < 0.3  # the seed's 25%
+        start = ["rollout", "start", "checkout", "--config", str(config), "--flag", "new_checkout_flow"]
+        common = ["--snapshot", str(snapshot), "--prefix", prefix, "--redis", redis_url]
+        unsigned = [*common[:-2], "--rollout-db", f"sqlite:///{tmp_path / 'a.db'}", *common[-2:]]
+        assert main([*start, *unsigned]) == 0  # written, but unsigned: clients ignore it
+        _wait_for(lambda: "new_checkout_flow" in source.status()["rejected"], 1.0, "unsigned controller write")
+        assert share() == compiled
+        monkeypatch.setenv("TUSK_TOKEN", keys["bot"].read_text().strip())
+        signed = [*common[:-2], "--rollout-db", f"sqlite:///{tmp_path / 'b.db'}", *common[-2:]]
+        assert main(["rollout", "start", "checkout2", *start[3:], *signed]) == 0
+        _wait_for(lambda: abs(share() - 0.10) < 0.03, 2.0, "the signed start's 10%")
+        assert source.status()["rejected"] == {}
+        assert store.get("new_checkout_flow")["updated_by"] == "bot"
+    finally:
+        client.close()
