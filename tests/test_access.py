@@ -507,3 +507,20 @@ def test_tusk_rollout_with_a_controller_token_moves_a_production_flag_under_acce
         assert store.get("new_checkout_flow")["updated_by"] == "bot"
     finally:
         client.close()
+
+
+def test_a_proposal_edited_in_redis_cannot_be_approved(
+    redis_url: str, prefix: str, store: OverrideStore, snapshot: Path, keys: dict[str, Path], capsys: Any
+) -> None:
+    capsys.readouterr()
+    args = ["propose", "set-rollout", "new_checkout_flow", "10", "--snapshot", str(snapshot), "--format", "json"]
+    assert flags(redis_url, prefix, *args, *as_(keys, "rita")) == 0
+    proposal = _json(capsys)
+    key = f"{prefix}overrides:proposals"
+    stored = json.loads(store.client.hget(key, proposal["id"]))
+    stored["patch"] = {"rollout": {"rollout": 100}}  # an attacker with Redis access widens the change
+    store.client.hset(key, proposal["id"], json.dumps(stored))
+    approve = ["approve", proposal["id"], "--snapshot", str(snapshot), "--format", "json"]
+    assert flags(redis_url, prefix, *approve, *as_(keys, "tom")) == 1
+    assert "signature does not hold" in _json(capsys)["diagnostics"][0]["message"]
+    assert store.get("new_checkout_flow") is None

@@ -425,7 +425,7 @@ def run_approve(args: argparse.Namespace) -> int:
                     pipe.watch(key)
                     raw = pipe.hget(key, args.proposal)
                     proposal = json.loads(raw) if raw is not None else None
-                    problem = _approval_problem(proposal, identity, policy)
+                    problem = _approval_problem(proposal, identity, policy, args.keyring)
                     if problem is not None:
                         pipe.reset()
                         break
@@ -503,12 +503,22 @@ def run_approve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _approval_problem(proposal: dict[str, Any] | None, identity: Any, policy: Any) -> str | None:
+def _approval_problem(
+    proposal: dict[str, Any] | None, identity: Any, policy: Any, keyring_arg: str | None
+) -> str | None:
     """Why this identity cannot approve this proposal now (None: it can)."""
+    from ..overrides.access import proposal_bytes, proposal_digest
+    from ..overrides.keys import Keyring, keyring_path
     from ..overrides.store import now_iso
 
     if proposal is None:
         return "no such proposal (`tusk flags proposals`)"
+    # Proposals live in Redis: one edited there would be approved in vain (clients check the proposer's
+    # signature), so check it before signing anything.
+    path = keyring_path(keyring_arg)
+    proposer = Keyring.load(path).get(str(proposal.get("kid"))) if path else None
+    if proposer is None or not proposer.verify(str(proposal.get("sig")), proposal_bytes(proposal_digest(proposal))):
+        return "the proposal's signature does not hold (edited in Redis, or its proposer's key is gone)"
     if proposal.get("status") != "open":
         return f"the proposal is {proposal.get('status')}"
     if now_iso() > str(proposal.get("expires_at")):
