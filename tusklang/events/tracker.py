@@ -37,6 +37,7 @@ from ..evaluate import reasons as r
 from ..evaluate.result import EvaluationResult
 from ..schema.durations import parse_duration
 from ..snapshot import Snapshot, load_snapshot
+from .consent import DEFAULT_ATTRIBUTE, allows_analytics
 from .masking import Masker
 from .store import EventStore
 
@@ -56,6 +57,8 @@ class TrackingConfig:
     exposures: bool | None = None
     pii_masking: bool | None = None
     retention: timedelta | None = None
+    # security_config.compliance.consent_tracking: the context attribute holding consent; None = not required
+    consent_attribute: str | None = None
 
 
 def tracking_config(config: Mapping[str, Any] | None) -> TrackingConfig:
@@ -74,7 +77,9 @@ def tracking_config(config: Mapping[str, Any] | None) -> TrackingConfig:
     perf = _mapping(tracking.get("performance_impact"))
     evaluations = _mapping(tracking.get("flag_evaluations"))
     exposures = _mapping(tracking.get("user_exposure"))
-    protection = _mapping(_mapping(config.get("security_config")).get("data_protection"))
+    security = _mapping(config.get("security_config"))
+    protection = _mapping(security.get("data_protection"))
+    compliance = _mapping(security.get("compliance"))
 
     rate = perf.get("sampling_rate") if perf.get("enabled", True) is not False else None
     retention = protection.get("data_retention")
@@ -86,7 +91,18 @@ def tracking_config(config: Mapping[str, Any] | None) -> TrackingConfig:
         exposures=_bool(exposures.get("enabled"), "user_exposure.enabled"),
         pii_masking=_bool(protection.get("pii_masking"), "security_config.data_protection.pii_masking"),
         retention=parse_duration(retention) if retention is not None else None,
+        consent_attribute=_consent_attribute(compliance),
     )
+
+
+def _consent_attribute(compliance: Mapping[str, Any]) -> str | None:
+    on = _bool(compliance.get("consent_tracking"), "security_config.compliance.consent_tracking")
+    if not on:
+        return None
+    name = compliance.get("consent_attribute", DEFAULT_ATTRIBUTE)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"security_config.compliance.consent_attribute must be a non-empty string, got {name!r}")
+    return name
 
 
 def runtime_tracking(snapshot: str | bytes | Mapping[str, Any] | Snapshot) -> TrackingConfig:
@@ -103,6 +119,7 @@ def runtime_tracking(snapshot: str | bytes | Mapping[str, Any] | Snapshot) -> Tr
         exposures=tracking.exposures if tracking is not None else None,
         pii_masking=protection.pii_masking if protection is not None else None,
         retention=timedelta(seconds=retention) if retention is not None else None,
+        consent_attribute=protection.consent_attribute if protection is not None else None,
     )
 
 
@@ -143,6 +160,8 @@ class EventTracker:
         pii_key: str | bytes | None = None,
         attributes: Iterable[str] = (),
         unit_attribute: str = "user_id",
+        consent_tracking: bool | None = None,
+        consent_attribute: str | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -167,6 +186,13 @@ class EventTracker:
         self.unit_attribute = unit_attribute
         self.attributes = tuple(dict.fromkeys(attributes))
         self.pii_masking = bool(configured.pii_masking) or bool(pii_masking)
+        # Consent, like masking, is on if either the config or the constructor turns it on; the
+        # constructor's attribute name wins over the config's.
+        consent_on = configured.consent_attribute is not None or bool(consent_tracking)
+        self.consent_attribute: str | None = (
+            (consent_attribute or configured.consent_attribute or DEFAULT_ATTRIBUTE) if consent_on else None
+        )
+        self._no_consent = 0
         self._masker = Masker(pii_key) if self.pii_masking else None
         self._flags: dict[str, tuple[str, frozenset[str] | None]] = {}
         if snapshot is not None:
@@ -203,6 +229,10 @@ class EventTracker:
     def evaluation(self, context: Mapping[str, Any], result: EvaluationResult, at: float | None = None) -> None:
         # The hot path: most results are no exposure, and with sampling most are not recorded at all.
         try:
+            consent = self.consent_attribute
+            if consent is not None and not allows_analytics(context.get(consent)):
+                self._no_consent += 1  # the evaluation was served as usual; only its record is left out
+                return
             if result.reason == _SPLIT and self.track_exposures:
                 self._split(context, result, at)
             elif self._sample_all or (self.track_evaluations and self._random() < self.sampling_rate):
@@ -258,6 +288,10 @@ class EventTracker:
 
     def conversion(self, event: str, context: Mapping[str, Any], value: float | None, at: float | None = None) -> None:
         try:
+            consent = self.consent_attribute
+            if consent is not None and not allows_analytics(context.get(consent)):
+                self._no_consent += 1
+                return
             unit = _unit(context, self.unit_attribute)
             if unit is None or not isinstance(event, str) or not event:
                 self._errors += 1
@@ -279,6 +313,11 @@ class EventTracker:
     def errors(self) -> int:
         """Calls that recorded nothing because of bad input (no unit id, no event name) or a bug."""
         return self._errors
+
+    @property
+    def without_consent(self) -> int:
+        """Evaluations and conversions not recorded because their context did not allow analytics."""
+        return self._no_consent
 
     def _attributes(self, context: Mapping[str, Any]) -> str | None:
         kept: dict[str, str | int | float | None] = {}
