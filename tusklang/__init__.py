@@ -12,16 +12,19 @@ Every problem a user can cause raises ``TuskError`` carrying ``Diagnostic`` obje
 
 from __future__ import annotations
 
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from ._gc import gc_paused
 from ._version import __version__ as __version__
-from .diagnostics import Diagnostic, Severity, Span, TuskError
-from .interpret import Interpreter
-from .syntax.nodes import Document
-from .syntax.parser import parse
-from .syntax.writer import dumps
-from .values import DirectiveCall, Expression, Identifier
+
+if TYPE_CHECKING:
+    from .compiler import compile_files as compile
+    from .diagnostics import Diagnostic, Severity, Span, TuskError
+    from .evaluate import Client
+    from .resolver import resolve
+    from .syntax.nodes import Document
+    from .syntax.parser import parse
+    from .syntax.writer import dumps
+    from .values import DirectiveCall, Expression, Identifier
 
 __all__ = [
     "Client",
@@ -44,6 +47,11 @@ __all__ = [
 
 def loads(text: str, path: str | None = None) -> dict[str, Any]:
     """Parse TuskLang text into plain data. Directives stay inert ``DirectiveCall`` values."""
+    from ._gc import gc_paused
+    from .diagnostics import TuskError
+    from .interpret import Interpreter
+    from .syntax.parser import parse
+
     document = parse(text, path)
     interpreter = Interpreter(document)
     with gc_paused():  # as in parse: many small acyclic objects, no cycles to collect
@@ -55,6 +63,8 @@ def loads(text: str, path: str | None = None) -> dict[str, Any]:
 
 def load(fp: IO[bytes] | IO[str], path: str | None = None) -> dict[str, Any]:
     """``loads`` for an open file (binary or text)."""
+    from .diagnostics import Diagnostic, TuskError
+
     raw = fp.read()
     name = path if path is not None else getattr(fp, "name", None)
     if isinstance(raw, bytes):
@@ -65,18 +75,38 @@ def load(fp: IO[bytes] | IO[str], path: str | None = None) -> dict[str, Any]:
     return loads(raw, name if isinstance(name, str) else None)
 
 
+# Each public name, from the module that defines it. Imported on first use (module __getattr__, PEP 562):
+# `import tusklang` costs only this file, so `tusk --help` and a service that only evaluates snapshots do
+# not pay for the parser, the interpreter or the compiler (tests/test_startup.py).
+_LAZY: dict[str, tuple[str, str]] = {
+    "Diagnostic": ("diagnostics", "Diagnostic"),
+    "Severity": ("diagnostics", "Severity"),
+    "Span": ("diagnostics", "Span"),
+    "TuskError": ("diagnostics", "TuskError"),
+    "Document": ("syntax.nodes", "Document"),
+    "parse": ("syntax.parser", "parse"),
+    "dumps": ("syntax.writer", "dumps"),
+    "DirectiveCall": ("values", "DirectiveCall"),
+    "Expression": ("values", "Expression"),
+    "Identifier": ("values", "Identifier"),
+    "Interpreter": ("interpret", "Interpreter"),
+    "resolve": ("resolver", "resolve"),
+    "compile": ("compiler", "compile_files"),
+    "Client": ("evaluate", "Client"),
+}
+
+
 def __getattr__(name: str) -> Any:
-    # Heavier parts are imported on first use so `import tusklang` stays a parser import.
-    if name == "resolve":
-        from .resolver import resolve
+    try:
+        module_name, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'tusklang' has no attribute {name!r}") from None
+    from importlib import import_module
 
-        return resolve
-    if name == "compile":
-        from .compiler import compile_files
+    value = getattr(import_module(f".{module_name}", __name__), attribute)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
 
-        return compile_files
-    if name == "Client":
-        from .evaluate import Client
 
-        return Client
-    raise AttributeError(f"module 'tusklang' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

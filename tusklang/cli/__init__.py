@@ -8,13 +8,45 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from ..diagnostics import TuskError
 from ._common import EXIT_USAGE, PARSER_ATTR, UsageError, print_json
+
+# Every command's name and its one-line help, as its module's ``register`` gives them. `tusk --help`
+# prints this table without importing any command module (they pull in the compiler, pydantic, the
+# HTTP server, scipy...), and `tusk CMD` imports CMD's module only. tests/test_startup.py holds this
+# table equal to what the modules register.
+COMMANDS: dict[str, str] = {
+    "check": (
+        "Check TuskLang files: syntax, duplicate keys, variables, expressions, and for flag configs the schema "
+        "and lint rules (docs/lint.md), following @file includes. Nothing is executed: @query and @date are not "
+        "run; @env reads the environment (a variable that is not set is its default)."
+    ),
+    "compile": "Compile TuskLang flag configs into a validated, versioned JSON snapshot (written atomically).",
+    "dashboard": (
+        "render the widgets of `real_time_feature_dashboard` from their SQL queries (HTML, inline SVG charts)"
+    ),
+    "db": "the event store's tables: create them, purge old events, erase or export a unit's events",
+    "diff": (
+        "Show what changed between two flag snapshots: flags added or removed, rollout and weight changes, targeting."
+    ),
+    "eval": "evaluate a flag or experiment of a JSON snapshot for a context",
+    "experiment": "experiment results from the recorded events",
+    "flags": "runtime overrides on Redis: rollout percentage, on/off, variant weights (docs/overrides.md)",
+    "fmt": "Format TuskLang files in place (4-space indentation, `key = value`, comments kept).",
+    "keys": "identities and roles of override writers: create, list, rotate, revoke keys (docs/overrides.md)",
+    "lsp": "Run the TuskLang language server (diagnostics, hover, completion, navigation, formatting).",
+    "parse": "Print a TuskLang file's data as JSON (directives shown, not run) or as canonical TuskLang.",
+    "report": "reports from the event store",
+    "rollout": "Progressive delivery: canary steps, blue/green switches, metric samples, simulations.",
+    "schema": "Print the JSON Schema (draft 2020-12) of the compiled flag snapshot.",
+    "serve": "serve a JSON snapshot over HTTP with the OpenFeature Remote Evaluation Protocol (OFREP)",
+    "stats": "experiment statistics: compare arms, sample ratio mismatch, sample size",
+}
+
+_ALL = object()
 
 
 class _ArgumentError(Exception):
@@ -31,8 +63,11 @@ class _Parser(argparse.ArgumentParser):
         raise _ArgumentError(self, message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+def build_parser(command: Any = _ALL) -> argparse.ArgumentParser:
+    """The `tusk` parser. With ``command`` (a name, or None for none), only that command's module is
+    imported and its real subparser built; the others are placeholders carrying their help line, which
+    is all `tusk --help` and argparse's "invalid choice" need. Without it, every command is built."""
+    from .._version import __version__
 
     parser = _Parser(
         prog="tusk",
@@ -46,19 +81,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tusk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(sub)
+    for name, help in COMMANDS.items():
+        if command is _ALL or name == command:
+            importlib.import_module(f"{__name__}.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=help)
     return parser
 
 
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The command `argv` names: the top-level parser has only --help and --version, neither taking a
+    value, so it is the first word not starting with a dash."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+        if word == "--":
+            return None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_word(argv))
     try:
         args, extras = parser.parse_known_args(argv)
         if extras:
@@ -77,7 +121,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UsageError as exc:
         return _usage_failure(prog, str(exc), exc.kind, exc.code, json_errors)
-    except TuskError as exc:
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        # A TuskError can only have been raised once its module is loaded: `tusk --help` need not load it.
+        diagnostics = sys.modules.get("tusklang.diagnostics")
+        if diagnostics is None or not isinstance(exc, diagnostics.TuskError):
+            raise
         # The one family every command lets through: a database that cannot be reached is an I/O
         # problem (exit 2, one line with its code); anything else is a problem in the input (exit 1).
         from ..db.errors import DatabaseError
@@ -90,10 +142,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return report(exc.diagnostics, "json") or 1
         print(exc.render(), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
 
 
 def _usage_failure(prog: str, message: str, kind: str, code: str | None, json_errors: bool) -> int:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import files
-from ..diagnostics import Diagnostic, Severity
+if TYPE_CHECKING:
+    from ..diagnostics import Diagnostic
+
+# json, pathlib, tusklang.files and tusklang.diagnostics are imported where used: `tusk --help` loads this
+# module and should load nothing it does not print.
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -103,6 +104,8 @@ def add_format(parser: argparse.ArgumentParser, *choices: str, default: str = "t
 
 def read_text(path: str) -> str:
     """Read a UTF-8 file, turning every I/O problem into a one-line UsageError."""
+    from pathlib import Path
+
     if path == "-":
         return sys.stdin.read()
     p = Path(path)
@@ -124,6 +127,8 @@ def read_text(path: str) -> str:
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     """``tusklang.files.write_atomic`` (readers never see half a file), its failure a one-line I/O error (exit 2)."""
+    from .. import files
+
     try:
         files.write_atomic(path, text)
     except files.WriteError as exc:
@@ -131,11 +136,15 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
 
 
 def print_json(data: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
 def report(diagnostics: Iterable[Diagnostic], fmt: str) -> int:
     """Print diagnostics as text (stderr) or JSON (stdout); return the exit code they call for."""
+    from ..diagnostics import Severity
+
     diagnostics = list(diagnostics)
     errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
     warnings = sum(1 for d in diagnostics if d.severity is Severity.WARNING)

@@ -1,6 +1,8 @@
 """Source text to AST: our lexer's tokens through Lark's LALR(1) tables for grammar/tusk.lark.
 
-The grammar is compiled by Lark once per process. We feed tokens to Lark's parser state directly
+Lark compiles the grammar to LALR(1) tables once; the tables are kept as plain data in the user's cache
+directory (keyed by the grammar's hash), so a later process loads them without importing Lark at all
+(start-up of `tusk check`, issue 19). We feed tokens to Lark's parser state directly
 and give it one callback per grammar rule, so a reduction builds its AST node in a single call
 (no parse tree, no wrapper chain); positions come from the tokens, which carry offsets.
 """
@@ -8,15 +10,13 @@ and give it one callback per grammar rule, so a reduction builds its AST node in
 from __future__ import annotations
 
 import functools
+import marshal
+import os
+import sys
 import threading
+import zlib
 from collections.abc import Callable
-from importlib import resources
-from pathlib import Path
 from typing import Any
-
-from lark import Lark
-from lark.lexer import Lexer
-from lark.parsers.lalr_analysis import Shift
 
 from .._gc import gc_paused
 from ..diagnostics import Diagnostic, Related, Span, TuskError
@@ -30,48 +30,127 @@ from .recovery import first_wins, is_syntax_error, recover
 
 def grammar_text() -> str:
     """The grammar shipped in the wheel, or grammar/ beside the package in a checkout."""
-    packaged = resources.files("tusklang").joinpath("_grammar/tusk.lark")
-    if packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
-    return (Path(__file__).resolve().parents[2] / "grammar" / "tusk.lark").read_text(encoding="utf-8")
+    # Plain files first: importlib.resources and pathlib cost more to import than the whole read (start-up).
+    package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    for candidate in (
+        os.path.join(package, "_grammar", "tusk.lark"),
+        os.path.join(package, "..", "grammar", "tusk.lark"),
+    ):
+        try:
+            with open(candidate, encoding="utf-8") as file:
+                return file.read()
+        except FileNotFoundError:
+            continue
+    from importlib import resources  # an install that is not plain files (a zip)
+
+    return resources.files("tusklang").joinpath("_grammar/tusk.lark").read_text(encoding="utf-8")
 
 
-class _NoLexer(Lexer):
-    """Lark insists on a lexer; ours runs outside Lark, so this one is never used."""
+# The LALR tables as plain data (marshal-able): (start state, end state, rule shapes with their
+# sizes, {state: {symbol: (is_shift, next state or rule index)}}).
+_LalrData = tuple[int, int, list[tuple[tuple[str, tuple[str, ...]], int]], dict[int, dict[str, tuple[bool, int]]]]
+_CACHE_FORMAT = b"tusklang-lalr-1"
 
-    def __init__(self, conf: Any) -> None:
-        pass
 
-    def lex(self, lexer_state: Any, parser_state: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError
+def _lark_tables(grammar: str) -> _LalrData:
+    """Compile the grammar with Lark (about 0.1 s, plus 30 ms importing Lark) and keep only plain data."""
+    from lark import Lark
+    from lark.lexer import Lexer
+    from lark.parsers.lalr_analysis import Shift
+
+    class _NoLexer(Lexer):
+        """Lark insists on a lexer; ours runs outside Lark, so this one is never used."""
+
+        def __init__(self, conf: Any) -> None:
+            pass
+
+        def lex(self, lexer_state: Any, parser_state: Any) -> Any:  # pragma: no cover
+            raise NotImplementedError
+
+    lark = Lark(grammar, parser="lalr", lexer=_NoLexer, keep_all_tokens=True, strict=True)
+    table = lark.parser.parser.parser.parse_table
+    index = {rule: i for i, rule in enumerate(lark.rules)}
+    rules = [((str(r.origin.name), tuple(str(sym.name) for sym in r.expansion)), len(r.expansion)) for r in lark.rules]
+    states = {
+        int(state): {
+            str(symbol): (action is Shift, arg if action is Shift else index[arg])
+            for symbol, (action, arg) in actions.items()
+        }
+        for state, actions in table.states.items()
+    }
+    return table.start_states["start"], table.end_states["start"], rules, states
+
+
+def _cache_path(grammar: str) -> str | None:
+    if os.environ.get("TUSK_NO_CACHE"):
+        return None
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not base:
+        return None
+    name = f"lalr-{zlib.crc32(grammar.encode()):08x}-py{sys.version_info[0]}{sys.version_info[1]}.marshal"
+    return os.path.join(base, "tusklang", name)
+
+
+def _lalr_data() -> _LalrData:
+    """The grammar's tables: from the cache when it holds this grammar's, else from Lark (then cached).
+
+    The cache is best effort: any problem reading or writing it (no home, read-only, a corrupt or
+    foreign file) means compiling with Lark as before. The file starts with the whole grammar text, so
+    tables are only ever used for the very grammar they were compiled from; marshal holds plain data
+    only (loading it runs nothing). Set TUSK_NO_CACHE to neither read nor write it.
+    """
+    grammar = grammar_text()
+    path = _cache_path(grammar)
+    header = _CACHE_FORMAT + b"\n" + grammar.encode() + b"\0"
+    if path is not None:
+        try:
+            with open(path, "rb") as file:
+                raw = file.read()
+            if raw.startswith(header):
+                data = marshal.loads(raw[len(header) :])
+                if type(data) is tuple and len(data) == 4:
+                    return data  # type: ignore[no-any-return]
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+    data = _lark_tables(grammar)
+    if path is not None:
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            partial = f"{path}.{os.getpid()}.tmp"
+            with open(partial, "wb") as file:
+                file.write(header + marshal.dumps(data))
+            os.replace(partial, path)  # two processes writing at once: each rename is whole
+        except OSError:
+            pass
+    return data
+
+
+_SHIFT = True  # a shift action in _Tables.states (a reduce action is its (size, callback, origin) tuple)
 
 
 class _Tables:
     """Lark's LALR tables for grammar/tusk.lark, keyed by plain strings, with our callbacks."""
 
     def __init__(self) -> None:
-        lark = Lark(grammar_text(), parser="lalr", lexer=_NoLexer, keep_all_tokens=True, strict=True)
-        table = lark.parser.parser.parser.parse_table
-        self.start_state = table.start_states["start"]
-        self.end_state = table.end_states["start"]
-        self.shift = Shift
-        self.rules: dict[Any, tuple[int, Callable[[list[Any]], Any] | None, str]] = {}
-        for rule in lark.rules:
-            shape = (rule.origin.name, tuple(sym.name for sym in rule.expansion))
+        self.start_state, self.end_state, rule_shapes, table = _lalr_data()
+        self.shift = _SHIFT
+        # Plain str keys make each lookup a C compare (Lark's Token keys have a Python-level __eq__). Each
+        # reduce action carries (size, callback, origin), so the loop never looks a rule up.
+        rules: list[tuple[int, Callable[[list[Any]], Any] | None, str]] = []
+        for shape, size in rule_shapes:
             callback: Callable[[list[Any]], Any] | None = _callback(shape)
             if callback is _identity or (shape[0] == "value" and len(shape[1]) == 1):
                 callback = None  # pass the single child through without a call
-            self.rules[rule] = (len(rule.expansion), callback, str(rule.origin.name))
-        # Lark keys its tables by its own Token class, whose Python-level __eq__ would run on every
-        # lookup with our plain-str token types; plain str keys make each lookup a C compare. A
-        # reduction's argument is Lark's Rule, whose __hash__ is Python code: each reduce action
-        # carries its (size, callback, origin) instead, so the loop never hashes a Rule.
+            rules.append((size, callback, shape[0]))
         self.states: dict[int, dict[str, tuple[Any, Any]]] = {
             state: {
-                str(symbol): (action, arg if action is Shift else self.rules[arg])
-                for symbol, (action, arg) in actions.items()
+                symbol: (_SHIFT, arg) if is_shift else (False, rules[arg])
+                for symbol, (is_shift, arg) in actions.items()
             }
-            for state, actions in table.states.items()
+            for state, actions in table.items()
         }
 
 
