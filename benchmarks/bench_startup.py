@@ -1,0 +1,115 @@
+"""Start-up (issue 19): `tusk --help`, `import tusklang`, `tusk check` and `tusk compile` of a 20-line flag file,
+whole process, next to `python -c pass` and `python -c 'import tomllib'` measured in the same run.
+
+    python benchmarks/bench_startup.py [--rounds 15]
+
+Each round runs every command once, in the same order (interleaved, so a busy neighbour slows all of
+them alike); the figures are medians of wall time, and of CPU time (user + system, from wait4), which a
+loaded machine inflates less. Goals: `tusk check` within 100 ms and `tusk --help`
+within 60 ms. The grammar's table cache (~/.cache/tusklang) is warmed first, as after any first run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# 20 lines: two flags, one with variants and rules, as a file an editor checks on save.
+FLAG_FILE = """\
+feature_flags = {
+    flags = {
+        new_checkout = {
+            enabled = true
+            rollout_percentage = 25
+            metadata = { owner = "payments", description = "the new checkout flow" }
+        }
+        checkout_layout = {
+            variants = { compact = { rows = 50 }, roomy = { rows = 20 }, classic = { rows = 10 } }
+            fallback = "classic"
+            rules = [
+                { id = "benelux", when = { attribute = "country", op = "in", values = ["NL", "BE"] },
+                  serve = "compact" },
+                { when = { attribute = "app_version", op = "semver_ge", value = "2.1.0" },
+                  rollout = 25, serve = "roomy" },
+            ]
+            metadata = { owner = "web", description = "page density" }
+        }
+    }
+}
+"""
+
+
+def _tusk() -> list[str]:
+    """The console script users run (`tusk`), else `python -m tusklang.cli`."""
+    script = Path(sys.executable).with_name("tusk")
+    found = str(script) if script.exists() else shutil.which("tusk")
+    return [found] if found else [sys.executable, "-m", "tusklang.cli"]
+
+
+def _run(argv: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of one process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = 0  # reaped by wait4
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    py = sys.executable
+    tusk = _tusk()
+    with tempfile.TemporaryDirectory() as tmp:
+        flags = Path(tmp) / "flags.tsk"
+        flags.write_text(FLAG_FILE, encoding="utf-8")
+        out = Path(tmp) / "flags.json"
+        check = subprocess.run([*tusk, "check", str(flags)], capture_output=True, text=True)
+        if check.returncode != 0:  # the file must be a clean flag project, or check stops early
+            raise SystemExit(f"tusk check failed on the benchmark file:\n{check.stderr}")
+        commands = {
+            "python -c pass": [py, "-c", "pass"],
+            "python -c 'import tomllib'": [py, "-c", "import tomllib"],
+            "python -c 'import tusklang'": [py, "-c", "import tusklang"],
+            "tusk --help": [*tusk, "--help"],
+            "tusk check (20 lines)": [*tusk, "check", str(flags)],
+            "tusk compile (20 lines)": [*tusk, "compile", str(flags), "-o", str(out)],
+        }
+        for argv in commands.values():  # warm the page cache and the grammar's table cache
+            _run(argv)
+        walls: dict[str, list[float]] = {name: [] for name in commands}
+        cpus: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.rounds):
+            for name, argv in commands.items():
+                wall, cpu = _run(argv)
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+    wall = {name: statistics.median(values) for name, values in walls.items()}
+    cpu = {name: statistics.median(values) for name, values in cpus.items()}
+    base = wall["python -c pass"]
+    tomllib = wall["python -c 'import tomllib'"]
+    load = os.getloadavg()[0]
+    print(f"start-up, median of {args.rounds} interleaved rounds ({os.cpu_count()} CPUs, load average {load:.1f})")
+    print("wall: the goal's measure; CPU (user + system): what a busy machine inflates least")
+    print(f"{'command':30} {'wall ms':>8} {'CPU ms':>8} {'x pass':>7} {'x tomllib':>10} {'goal (wall)':>12}")
+    goals = {"tusk --help": 0.060, "tusk check (20 lines)": 0.100}
+    for name, value in wall.items():
+        goal = goals.get(name)
+        mark = "" if goal is None else (f"{goal * 1000:.0f} ok" if value <= goal else f"{goal * 1000:.0f} MISS")
+        print(
+            f"{name:30} {value * 1000:8.1f} {cpu[name] * 1000:8.1f} {value / base:7.2f} {value / tomllib:10.2f} "
+            f"{mark:>12}"
+        )
+
+
+if __name__ == "__main__":
+    main()
