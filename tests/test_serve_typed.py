@@ -3,6 +3,7 @@ rule and a failed prerequisite in the flag metadata, single and bulk, through th
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import random
@@ -234,38 +235,44 @@ def test_targeting_key_stands_in_for_each_prerequisites_bucketing_attribute(tmp_
         assert 0 < checked < 300
 
 
-@pytest.fixture
-def tusk_serve(tmp_path: Path) -> Iterator[str]:
-    """`tusk serve` itself (its own HTTP protocol and fast path), on a copy of fixtures/typed."""
-    path = tmp_path / "snapshot.json"
-    path.write_bytes(TYPED.read_bytes())
+@contextlib.contextmanager
+def _tusk_serve(path: Path) -> Iterator[str]:
+    """`tusk serve` itself (its own HTTP protocol and fast path) on ``path``; yields its URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tusklang.cli", "serve", str(path), "--port", str(port), "--quiet"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if requests.get(f"{url}/health", timeout=0.5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "tusk serve did not start"
-            time.sleep(0.05)
+    log_path = path.with_suffix(".log")
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tusklang.cli", "serve", str(path), "--port", str(port), "--quiet"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        try:
+            while True:
+                assert proc.poll() is None, log_path.read_text()
+                try:
+                    if requests.get(f"{url}/health", timeout=0.5).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                assert time.monotonic() < deadline, "tusk serve did not start"
+                time.sleep(0.05)
+            yield url
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+
+
+@pytest.fixture
+def tusk_serve(tmp_path: Path) -> Iterator[str]:
+    path = tmp_path / "snapshot.json"
+    path.write_bytes(TYPED.read_bytes())
+    with _tusk_serve(path) as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
-        log.close()
 
 
 def test_tusk_serve_process_serves_typed_values_rules_and_prerequisites(tusk_serve: str) -> None:
@@ -298,3 +305,27 @@ def test_tusk_serve_process_serves_typed_values_rules_and_prerequisites(tusk_ser
             assert dict(got.flag_metadata) == metadata
             types.add(type(expected.value))
     assert types == {dict, list, int, str, bool} and failed > 0
+
+
+def test_tusk_serve_process_fills_each_prerequisites_bucketing_attribute(tmp_path: Path) -> None:
+    path = _two_bucketings(tmp_path)
+    local = Client.from_file(path)
+    session = requests.Session()
+    with _tusk_serve(path) as url:
+        failed = 0
+        for i in range(200):
+            unit = f"unit-{i}"
+            context = {"targetingKey": unit, "environment": "production", "country": "DE"}
+            pricing = local.evaluate("new_pricing_page", {**context, "account_id": unit, "user_id": unit})
+            layout = local.evaluate("checkout_layout", {**context, "account_id": unit})
+            single = session.post(f"{url}{BULK}/new_pricing_page", json={"context": context}).json()
+            assert (single["value"], single["variant"], single["reason"]) == (
+                pricing.value,
+                pricing.variant,
+                pricing.reason,
+            )
+            bulk = {f["key"]: f for f in session.post(f"{url}{BULK}", json={"context": context}).json()["flags"]}
+            assert bulk["new_pricing_page"] == single
+            assert bulk["checkout_layout"]["variant"] == layout.variant
+            failed += pricing.reason == r.PREREQUISITE_FAILED
+        assert 0 < failed < 200
