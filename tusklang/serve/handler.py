@@ -72,26 +72,25 @@ def is_json_media_type(header: str | None) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-def _flat(context: dict[str, Any]) -> bool:
-    """The usual context, checked in one pass: ASCII keys, and values that are ASCII strings, integers,
-    booleans, None, finite floats, or lists of ASCII strings."""
-    for key, value in context.items():
-        if not key.isascii():
-            return False
+def _shallow(context: dict[str, Any]) -> bool | None:
+    """For a context orjson parsed: True when it holds no float (so no integer beyond 64 bits read as a
+    float) and nests no deeper than a list of scalars, None when it holds a float but nests no deeper,
+    False when it nests deeper. (orjson itself refuses lone surrogates, NaN and infinities.)"""
+    plain: bool | None = True
+    for value in context.values():
         kind = type(value)
-        if kind is str:
-            if not value.isascii():
-                return False
+        if kind is float:
+            plain = None
+        elif kind is dict:
+            return False
         elif kind is list:
             for item in value:
-                if type(item) is not str or not item.isascii():
+                kind = type(item)
+                if kind is dict or kind is list:
                     return False
-        elif kind is float:
-            if not math.isfinite(value):
-                return False
-        elif kind is not int and kind is not bool and value is not None:
-            return False
-    return True
+                if kind is float:
+                    plain = None
+    return plain
 
 
 def unrepresentable(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
@@ -127,25 +126,25 @@ def parse_body(raw: bytes) -> Any:
     """The request body as JSON, or RequestProblem(400) saying why not."""
     if raw[:3] == b"\xef\xbb\xbf":  # JSON is UTF-8 (RFC 8259); a byte-order mark is tolerated
         raw = raw[3:]
-    body: Any = None
-    if _LONG_INTEGER.search(raw) is None:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = None
-        else:
-            if (
-                type(body) is dict
-                and len(body) == 1
-                and type(context := body.get("context")) is dict
-                and _flat(context)
-            ):
-                return body
-            problem = unrepresentable(body)
-            if problem is not None:
-                raise RequestProblem(400, r.PARSE_ERROR, f"request body is not valid JSON: {problem}")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _parse_slowly(raw)
+    # orjson refused lone surrogates, NaN and infinities. Left to check: the nesting limit, and integer
+    # literals beyond 64 bits, which orjson reads as floats where the json module keeps them exact.
+    if type(body) is dict and len(body) == 1 and type(context := body.get("context")) is dict:
+        plain = _shallow(context)
+        if plain:
             return body
-    # What orjson refused (or would misread): the json module decides, and words the error.
+        if plain is None and _LONG_INTEGER.search(raw) is None:
+            return body
+    if _LONG_INTEGER.search(raw) is not None or safejson.depth_exceeds(body):
+        return _parse_slowly(raw)
+    return body
+
+
+def _parse_slowly(raw: bytes) -> Any:
+    """What orjson refused (or would misread): the json module decides, and words the error."""
     try:
         body = safejson.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

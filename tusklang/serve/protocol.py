@@ -221,6 +221,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self._fast_keep_alive = True
         self._closing = False
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._pipelined = False  # the current request's bytes came in the read of the one before
         self._last_answer = 0.0
         self._last_data = 0.0
 
@@ -298,6 +299,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         if phase == "headers":
             self._received = True
             self._head_bytes += len(data)
+            self._pipelined = False
         super().data_received(data)
         phase = self._phase
         if phase is None:  # the usual case: the whole request was in this read
@@ -342,6 +344,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             self._start("headers")  # pipelined: this request's bytes arrived with the previous one's
             self._head_bytes = 0
             self._received = True
+            self._pipelined = True
 
     def on_headers_complete(self) -> None:
         self._start("body")
@@ -350,26 +353,24 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             parsed = httptools.parse_url(self.url)
             path = decoded_path(parsed.path)
             route = service.fast_route("POST", path)
-            if route is not None:
-                # One pass over the headers: their size (431 past the limit: left to the ASGI path) and
-                # a declared length over the body limit (413, the body discarded unread).
-                size = len(parsed.path) + len(parsed.query or b"") + 32
-                too_large = False
-                limit = service.handler.max_body_bytes
-                for name, value in self.headers:
-                    size += len(name) + len(value) + 4
-                    if name == b"content-length" and value.isdigit() and int(value) > limit:
-                        too_large = True
-                if service.max_header_bytes is None or size <= service.max_header_bytes:
-                    self._fast = route
-                    self._fast_path = path
-                    self._fast_body = []
-                    self._fast_size = 0
-                    self._fast_started = time.perf_counter()
-                    parser = self.parser
-                    self._fast_keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
-                    self._fast_too_large = too_large
-                    return
+            limit = service.max_header_bytes
+            if route is not None and (
+                limit is None
+                # The bytes of this request so far bound its headers: only near the limit (or for a
+                # request that arrived behind another in one read) are the headers measured.
+                or (not self._pipelined and self._head_bytes + 64 <= limit)
+                or not service.headers_too_large(parsed.path, parsed.query or b"", self.headers)
+            ):
+                # A declared length over the body limit needs no look here: on_body counts what arrives.
+                self._fast = route
+                self._fast_path = path
+                self._fast_body = []
+                self._fast_size = 0
+                self._fast_too_large = False
+                self._fast_started = time.perf_counter()
+                parser = self.parser
+                self._fast_keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
+                return
         url, headers, expect_100_continue = self.url, self.headers, self.expect_100_continue
         super().on_message_begin()  # the scope, as uvicorn builds it; then what was parsed meanwhile
         self.url, self.headers, self.expect_100_continue = url, headers, expect_100_continue
