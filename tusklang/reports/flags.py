@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from ..db import Database, QueryError, dialect_of
-from .report import LOSSES_SQL, LOSSES_V1_SQL, ReportError
+from .common import LOSSES_SQL, LOSSES_V1_SQL, ReportError
 
 BUCKETS: Final = {"hour": 3600.0, "day": 86400.0}
 MAX_BUCKETS: Final = 2000  # days x buckets per day: bounds the series (and the page)

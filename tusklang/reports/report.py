@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..db import Database, QueryError
-from ..db.errors import CodedError
 from ..experiments import stats
 from ..experiments.decision import Decision, DecisionConfig, decide
+from .common import LOSSES_SQL, LOSSES_V1_SQL, ReportError
+from .common import REPORT_ERROR_CODE as REPORT_ERROR_CODE  # re-exported: its home before common.py
 
 # Each unit's first exposure (ties at the same instant broken by row id, i.e. insertion order).
 _FIRST_EXPOSURES = """
@@ -62,25 +63,6 @@ GROUP BY event ORDER BY event
 # so it overlaps the window when it was recorded at or after the window's start; this also catches a
 # loss that swallowed every event after the last recorded one.
 WINDOW_SQL = "SELECT MIN(occurred_at) AS start FROM tusk_events WHERE kind = 'exposure' AND flag = ?"
-LOSSES_SQL = """
-SELECT COALESCE(SUM(dropped), 0) AS dropped, COALESCE(SUM(failed), 0) AS failed,
-       MIN(COALESCE(since, occurred_at)) AS first, MAX(occurred_at) AS last
-FROM tusk_event_drops WHERE occurred_at >= ?
-"""
-# A store not migrated to schema version 2 has no `failed`/`since` columns.
-LOSSES_V1_SQL = """
-SELECT COALESCE(SUM(dropped), 0) AS dropped, 0 AS failed, MIN(occurred_at) AS first, MAX(occurred_at) AS last
-FROM tusk_event_drops WHERE occurred_at >= ?
-"""
-
-REPORT_ERROR_CODE = "TSK945"
-
-
-class ReportError(CodedError):
-    """The report cannot be produced from this input (no exposures, unknown control, ...): TSK945."""
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(REPORT_ERROR_CODE, message, hint=hint)
 
 
 @dataclass(frozen=True)
