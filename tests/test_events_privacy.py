@@ -235,3 +235,21 @@ def test_export_returns_exactly_the_units_rows(
         assert event["unit"] == "user-5"  # the id the subject knows, never the stored hash
     assert masked("user-5") not in out_file.read_text()
     assert document["format"] == "tusklang.events-export/1" and document["masked_forms_matched"] is masking
+
+
+def test_export_to_stdout_and_of_an_unknown_unit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    record_traffic(url, masking=False)
+    monkeypatch.delenv("TUSK_PII_KEY", raising=False)
+    code, out, err = run(capsys, "db", "export", "--events-db", url, "--unit", "user-9", "--unit", "nobody")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["units"] == ["user-9", "nobody"] and document["count"] >= 4
+    assert {event["unit"] for event in document["events"]} == {"user-9"}
+    code, out, err = run(capsys, "db", "export", "--events-db", url, "--unit", "nobody")
+    assert code == 0 and json.loads(out)["events"] == []
+    # Missing tables: exit 2, with the way out.
+    code, out, err = run(capsys, "db", "export", "--events-db", f"sqlite:///{tmp_path / 'other.db'}", "--unit", "x")
+    assert code == 2
