@@ -30,6 +30,7 @@ NOT_RECORDED: Final = "(not recorded)"
 OTHERS: Final = "(other values)"
 MAX_SLICES: Final = 50  # the largest slices are shown; the rest are merged into OTHERS
 MIN_OUTCOMES: Final = 5  # conversions and non-conversions per arm for the normal approximation
+_LABELS: Final = {"holm": "Holm", "bonferroni": "Bonferroni", "bh": "Benjamini-Hochberg"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -205,7 +206,7 @@ def analyse_slices(
         elif p_value < alpha:
             lost_by_correction.append(where)
 
-    label = {"holm": "Holm", "bonferroni": "Bonferroni", "bh": "Benjamini-Hochberg"}[config.correction]
+    label = _LABELS[config.correction]
     too_small = [s["value"] for s in out if not s["judged"]]
     warnings: list[str] = []
     if len(family) > 1:
@@ -274,7 +275,7 @@ def render_text(report: Mapping[str, Any]) -> str:
     level = f"{cfg['confidence_level']:.0%}"
     lines = [
         f"experiment {report['experiment']}, metric {report['metric']}, by {report['by']} "
-        f"({level} confidence, {cfg['correction']} correction over {report['comparisons']} comparisons; "
+        f"({level} confidence, {_LABELS[cfg['correction']]} correction over {report['comparisons']} comparisons; "
         f"a slice needs {cfg['min_slice_units']} units per arm)",
     ]
     header = ["arm", "units", "conv", "rate", f"diff [{level} CI]", "p", "p adjusted", ""]
