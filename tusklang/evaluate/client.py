@@ -65,6 +65,8 @@ class _State:
     functions: dict[str, Any]
     # Keys whose evaluation may read the time (here or in a prerequisite): only for them is `now` converted.
     timed: frozenset[str]
+    # ``functions`` less the timed keys: the hot path when the caller passes `now` (one lookup, as without).
+    untimed: dict[str, Any]
     # (key, function) for evaluate_all: flags first, then experiments, as results are returned.
     all_functions: tuple[tuple[str, Any], ...]
     # (key, function, body, gates, timed) in dependency order (every prerequisite before the flags that
@@ -92,8 +94,9 @@ def _compile(snapshot: Snapshot, *, fused: bool = True) -> _State:
         (k, every[k].evaluate, every[k].body, every[k].gates, every[k].uses_time) for k in dependency_order(snapshot)
     )
     timed = frozenset(k for k, c in every.items() if c.uses_time)
+    untimed = {k: fn for k, fn in functions.items() if k not in timed}
     gated = any(c.gates for c in every.values())
-    return _State(snapshot, flags, experiments, functions, timed, tuple(ordered), order, gated)
+    return _State(snapshot, flags, experiments, functions, timed, untimed, tuple(ordered), order, gated)
 
 
 def _error(key: Any, code: str, detail: str) -> EvaluationResult:
@@ -308,8 +311,8 @@ class Client:
             # Hot path: a plain dict context, and a flag that does not need `now` converted.
             state = self._state
             try:
-                fn = state.functions.get(flag)
-                if fn is not None and (now is None or flag not in state.timed):
+                fn = (state.functions if now is None else state.untimed).get(flag)
+                if fn is not None:
                     return fn(context, None)
             except Exception:
                 pass  # unhashable key or an evaluator bug: the checked path below reports it
