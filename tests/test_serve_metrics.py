@@ -161,6 +161,17 @@ def test_workers_sum_counters_and_label_gauges(tmp_path: Path, redis_url: str) -
         def scrape() -> Samples:
             return samples(httpx.get(f"{base}/metrics", timeout=5).text)
 
+        # During traffic, scrapes answered by either worker never go backwards (Prometheus would read a
+        # drop as a counter reset).
+        previous = 0.0
+        for i in range(12):
+            for _ in range(5):
+                answer = httpx.post(f"{base}{FLAG}", json={"context": {"targetingKey": f"m{i}"}}, timeout=5)
+                assert answer.status_code == 200
+            now = value(scrape(), "tusk_http_requests_total", route="flag", status="200")
+            assert previous <= now <= sent + 5 * (i + 1)
+            previous = now
+        sent += 60
         # Whichever worker answers, the counters are the whole server's once the others have published.
         _wait_for(lambda: value(scrape(), "tusk_http_requests_total", route="flag", status="200") == sent, 10)
         seen_workers: set[str] = set()

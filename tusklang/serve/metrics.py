@@ -7,9 +7,9 @@ state read at that moment (snapshot, override watcher, event store, request dead
 
 With ``tusk serve --workers N`` every worker counts its own requests; each publishes its counts to a
 shared directory once a second (and when it stops), and whichever worker answers a scrape adds the
-other workers' latest counts to its own. So counters and histograms are for the whole server (other
-workers' part at most a second old) and never go backwards, whichever worker answers; gauges carry a
-``worker`` label. docs/serve.md#metrics lists every metric.
+other workers' latest counts to its own, after publishing its own. So counters and histograms are for the
+whole server (other workers' part at most a second old) and never go backwards from one scrape to the
+next, whichever worker answers; gauges carry a ``worker`` label. docs/serve.md#metrics lists every metric.
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ class Metrics:
         self._digest: tuple[Snapshot | None, str] = (None, "")
         self._shared = Path(shared_dir) if shared_dir is not None else None
         self._stop = threading.Event()
+        self._publishing = threading.Lock()
         self._publisher: threading.Thread | None = None
         self._count_reload_failures(client)
         self.registry = CollectorRegistry(auto_describe=False)
@@ -204,14 +205,15 @@ class Metrics:
             "gauges": self.gauges(),
         }
 
-    def publish(self) -> None:
+    def publish(self, view: dict[str, Any] | None = None) -> None:
         if self._shared is None:
             return
-        data = json.dumps(self.published())
+        data = json.dumps(view if view is not None else self.published())
         target = self._shared / f"worker-{self.worker}.json"
         temporary = target.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(data, encoding="utf-8")
-        os.replace(temporary, target)
+        with self._publishing:  # the thread and a scrape: one temporary file at a time
+            temporary.write_text(data, encoding="utf-8")
+            os.replace(temporary, target)
 
     def _publish_loop(self, every: float) -> None:
         while not self._stop.wait(every):
@@ -253,6 +255,10 @@ class _Collector(Collector):
     def collect(self) -> Iterator[Metric]:
         metrics = self.metrics
         own = metrics.published()
+        # Published first: a later scrape answered by another worker then reads at least these counts,
+        # so the sums never go backwards from one scrape to the next, whichever worker answers.
+        with contextlib.suppress(Exception):
+            metrics.publish(own)
         views = [own, *metrics.others()]
         counts = Counts()
         for view in views:
