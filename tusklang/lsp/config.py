@@ -73,7 +73,10 @@ class ServerConfig:
         if tusk.get("projects") is not None:
             projects = _projects(tusk["projects"])
             if projects is None:
-                problems.append('`tusk.projects` must be a list of file lists, e.g. [["flags/a.tsk", "flags/*.tsk"]]')
+                problems.append(
+                    "`tusk.projects` must be a list of lists of files, directories or globs, "
+                    'e.g. [["flags/"], ["b/a.tsk", "b/*.tsk"]]'
+                )
             else:
                 changes["projects"] = projects
         for key in ("database", "env_file"):
@@ -105,7 +108,9 @@ def _projects(value: Any) -> tuple[tuple[str, ...], ...] | None:
 
 
 def project_files(config: ServerConfig, limit: int = 2000) -> list[tuple[str, ...]]:
-    """Each configured project's files: patterns expanded (sorted), in the order given, absolute."""
+    """Each configured project's paths: patterns expanded (sorted), in the order given, absolute. A directory
+    stays one path: the checker reads it as `tusk check DIR` does (its `.tsk` files, sorted, hidden ones
+    skipped; a plain configuration file found there joins no flag project)."""
     import glob
 
     root = Path(config.workspace_root) if config.workspace_root else Path.cwd()

@@ -1,7 +1,9 @@
 """Where the cursor is, in terms of keys, even while the file does not parse (as when typing).
 
-A line scan, not the parser: completion runs on half-written text. Blocks open on lines ending in
-`{` or `name >` and close on lines starting with `}` or a lone `<`; `[a.b]` headers set the prefix.
+A line scan, not the parser: completion runs on half-written text. Brackets outside strings and
+comments open and close blocks (`key = {`, `key {`, an item's `{`) and arrays (`key = [`); `name >`
+and a lone `<` open and close angle blocks; `key:` alone on its line opens an indentation block, which
+ends at the first line indented no deeper than it; `[a.b]` headers set the prefix.
 """
 
 from __future__ import annotations
@@ -9,11 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_OPEN_BRACE = re.compile(r"^\s*((?:[A-Za-z_][\w-]*|\"[^\"]*\")(?:\.(?:[A-Za-z_][\w-]*|\"[^\"]*\"))*)\s*[=:]?\s*\{\s*$")
 _OPEN_ANGLE = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*>\s*$")
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 _KEY_VALUE = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*[=:]\s*(.*)$")
-_ARRAY_OPEN = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*[=:]\s*\[[^\]]*$")
 _COMMENT = re.compile(r"\s*(#|//).*$")
 
 
@@ -32,36 +32,46 @@ def cursor_context(text: str, offset: int) -> CursorContext:
     before = text[:offset]
     lines = before.split("\n")
     current = lines[-1]
-    stack: list[tuple[str, ...]] = []
+    frames: list[_Frame] = []
     section: tuple[str, ...] = ()
-    open_array: str | None = None  # the key of a `key = [` still open above the cursor
     for line in lines[:-1]:
-        if match := _ARRAY_OPEN.match(line):
-            open_array = match.group(1)
-        elif open_array is not None and "]" in line:
-            open_array = None
-        line = _COMMENT.sub("", line) if '"' not in line else line
-        stripped = line.strip()
-        if match := _SECTION.match(line):
+        code = _code(line)
+        stripped = code.strip()
+        if not stripped:
+            continue
+        indent = len(line) - len(line.lstrip(" \t"))
+        # An indentation block ends at the first line indented no deeper than its key's line.
+        while frames and frames[-1].indent is not None and indent <= frames[-1].indent:
+            frames.pop()
+        if match := _SECTION.match(code):
             section = tuple(p.strip().strip('"') for p in match.group(1).split("."))
-            stack = []
-        elif match := _OPEN_BRACE.match(line) or _OPEN_ANGLE.match(line):
-            stack.append(tuple(p.strip('"') for p in match.group(1).split(".")))
-        elif stripped.startswith("}") or stripped == "<":
-            if stack:
-                stack.pop()
-    path = section + tuple(part for parts in stack for part in parts)
+            frames = []
+        elif match := _OPEN_ANGLE.match(code):
+            frames.append(_Frame("{", _parts(match.group(1))))
+        elif stripped == "<":
+            _close(frames, "{")
+        elif match := _OPEN_INDENT.match(code):
+            frames.append(_Frame("{", _parts(match.group(1)), indent))
+        else:
+            _scan(code, frames)
+    # The cursor's own line, up to the cursor: brackets it opens, then the member being written.
+    in_string = current.count('"') % 2 == 1
+    tail = _STRING.sub(_emptied, current)
+    segment = _scan(tail if in_string else _COMMENT.sub("", tail), frames)
+    path = section + tuple(part for frame in frames for part in frame.key)
     word = re.search(r"[@$]?[\w.-]*$", current)
     prefix = word.group(0) if word else ""
     key = None
     in_value = False
-    if match := _KEY_VALUE.match(current):
+    array = frames[-1] if frames and frames[-1].kind == "[" else None
+    if match := _KEY_VALUE.match(segment):
         key, in_value = match.group(1), True
         path = path + tuple(key.split(".")[:-1])
         key = key.split(".")[-1]
-    elif open_array is not None:
-        key, in_value = open_array, True
-    in_string = current.count('"') % 2 == 1
+    elif array is not None and array.key:
+        # An item of `key = [ ... ]`: a value of that key (segment names in `user_segments`, say).
+        key, in_value = array.key[-1], True
+        path = path[:-1]
     return CursorContext(
         path=path,
         key=key,
@@ -71,6 +81,61 @@ def cursor_context(text: str, offset: int) -> CursorContext:
         after_at=prefix.startswith("@"),
         after_dollar=prefix.startswith("$") and not in_string,
     )
+
+
+@dataclass
+class _Frame:
+    """A block (`{`: an object, an angle or indentation block) or an array (`[`) open above the cursor.
+    ``key`` is the key path that opened it (empty for an object or array that is an array item): the
+    objects in `rules = [ { when = ... } ]` are at `rules`, so `when` is at `rules.when`, as the index
+    puts it."""
+
+    kind: str
+    key: tuple[str, ...]
+    indent: int | None = None
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_KEY_BEFORE = re.compile(r'((?:[A-Za-z_][\w-]*|"[^"]*")(?:\.(?:[A-Za-z_][\w-]*|"[^"]*"))*)\s*[=:]?\s*$')
+_OPEN_INDENT = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*:\s*$")
+
+
+def _code(line: str) -> str:
+    """The line with its strings emptied (their brackets are text) and a trailing comment dropped."""
+    return _COMMENT.sub("", _STRING.sub(_emptied, line))
+
+
+def _emptied(string: re.Match[str]) -> str:
+    return string.group(0)[0] * 2
+
+
+def _parts(key: str) -> tuple[str, ...]:
+    return tuple(part.strip('"') for part in key.split("."))
+
+
+def _close(frames: list[_Frame], kind: str) -> None:
+    while frames and frames[-1].indent is not None:
+        frames.pop()  # a brace closes the indentation blocks opened inside it
+    if frames and frames[-1].kind == kind:
+        frames.pop()
+
+
+def _scan(code: str, frames: list[_Frame]) -> str:
+    """Open and close the brackets of ``code`` on ``frames``; returns the text after the last one (or
+    after the last `,` or `;`): the member or item being written."""
+    start = 0
+    for index, char in enumerate(code):
+        if char in "{[":
+            match = _KEY_BEFORE.search(code, start, index)
+            key = _parts(match.group(1)) if match is not None and match.group(1) else ()
+            frames.append(_Frame(char, key))
+            start = index + 1
+        elif char in "}]":
+            _close(frames, "{" if char == "}" else "[")
+            start = index + 1
+        elif char in ",;":
+            start = index + 1
+    return code[start:]
 
 
 _MEMBER_KEY = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*(?:[=:]|\{|>\s*$)")
@@ -83,6 +148,7 @@ def keys_in_block(text: str, offset: int) -> set[str]:
     found: set[str] = set()
 
     def change(line: str) -> int:
+        line = _code(line)  # a brace in a string or a comment opens nothing
         opens = line.count("{") + (1 if _OPEN_ANGLE.match(line) else 0)
         closes = line.count("}") + (1 if line.strip() == "<" else 0)
         return opens - closes

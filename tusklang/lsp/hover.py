@@ -1,4 +1,5 @@
-"""Hover: a key's meaning and allowed values, a reference's definition, whether `@env(NAME)` is set."""
+"""Hover: a key's meaning and allowed values, a reference's definition, whether `@env(NAME)` is set, the
+key a bare name reads, and what foreign code, a member chain's link or a word item is."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from collections.abc import Iterable, Mapping
 
 from lsprotocol import types
 
+from ..diagnostics import Span
+from ..interpret import is_runtime_directive
 from ..syntax import nodes
 from .convert import span_range
-from .index import FileIndex
+from .index import FileIndex, KeyPart
 from .keys import DIRECTIVES, key_info
 
 _MAX_DEFINITION_LINES = 20
@@ -36,6 +39,12 @@ def hover(
     directive = index.directive_at(offset)
     if directive is not None and directive.name_span.start <= offset <= directive.name_span.end:
         return _directive_hover(directive, environ)
+    key_ref = index.key_ref_at(offset)
+    if key_ref is not None:
+        return _key_ref_hover(*key_ref)
+    note = index.note_at(offset)
+    if note is not None:
+        return _markdown(note[1], span_range(note[0]))
     if directive is not None and directive.name == "env":
         return _directive_hover(directive, environ)
     part = index.key_at(offset)
@@ -53,8 +62,31 @@ def hover(
     return None
 
 
+def _key_ref_hover(span: Span, key: KeyPart | None) -> types.Hover:
+    if key is None:
+        text = f"**key** `{span.text}`: no key of this name is written before it here (TSK202)."
+    else:
+        where = key.member.span
+        text = (
+            f"**key** `{span.text}` reads `{'.'.join(key.path)}` ({where.file}:{where.line})"
+            f"\n\n```tusk\n{_excerpt(where)}\n```"
+        )
+    return _markdown(text, span_range(span))
+
+
+def _directive_text(name: str) -> str:
+    if name in DIRECTIVES:
+        return DIRECTIVES[name]
+    head = name.partition(".")[0]
+    if head in DIRECTIVES:  # `@request.headers.x-id`: what `@request` gives, then its members
+        return f"`@{name}`: " + DIRECTIVES[head]
+    if is_runtime_directive(name):  # the SDKs' cross-file `@other.tsk.get("key")`
+        return f"`@{name}`: runtime only: the SDKs read another TuskLang file's key as the application runs."
+    return f"`@{name}`: not a known directive."
+
+
 def _directive_hover(directive: nodes.Directive, environ: Mapping[str, str]) -> types.Hover:
-    text = DIRECTIVES.get(directive.name, f"`@{directive.name}`: not a known directive.")
+    text = _directive_text(directive.name)
     args = directive.args or ()
     if directive.name == "env" and args:
         name = args[0].name if isinstance(args[0], nodes.Bare) else getattr(args[0], "value", None)

@@ -5,6 +5,11 @@ Names live where the seed's config shape puts them. A definition is an object me
 ``...gates.<name>`` (gate), ``...flags.<name>`` (flag), ``...experiments.<name>`` (experiment) or
 ``$name = ...`` (variable); a reference is a string in an array at ``targeting.user_segments``,
 ``targeting.environments`` or ``...gates`` / ``required_gates``, a ``$name``, or an ``@file(...)``.
+
+For hover, a bare name in a value (`health: base_path + "/health"`) is kept with the earlier key it
+reads (found as the interpreter finds it: in its object, then the enclosing ones), and the values that
+are neither keys nor directives get a note: foreign code (`php(...)`), the links of a member chain
+(`.where(...)`, `.length`), words as array items (docs/syntax.md).
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ class FileIndex:
     keys: list[KeyPart] = field(default_factory=list)
     directives: list[nodes.Directive] = field(default_factory=list)
     objects: list[tuple[Path, nodes.Object | nodes.Section | nodes.Document]] = field(default_factory=list)
+    key_refs: list[tuple[Span, KeyPart | None]] = field(default_factory=list)  # a bare name, the key it reads
+    notes: list[tuple[Span, str]] = field(default_factory=list)  # hover text of foreign code, links, words
     outline: Any = None  # outline.Outline, filled on the server's index thread on first request
 
     def definitions_of(self, kind: str) -> list[Symbol]:
@@ -85,6 +92,19 @@ class FileIndex:
             if part.span.start <= offset <= part.span.end:
                 return part
         return None
+
+    def key_ref_at(self, offset: int) -> tuple[Span, KeyPart | None] | None:
+        for found in self.key_refs:
+            if found[0].start <= offset <= found[0].end:
+                return found
+        return None
+
+    def note_at(self, offset: int) -> tuple[Span, str] | None:
+        best = None
+        for found in self.notes:  # the innermost: a link's note inside foreign code's, say
+            if found[0].start <= offset <= found[0].end and (best is None or found[0].start >= best[0].start):
+                best = found
+        return best
 
     def directive_at(self, offset: int) -> nodes.Directive | None:
         best = None
@@ -128,10 +148,20 @@ def build_index(text: str, path: str | None = None) -> FileIndex:
 class _Walker:
     def __init__(self, index: FileIndex) -> None:
         self.index = index
+        self.scope: Path = ()  # the path of the object whose members are being walked
+        self.known: dict[Path, KeyPart] = {}  # keys walked so far: what a bare name can read
 
     def members(self, members: Any, prefix: Path) -> None:
+        outer, self.scope = self.scope, prefix
+        try:
+            self._members(members, prefix)
+        finally:
+            self.scope = outer
+
+    def _members(self, members: Any, prefix: Path) -> None:
         keys = self.index.keys
         definitions = self.index.definitions
+        known = self.known
         for member in members:
             if type(member) is nodes.VarDef:
                 definitions.append(
@@ -143,9 +173,11 @@ class _Walker:
             path = prefix + parts
             if len(parts) == 1:
                 keys.append(KeyPart(path, member.key.spans[0], member))
+                known.setdefault(path, keys[-1])
             else:
                 for i, span in enumerate(member.key.spans):
                     keys.append(KeyPart(prefix + parts[: i + 1], span, member))
+                    known.setdefault(keys[-1].path, keys[-1])
             value = member.value
             kind = type(value)
             if kind is nodes.Object:
@@ -177,6 +209,23 @@ class _Walker:
             for part in node.parts:
                 if isinstance(part, nodes.VarRef):
                     self.index.references.append(Reference("variable", part.name, _template_name(part)))
+                elif not isinstance(part, str):  # a backtick template's `${expression}`
+                    self.value(part, path)
+        elif kind is nodes.Ref:
+            self.index.key_refs.append((node.span, self._key_read(node.name)))
+        elif kind is nodes.Word:
+            self.index.notes.append((node.span, _WORD_NOTE.format(word=node.value)))
+        elif kind is nodes.Foreign:
+            self.index.notes.append((node.span, _FOREIGN_NOTE.format(name=node.name)))
+        elif kind is nodes.Chain:
+            self.value(node.target, path)
+            for link in node.links:
+                what = "method call" if link.args is not None else "member"
+                written = f".{link.name}" + ("" if link.args is None else "(...)" if link.args else "()")
+                self.index.notes.append((link.name_span, _LINK_NOTE.format(what=what, written=written)))
+                for arg in link.args or ():
+                    if not isinstance(arg, nodes.Bare):
+                        self.value(arg, path)
         elif kind is nodes.Directive:
             self.index.directives.append(node)
             args = node.args or ()
@@ -194,6 +243,26 @@ class _Walker:
             self.value(node.condition, path)
             self.value(node.then, path)
             self.value(node.otherwise, path)
+
+    def _key_read(self, name: str) -> KeyPart | None:
+        """The earlier key a bare name reads: in its object, then in the enclosing ones."""
+        scope = self.scope
+        for depth in range(len(scope), -1, -1):
+            found = self.known.get((*scope[:depth], name))
+            if found is not None:
+                return found
+        return None
+
+
+_WORD_NOTE = "**text** `{word}`: a word alone as an item is that word as text."
+_FOREIGN_NOTE = (
+    "**foreign code** `{name}(...)`: another language's code, kept verbatim and never read as TuskLang. "
+    "Runtime-only: only the application runs it; `tusk check` reports it where a compiled value depends on it."
+)
+_LINK_NOTE = (
+    "**{what}** `{written}` on the value before it. Runtime-only when the value is (a method call always is): "
+    "only the application computes it."
+)
 
 
 def _unquoted(span: Span) -> Span:

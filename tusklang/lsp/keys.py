@@ -159,7 +159,16 @@ def _step(annotation: Any, key: str) -> tuple[Any, str | None]:
 
 
 def _models(annotation: Any) -> list[Any]:
-    return [a for a in unwrap(annotation) if isinstance(a, type) and hasattr(a, "model_fields")]
+    """The pydantic models an annotation allows, those of a list's items included: the members of
+    `rules = [ { when = { ... } } ]` are the item model's keys (the index gives array items no key)."""
+    found: list[Any] = []
+    for arg in unwrap(annotation):
+        if isinstance(arg, type) and hasattr(arg, "model_fields"):
+            found.append(arg)
+        elif typing.get_origin(arg) in (list, tuple):
+            for item in typing.get_args(arg)[:1]:
+                found.extend(m for m in _models(item) if m not in found)
+    return found
 
 
 def _mapping_values(annotation: Any) -> list[Any]:

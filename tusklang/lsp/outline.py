@@ -41,6 +41,9 @@ _SCALAR_KINDS: dict[type, types.SymbolKind] = {
     nodes.Bool: types.SymbolKind.Boolean,
     nodes.Null: types.SymbolKind.Null,
     nodes.Directive: types.SymbolKind.Function,
+    nodes.Foreign: types.SymbolKind.Function,
+    nodes.Chain: types.SymbolKind.Function,
+    nodes.Ref: types.SymbolKind.Variable,
 }
 _MAX_DETAIL = 40
 

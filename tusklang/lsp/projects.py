@@ -12,6 +12,7 @@ When an open or on-disk file changes, every project that reads it (or names it i
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ class Projects:
         self._show_problems = show_problems
         self.linter = Linter(self._on_result)
         self.started = False
-        self.projects: list[tuple[str, ...]] = []  # tusk.projects, patterns expanded
+        self.projects: list[tuple[str, ...]] = []  # tusk.projects, patterns expanded (directories kept)
+        self.members: list[frozenset[str]] = []  # each project's files, its directories' `.tsk` files too
         self.includes: dict[str, frozenset[str]] = {}  # lint key -> every file its project reads or names
         self.results: dict[str, dict[str, Entry]] = {}  # lint key -> path -> what was found there
         self.uri_of: dict[str, str] = {}  # path -> the URI its diagnostics go to
@@ -59,7 +61,7 @@ class Projects:
 
     def key_of(self, uri: str) -> str:
         path = path_of(uri)
-        for n, files in enumerate(self.projects):
+        for n, files in enumerate(self.members):
             if path in files:
                 return f"project:{n}"
         return uri
@@ -70,13 +72,26 @@ class Projects:
             return self.projects[int(key.removeprefix("project:"))]
         return (path_of(key),)
 
+    def _moved(self, key: str) -> bool:
+        """A document's own lint whose document now belongs to a project: its results are stale (a flag
+        it found missing may be in the project's other files)."""
+        uri = key.removesuffix(ON_SAVE)
+        return not uri.startswith("project:") and self.key_of(uri) != uri
+
+    def _files_of(self, key: str) -> frozenset[str]:
+        key = key.removesuffix(ON_SAVE)
+        if not key.startswith("project:"):
+            return frozenset()
+        n = int(key.removeprefix("project:"))
+        return self.members[n] if n < len(self.members) else frozenset()
+
     def alive(self, key: str) -> bool:
         """Whether a project is still linted: one of its documents is open."""
         key = key.removesuffix(ON_SAVE)
         if not key.startswith("project:"):
             return self.documents.is_open(key)
         n = int(key.removeprefix("project:"))
-        return n < len(self.projects) and any(path in self.projects[n] for path in self.documents.paths())
+        return n < len(self.members) and any(path in self.members[n] for path in self.documents.paths())
 
     def readers_of(self, path: str) -> list[str]:
         """The projects that read ``path`` (or name it in `@file`), their own files included."""
@@ -88,7 +103,10 @@ class Projects:
         if projects == self.projects:
             return False
         self.projects = projects
-        for key in [key for key in self.results if key.startswith("project:") or not self.alive(key)]:
+        self.members = [_members(paths) for paths in projects]
+        for key in [
+            key for key in self.results if key.startswith("project:") or not self.alive(key) or self._moved(key)
+        ]:
             self.forget(key)
         return True
 
@@ -129,6 +147,9 @@ class Projects:
         for path, found in result.by_path.items():
             fresh[normal(path)] = (job.versions.get(normal(path)), found)
         for path in job.paths:
+            if not os.path.isdir(path):  # a directory's files are in result.by_path (or clean: below)
+                fresh.setdefault(path, (job.versions.get(path), []))
+        for path in self._files_of(key):  # a directory's files with nothing to say are clean
             fresh.setdefault(path, (job.versions.get(path), []))
         previous = self.results.get(key, {})
         self.results[key] = fresh
@@ -189,6 +210,24 @@ class Projects:
                         seen.add(identity)
                         found.append(d)
             self._publish(types.PublishDiagnosticsParams(uri=uri, diagnostics=found, version=newest))
+
+
+def _members(paths: tuple[str, ...]) -> frozenset[str]:
+    """The files a project's paths stand for: a directory, its `.tsk` files (as `tusk check DIR` reads
+    them: tusklang.project.loader.expand_paths), a file itself."""
+    from ..project.errors import InputError
+    from ..project.loader import expand_paths
+
+    files: set[str] = set()
+    for path in paths:
+        if os.path.isdir(path):
+            try:
+                files.update(normalise(name) for name, _named in expand_paths([path]))
+            except InputError:  # a directory without .tsk files (yet): none of its files to watch
+                continue
+        else:
+            files.add(path)
+    return frozenset(files)
 
 
 def _is_path(text: str) -> bool:
