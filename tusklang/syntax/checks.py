@@ -133,13 +133,17 @@ def _check_members(
             _check_value(value, problems)
 
 
+_LEAVES = frozenset({nodes.String, nodes.Number, nodes.Bool, nodes.Null, nodes.Word, nodes.Ref, nodes.VarRef})
+
+
 def _check_value(value: object, problems: list[Diagnostic]) -> None:
     """Objects nested in arrays, directive arguments and expressions get the same checks."""
     if isinstance(value, nodes.Object):
         _check_members(value.members, _Slot(value.span, True, True), problems)
     elif isinstance(value, nodes.Array):
         for item in value.items:
-            _check_value(item, problems)
+            if type(item) not in _LEAVES:  # most arrays hold scalars only: no call per item
+                _check_value(item, problems)
     elif isinstance(value, nodes.Directive) and value.args:
         for arg in value.args:
             _check_value(arg, problems)

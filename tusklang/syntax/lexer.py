@@ -104,6 +104,9 @@ SIMPLE_ITEM_RE = re.compile(rf"(?P<s>{_PLAIN})|{_SIMPLE_NUMBER}")
 new = tuple.__new__
 String, Number, Bool, Array, Key, Member = nodes.String, nodes.Number, nodes.Bool, nodes.Array, nodes.Key, nodes.Member
 
+# Line breaks, with the spaces around them and the blank lines after them.
+BLANK_LINES_RE = re.compile(r"(?:[ \t]*\r?\n)+[ \t]*")
+
 # Half of a UTF-16 pair: a str can hold one (a wrong decode, an API caller), no file can encode it.
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 # A number with more digits than this cannot be an int (CPython refuses to convert it): compared
@@ -272,6 +275,9 @@ class _Lexer:
         # another item if it starts a value (the line break then separates items, as a `,` would).
         item_break = False
         no_simple_at = -1  # where SIMPLE_MEMBER_RE was last tried in vain
+        # One (name,) tuple per distinct simple key: a config repeats its key names (every flag has an
+        # `enabled`), and sharing the tuple and its string saves two objects per member.
+        key_parts: dict[str, tuple[str]] = {}
 
         # Nesting (docs/syntax.md, "Limits"). The depth of a node is the number of containers and
         # operator nodes above it, the document being depth 1; every container and operator node
@@ -354,7 +360,11 @@ class _Lexer:
                             value = decode_string(text[start:end], source, start, "string3")
                         else:
                             value = new(Bool, (kind == "TRUE", new(Span, (source, start, end))))
-                        key = new(Key, ((text[pos:key_end],), (span,), span))
+                        name = text[pos:key_end]
+                        parts = key_parts.get(name)
+                        if parts is None:
+                            parts = key_parts[name] = (name,)
+                        key = new(Key, (parts, (span,), span))
                         batch.append(new(Member, (key, value, new(Span, (source, pos, end)))))
                         pos = m.end()
                         if top == "i" or top == "l" or pos >= n:  # an indentation block checks each line
@@ -635,6 +645,13 @@ class _Lexer:
                     if level + sub > MAX_DEPTH:
                         self.too_deep(pos, end)
                 append(Tok(ttype, op, pos, end))
+                if op == "{" or (op == "}" and (not stack or stack[-1][0] in MEMBER_FRAMES)):
+                    # The line break after `{` or after an object's `}` only starts the next member:
+                    # consumed here with the blank lines after it, saving the loop a pass per line.
+                    blank = BLANK_LINES_RE.match(text, end)
+                    if blank is not None:
+                        end = blank.end()
+                        member_start = True
             elif tolerant and (kind == "dstring" or kind == "sstring") and self.runaway_string(pos, end):
                 # Recovery only: a quote left open pairs with the next one, lines below. `parse` must
                 # accept the string (strings may span lines); recovery blanks its first line instead.

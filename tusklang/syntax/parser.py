@@ -281,6 +281,9 @@ class _Current(threading.local):
 _CURRENT = _Current()
 
 
+_new = tuple.__new__
+
+
 def _sp(start: int, end: int) -> Span:
     return Span(_CURRENT.source, start, end)
 
@@ -340,9 +343,9 @@ def _section(c: list[Any]) -> nodes.Section:
 
 
 def _member_key(c: list[Any]) -> nodes.Member:
-    key = c[0].value
     value = c[1]
-    return nodes.Member(key, value, Span(_CURRENT.source, c[0].start, value.span.end))
+    # tuple.__new__ directly: a NamedTuple's own __new__ is a Python-level call doing just this.
+    return _new(nodes.Member, (c[0].value, value, _new(Span, (_CURRENT.source, c[0].start, value.span.end))))
 
 
 def _member_angle(c: list[Any]) -> nodes.Member:
@@ -403,7 +406,7 @@ def _array(c: list[Any]) -> nodes.Array:
 
 def _object(c: list[Any]) -> nodes.Object:
     members = tuple(c[1]) if len(c) == 3 else ()
-    return nodes.Object(members, _sp(c[0].start, c[-1].end))
+    return _new(nodes.Object, (members, _new(Span, (_CURRENT.source, c[0].start, c[-1].end)), "brace"))
 
 
 def _directive_bare(c: list[Any]) -> nodes.Directive:
