@@ -24,6 +24,7 @@ from ..snapshot.models import DEFAULT_SCALE, FORMAT
 from ..syntax.nodes import Document
 from . import requires
 from .access import access_settings
+from .binding import binding_diagnostics
 from .emit import canonical_json
 from .lint import LintOptions, lint
 from .locate import Locator, Path, validation_diagnostics
@@ -379,6 +380,7 @@ def analyse(
         if options.now is None:  # the run's one clock (Settings.now: SOURCE_DATE_EPOCH), else the wall clock
             options = replace(options, now=project.settings.clock())
         findings.extend(lint(config, snapshot, locator, options))
+        findings.extend(binding_diagnostics(config, snapshot, locator, complete=project.execute or not unknown))
     if unknown:
         findings = [d for d in findings if not needs_execution(d, unknown)]
     diagnostics.extend(findings)
