@@ -12,11 +12,12 @@ Every problem a user can cause raises ``TuskError`` carrying ``Diagnostic`` obje
 
 from __future__ import annotations
 
-from typing import IO, TYPE_CHECKING, Any
-
 from ._version import __version__ as __version__
 
+TYPE_CHECKING = False  # typing itself is not imported: `import tusklang` stays this file (start-up)
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from .compiler import compile_files as compile
     from .diagnostics import Diagnostic, Severity, Span, TuskError
     from .evaluate import Client

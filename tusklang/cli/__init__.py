@@ -11,9 +11,12 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
 
 from ._common import EXIT_USAGE, PARSER_ATTR, UsageError, print_json
+
+TYPE_CHECKING = False  # typing is not imported at run time: `tusk --help` start-up
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 # Every command's name and its one-line help, as its module's ``register`` gives them. `tusk --help`
 # prints this table without importing any command module (they pull in the compiler, pydantic, the

@@ -6,9 +6,11 @@ import argparse
 import os
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing is not imported at run time: `tusk --help` start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..diagnostics import Diagnostic
 
 # json, pathlib, tusklang.files and tusklang.diagnostics are imported where used: `tusk --help` loads this
