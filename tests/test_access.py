@@ -481,7 +481,8 @@ def test_tusk_rollout_with_a_controller_token_moves_a_production_flag_under_acce
     monkeypatch: Any,
 ) -> None:
     """The delivery controller signs with $TUSK_TOKEN: with a skip_approval role its decisions apply;
-    without a token its writes are unsigned and every client ignores them."""
+    without a token, or with a role that needs approval, `tusk rollout start` refuses before it records or
+    writes anything (clients would ignore every write it made)."""
     config = fixtures_dir / "delivery" / "seed_policy.tsk"
     source = RedisOverrides(redis_url, prefix=prefix, poll_interval=600)
     client = Client.from_file(snapshot, overrides=source)
@@ -496,8 +497,10 @@ def test_tusk_rollout_with_a_controller_token_moves_a_production_flag_under_acce
         start = ["rollout", "start", "checkout", "--config", str(config), "--flag", "new_checkout_flow"]
         common = ["--snapshot", str(snapshot), "--prefix", prefix, "--redis", redis_url]
         unsigned = [*common[:-2], "--rollout-db", f"sqlite:///{tmp_path / 'a.db'}", *common[-2:]]
-        assert main([*start, *unsigned]) == 0  # written, but unsigned: clients ignore it
-        _wait_for(lambda: "new_checkout_flow" in source.status()["rejected"], 1.0, "unsigned controller write")
+        assert main([*start, *unsigned]) == 1  # no token: TSK710, nothing written
+        monkeypatch.setenv("TUSK_TOKEN", keys["rita"].read_text().strip())
+        assert main([*start, *unsigned]) == 1  # release_manager needs approval on a production flag: TSK711
+        assert store.get("new_checkout_flow") is None
         assert share() == compiled
         monkeypatch.setenv("TUSK_TOKEN", keys["bot"].read_text().strip())
         signed = [*common[:-2], "--rollout-db", f"sqlite:///{tmp_path / 'b.db'}", *common[-2:]]

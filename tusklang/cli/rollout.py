@@ -388,7 +388,39 @@ def _resolve(args: argparse.Namespace, wanted: Any) -> Any:
     except TuskError as exc:
         raise io_error(f"{args.snapshot}: invalid snapshot: {exc.first.message}") from None
     prefix = args.prefix or storage_settings(snapshot)[0] or DEFAULT_PREFIX
-    return resolve_binding(snapshot, wanted, prefix)
+    binding = resolve_binding(snapshot, wanted, prefix)
+    _authorise(snapshot, binding.flag)
+    return binding
+
+
+def _authorise(snapshot: Any, flag: str) -> None:
+    """Under access control, refuse to start a controller whose token may not write ``flag`` (clients would
+    ignore every write it makes): TSK709/TSK710/TSK711 before anything is recorded."""
+    from ..diagnostics import Diagnostic, TuskError
+    from ..overrides.access import NO_IDENTITY, Policy
+    from ..overrides.keys import KeyError_
+    from ..overrides.writer import identity_from_environment
+
+    policy = Policy.of(snapshot)
+    if not policy.enforced:
+        return
+    try:
+        identity = identity_from_environment()
+    except KeyError_ as exc:
+        raise TuskError([Diagnostic(NO_IDENTITY, str(exc), hint="see `tusk keys --help`")]) from None
+    refusal = policy.authorise(identity.entry if identity is not None else None, flag)
+    if refusal is not None:
+        code, why = refusal
+        raise TuskError(
+            [
+                Diagnostic(
+                    code,
+                    f"the controller may not move `{flag}`: {why}",
+                    hint="give it a token of a role "
+                    "that may change the flag without approval (skip_approval), in $TUSK_TOKEN",
+                )
+            ]
+        )
 
 
 def run_start(args: argparse.Namespace) -> int:
