@@ -403,3 +403,22 @@ def test_relative_uplift_interval_never_below_minus_100_percent(control, variant
     interval = stats.relative_uplift_interval(*control, *variant)
     if interval is not None:
         assert -1.0 < interval[0] <= interval[1]
+
+
+@pytest.mark.parametrize(
+    ("conversions", "units", "message"),
+    [(-1, 10, "must not be negative"), (5, 0, "units must be greater than 0"), (11, 10, "more than its 10 units"),
+     (3, -2, "must not be negative"), (1.5, 10, "whole number")],
+)
+def test_posterior_of_impossible_counts_raises(conversions, units, message):
+    # docs/statistics.md: impossible input raises StatsInputError; (-1, 10) used to give Beta(0, 12).
+    with pytest.raises(StatsInputError, match=message):
+        stats.posterior(conversions, units)
+
+
+def test_posterior_of_no_data_is_the_prior_and_a_bad_prior_raises():
+    assert stats.posterior(0, 0) == (1.0, 1.0)
+    assert stats.posterior(0, 0, (2.0, 3.0)) == (2.0, 3.0)
+    assert stats.posterior(3, 10) == (4.0, 8.0)
+    with pytest.raises(StatsInputError, match="prior"):
+        stats.posterior(3, 10, (0.0, 1.0))

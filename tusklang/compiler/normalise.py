@@ -106,16 +106,13 @@ class Normaliser:
         """Fractions (sum 1), percents (sum 100) or weight objects -> integers summing to the scale."""
         raw = {name: weight_of(v) for name, v in variants.items()}
         total = sum(raw.values())
-        if math.isclose(total, 1.0, abs_tol=1e-9):
-            unit = 1.0
-        elif math.isclose(total, 100.0, abs_tol=1e-7):
-            unit = 100.0
-        else:
+        unit = self._weight_unit(total, len(raw))
+        if unit is None:
             self.error(
                 "TSK310",
                 f"variant weights of `{owner}` sum to {total:g}; they must sum to 1 (fractions) or 100 (percents)",
                 path,
-                "e.g. " + ", ".join(f"{n} = {1 / len(raw):.4g}" for n in raw),
+                "e.g. " + ", ".join(f"{n} = {self._even_share(len(raw))}" for n in raw),
             )
             return [[name, 0] for name in raw]
         exact = {name: w * self.scale / unit for name, w in raw.items()}
@@ -125,6 +122,26 @@ class Normaliser:
         for name in sorted(exact, key=lambda n: (floors[n] - exact[n], list(raw).index(n)))[:remaining]:
             floors[name] += 1
         return [[name, floors[name]] for name in raw]
+
+    def _weight_unit(self, total: float, count: int) -> float | None:
+        """What the weights are parts of: 1 (fractions) or 100 (percents), or None for any other sum.
+
+        A sum off by no more than the rounding of each weight to the scale's resolution is accepted
+        (0.33333 x 3 = 0.99999): the weights are then shares of their own total, which still sums
+        exactly to the scale.
+        """
+        for unit in (1.0, 100.0):
+            if math.isclose(total, unit, abs_tol=unit * 1e-9):
+                return unit
+        for unit in (1.0, 100.0):
+            if abs(total - unit) <= count * unit / self.scale / 2:
+                return total
+        return None
+
+    def _even_share(self, count: int) -> str:
+        """An even weight that itself passes TSK310: a short decimal when one exists, else `1/n`."""
+        share = 1 / count
+        return f"{share:g}" if (share * self.scale).is_integer() and len(f"{share:g}") <= 7 else f"1/{count}"
 
     @staticmethod
     def iso(value: datetime) -> str:

@@ -76,7 +76,14 @@ def check_probability(value: float, what: str) -> None:
 
 
 def posterior(conversions: int, units: int, prior: Prior = UNIFORM_PRIOR) -> tuple[float, float]:
-    """Beta(s + a0, n - s + b0): the conjugate posterior of a Binomial rate under a Beta prior."""
+    """Beta(s + a0, n - s + b0): the conjugate posterior of a Binomial rate under a Beta prior.
+
+    Impossible counts raise StatsInputError (a negative alpha or beta is no distribution); no data at
+    all, posterior(0, 0), is the prior itself.
+    """
+    if conversions != 0 or units != 0:
+        check_counts(conversions, units)
+    check_prior(prior)
     return conversions + prior[0], units - conversions + prior[1]
 
 
