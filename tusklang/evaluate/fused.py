@@ -35,6 +35,7 @@ Default = Callable[[str, str], EvaluationResult]
 # Deeper all/any/not trees call their compiled check instead of nesting more parentheses (Python's parser
 # refuses about 200 levels; the snapshot allows 128 levels of JSON).
 _MAX_INLINE_DEPTH = 8
+_MAX_CHAINED_SPLIT = 4  # a split of more variants bisects its cumulative weights
 _NUMBER_OPS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 
 
@@ -179,9 +180,17 @@ class _Flag:
         for _, weight in split.weights:
             total += weight
             cumulative.append(total)
+        _hash_lines(src, split.salt, "_s", depth)
+        if len(split.weights) <= _MAX_CHAINED_SPLIT:
+            names = [src.const(self.result(v, r.SPLIT, rule.id)) for v, _ in split.weights]
+            # The first variant whose cumulative weight exceeds the bucket, as bisect_right finds it, in a
+            # chain of comparisons: cheaper than a call for the usual two to four variants.
+            chain = " else ".join(f"{name} if _b < {bound}" for name, bound in zip(names[:-1], cumulative))
+            src.emit(depth, f"_b = (_s * {total}) >> 32")
+            src.emit(depth, f"return {chain} else {names[-1]}" if chain else f"return {names[-1]}")
+            return
         results = src.const(tuple(self.result(v, r.SPLIT, rule.id) for v, _ in split.weights))
         bounds, bisect_right = src.const(tuple(cumulative)), src.const(bisect.bisect_right)
-        _hash_lines(src, split.salt, "_s", depth)
         src.emit(depth, f"return {results}[{bisect_right}({bounds}, (_s * {total}) >> 32)]")
 
     def bucketed(
