@@ -840,12 +840,16 @@ class Interpreter:
             allowed = min(MAX_CANDIDATES, self._suggestion_budget)
             self._suggestion_budget -= allowed
             close = did_you_mean(name, scope.visible_names(), max_candidates=allowed)
-        self.error(
-            "TSK200",
-            f"unknown variable `${name}`",
-            span,
-            hint=f"did you mean `${close}`?" if close else "define it first: `$" + name + " = ...`",
-        )
+        hint = f"did you mean `${close}`?" if close else "define it first: `$" + name + " = ...`"
+        if close is None:
+            # `$features.debug` where `features` is a key (the SDKs' peanu files write so): say how a key
+            # is read, as a bare name (docs/syntax.md, Bare names).
+            s = scope
+            while s is not None and (s.data is None or name not in s.data):
+                s = s.parent
+            if s is not None:
+                hint = f"`{name}` is a key written above, not a variable: read it as `{name}`, without `$`"
+        self.error("TSK200", f"unknown variable `${name}`", span, hint=hint)
         raise AssertionError  # pragma: no cover
 
     def _as_text(self, value: Any, span: Span) -> str:
