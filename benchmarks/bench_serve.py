@@ -440,6 +440,7 @@ def main() -> int:
             "rounds": args.rounds,
             "load_client": args.load_client,
             "workers": args.workers,
+            "server_cores": sorted(ours_cores),
             "cpus": os.cpu_count(),
             "overrides": bool(args.redis),
             "modes": {},
@@ -499,7 +500,11 @@ def report(results: dict[str, Any]) -> None:
     print(
         f"{results['flags']} flags, {results['connections']} connections, {results['load_client']} on core "
         f"{CLIENT_CORE}, servers on core {SERVER_CORE}"
-        + (f" (tusk serve: {results['workers']} workers)" if results["workers"] > 1 else "")
+        + (
+            f" (tusk serve: {results['workers']} workers on cores {results['server_cores']})"
+            if results["workers"] > 1
+            else ""
+        )
         + f", median of {results['rounds']} interleaved rounds of {results['duration_s']:g} s"
     )
     print(f"{'mode':<8}{'server':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'req/CPU-s':>11}")
