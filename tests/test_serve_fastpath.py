@@ -44,7 +44,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     port = _free_port()
     log = (tmp_path_factory.mktemp("fast") / "serve.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tusklang.cli", "serve", str(SEED), "--port", str(port), "--max-body-bytes", "1024"],
+        [
+            *(sys.executable, "-m", "tusklang.cli", "serve", str(SEED), "--port", str(port)),
+            *("--max-body-bytes", "1024", "--keep-alive-timeout", "1"),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -177,3 +180,17 @@ def test_oversized_chunked_expect_and_http_1_0(server: int) -> None:
         while chunk := sock.recv(65536):  # HTTP/1.0: the server closes after the answer
             received += chunk
     assert received.startswith(b"HTTP/1.1 200 ") and b"connection: close" in received.lower()
+
+
+def test_a_kept_alive_connection_idle_after_a_fast_answer_is_closed(server: int) -> None:
+    """The fast path keeps one idle timer per connection instead of uvicorn's timer per response."""
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as sock:
+        for _ in range(3):  # answers in a row keep the connection open
+            sock.sendall(_post(FLAG, b"{}"))
+            head = sock.recv(65536)
+            assert head.startswith(b"HTTP/1.1 200 ")
+            time.sleep(0.6)  # less than --keep-alive-timeout each time, more than it in total
+        started = time.monotonic()
+        sock.settimeout(5)
+        assert sock.recv(65536) == b""  # closed by the server
+        assert 0.3 <= time.monotonic() - started <= 3.0
