@@ -68,7 +68,7 @@ def test_check_text_output_is_compiler_style(tmp_path: Path, capsys: pytest.Capt
     ("make", "message"),
     [
         (lambda d: d / "missing.tsk", "no such file"),
-        (lambda d: d, "is a directory"),
+        (lambda d: d, "a directory without .tsk files"),  # a directory is a project: here an empty one
         (lambda d: (d / "latin1.tsk").write_bytes(b'name = "caf\xe9"\n') and d / "latin1.tsk", "not UTF-8"),
     ],
 )
