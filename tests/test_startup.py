@@ -25,11 +25,11 @@ from tusklang.cli import COMMANDS
 HEAVY = ("pydantic", "scipy", "numpy", "starlette", "uvicorn", "jinja2", "psycopg", "redis")
 
 FLAG_FILE = """\
-[flags.new_checkout]
-description = "the new checkout flow"
-enabled = true
-type = "boolean"
-default = false
+feature_flags = {
+    flags = {
+        new_checkout = { enabled = true, rollout_percentage = 25, metadata = { owner = "payments" } }
+    }
+}
 """
 
 
@@ -89,11 +89,17 @@ def test_parsing_imports_nothing_heavy() -> None:
     assert _heavy(loaded) == []
 
 
-def test_check_of_a_flag_file_imports_only_pydantic(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["check", "compile"])
+def test_check_and_compile_of_a_flag_file_import_only_pydantic(tmp_path: Path, command: str) -> None:
     path = tmp_path / "flags.tsk"
     path.write_text(FLAG_FILE, encoding="utf-8")
-    loaded = _loaded_after(f"from tusklang.cli import main\nassert main(['check', {str(path)!r}]) == 0")
-    assert _heavy(loaded) == ["pydantic"]  # the schema is pydantic models
+    argv = [command, str(path)] + (["-o", str(tmp_path / "flags.json")] if command == "compile" else [])
+    # A misspelt flag key too: the schema really ran (exit 1, TSK301), not only the syntax.
+    typo = tmp_path / "typo.tsk"
+    typo.write_text(FLAG_FILE.replace("rollout_percentage", "rollout_percent"), encoding="utf-8")
+    bad = [command, str(typo), *argv[2:]]
+    loaded = _loaded_after(f"from tusklang.cli import main\nassert main({argv!r}) == 0\nassert main({bad!r}) == 1")
+    assert _heavy(loaded) == ["pydantic"]  # the schema and the snapshot are pydantic models
 
 
 def test_the_public_names_resolve() -> None:
