@@ -39,6 +39,25 @@ TEXTS = [
     "a = 1\nb = 2",
     "a = 1\n    b = 2\n",
     "[s]\nx = 1\ny = \"a\\\\b\"\n[t]\nz = [1]\n",
+    # Objects of such lines (simple_object): nested, closed out of line, with a comment, unclosed.
+    "f = {\n    a = 1\n    t = {\n        x = [1, 2]\n        y = \"s\"\n    }\n    b = true\n}\ng = 2\n",
+    "f = {\n    a = 1\n  }\n",
+    "f = {\n    a = 1\n    # note\n}\n",
+    "f = {\n    a = 1\n    b = {\n        c = 1\n    d = 2\n}\n",
+    "f = {\n    a = 1\n",
+    "f = {\n    a = 1\n    a = 2\n}\n",
+    "f = {\n    a = 1\n} x = 1\n",
+    "f = {\n    a = 1\n}",
+    "f = {\r\n\ta = 1\r\n}\r\n",
+    "f = {\n\n    a = 1\n}\n",
+    "o = { a = 1, b = {\n    c = 1\n}\n}\n",
+    "x:\n    f = {\n        a = 1\n    }\n    g = 2\n",
+    "a = {\n" * 124 + "b = {\n    c = [1]\n}\n" + "}\n" * 124,
+    "a = {\n" * 125 + "b = {\n    c = [1]\n}\n" + "}\n" * 125,
+    "a = {\n" * 126 + "b = {\n    c = [1]\n}\n" + "}\n" * 126,
+    "".join(f"{'    ' * i}k{i} = {{\n" for i in range(40)) + "    " * 40 + "v = 1\n" + "".join(
+        f"{'    ' * i}}}\n" for i in reversed(range(40))
+    ),
 ]
 
 
@@ -91,3 +110,13 @@ def test_a_run_of_lines_keeps_every_members_span() -> None:
     ]
     items = doc.members[2].value.items
     assert [(i.value, i.span.start, i.span.end) for i in items] == [(3, 21, 22), (4, 24, 25)]
+
+
+def test_an_object_of_simple_lines_keeps_its_spans() -> None:
+    text = "f = {\n    a = 1\n    t = {\n        x = [1, 2]\n    }\n}\n"
+    doc = tusklang.parse(text, "t.tsk")
+    f = doc.members[0]
+    assert (f.span.start, f.span.end, f.value.span.start, f.value.span.end) == (0, len(text) - 1, 4, len(text) - 1)
+    t = f.value.members[1]
+    assert (t.key.span.line, t.key.span.column, t.value.span.end_line, t.value.span.end_column) == (3, 5, 5, 6)
+    assert tusklang.loads(text) == {"f": {"a": 1, "t": {"x": [1, 2]}}}

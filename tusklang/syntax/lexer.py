@@ -104,6 +104,10 @@ SIMPLE_ITEM_RE = re.compile(rf"(?P<s>{_PLAIN})|{_SIMPLE_NUMBER}")
 new = tuple.__new__
 String, Number, Bool, Array, Key, Member = nodes.String, nodes.Number, nodes.Bool, nodes.Array, nodes.Key, nodes.Member
 
+# `name = {` ending its line, and the next line's indentation; `}` ending its line (``simple_object``).
+OBJECT_OPEN_RE = re.compile(rf"(?P<key>{NAME})[ \t]*=(?!=)[ \t]*(?P<brace>\{{)[ \t]*\r?\n(?P<indent>[ \t]*)")
+OBJECT_CLOSE_RE = re.compile(r"\}[ \t]*(?:\r?\n[ \t]*|\Z)")
+
 # Line breaks, with the spaces around them and the blank lines after them.
 BLANK_LINES_RE = re.compile(r"(?:[ \t]*\r?\n)+[ \t]*")
 
@@ -248,6 +252,7 @@ class _Lexer:
         # the line that opened it and the indentation of its members.
         self.indents: list[tuple[str, str]] = []
         self.problems: list[Diagnostic] = []
+        self.no_object_at: set[int] = set()  # where ``simple_object`` failed
 
     def span(self, start: int, end: int) -> Span:
         return Span(self.source, start, end)
@@ -328,10 +333,12 @@ class _Lexer:
             in_object = not top or top in MEMBER_FRAMES
             if member_start and in_object:
                 m = simple_match(text, pos) if pos != no_simple_at else None
-                if m is not None:
+                whole = self.simple_object(pos, base, key_parts) if m is None and pos != no_simple_at else None
+                if m is not None or whole is not None:
                     # A run of such lines, all indented alike, becomes one SIMPLE token holding their
                     # Members (the parser's member lists take them whole). Lines indented otherwise
                     # start a new token: find_break reads each line's first token for its indentation.
+                    # An object of such lines (``simple_object``) is one of them.
                     batch: list[nodes.Member] = []
                     first = pos
                     indent = pos - text.rfind("\n", 0, pos) - 1
@@ -340,41 +347,48 @@ class _Lexer:
                             if level + sub > fmax:
                                 fmax = level + sub
                             level, sub = base, 0
-                        key_end = m.end("key")
-                        span = new(Span, (source, pos, key_end))
-                        kind = m.lastgroup or ""  # one value group always matched
-                        start, end = m.span(kind)
-                        if kind == "STRING":
-                            value: Any = new(String, (text[start + 1 : end - 1], new(Span, (source, start, end))))
-                        elif kind == "NUMBER":
-                            number = self.simple_number(text[start:end], start, end)
-                            value = new(Number, (number, new(Span, (source, start, end))))
-                        elif kind == "ARRAY":
-                            if level >= MAX_DEPTH:  # the array itself would be too deep
-                                self.too_deep(start, start + 1)
-                            sub = 1  # an array of scalars is one level high
-                            value = new(Array, (self.simple_items(start, end), new(Span, (source, start, end))))
-                        elif kind == "ESCAPED":
-                            value = decode_string(text[start:end], source, start, "dstring")
-                        elif kind == "BLOCK":
-                            value = decode_string(text[start:end], source, start, "string3")
+                        if m is None:
+                            assert whole is not None
+                            member, pos, end, sub = whole  # sub: the object's height
+                            batch.append(member)
                         else:
-                            value = new(Bool, (kind == "TRUE", new(Span, (source, start, end))))
-                        name = text[pos:key_end]
-                        parts = key_parts.get(name)
-                        if parts is None:
-                            parts = key_parts[name] = (name,)
-                        key = new(Key, (parts, (span,), span))
-                        batch.append(new(Member, (key, value, new(Span, (source, pos, end)))))
-                        pos = m.end()
+                            key_end = m.end("key")
+                            span = new(Span, (source, pos, key_end))
+                            kind = m.lastgroup or ""  # one value group always matched
+                            start, end = m.span(kind)
+                            if kind == "STRING":
+                                value: Any = new(String, (text[start + 1 : end - 1], new(Span, (source, start, end))))
+                            elif kind == "NUMBER":
+                                number = self.simple_number(text[start:end], start, end)
+                                value = new(Number, (number, new(Span, (source, start, end))))
+                            elif kind == "ARRAY":
+                                if level >= MAX_DEPTH:  # the array itself would be too deep
+                                    self.too_deep(start, start + 1)
+                                sub = 1  # an array of scalars is one level high
+                                value = new(Array, (self.simple_items(start, end), new(Span, (source, start, end))))
+                            elif kind == "ESCAPED":
+                                value = decode_string(text[start:end], source, start, "dstring")
+                            elif kind == "BLOCK":
+                                value = decode_string(text[start:end], source, start, "string3")
+                            else:
+                                value = new(Bool, (kind == "TRUE", new(Span, (source, start, end))))
+                            name = text[pos:key_end]
+                            parts = key_parts.get(name)
+                            if parts is None:
+                                parts = key_parts[name] = (name,)
+                            key = new(Key, (parts, (span,), span))
+                            batch.append(new(Member, (key, value, new(Span, (source, pos, end)))))
+                            pos = m.end()
                         if top == "i" or top == "l" or pos >= n:  # an indentation block checks each line
                             break
                         if pos - text.rfind("\n", 0, pos) - 1 != indent:
                             break
                         m = simple_match(text, pos)
                         if m is None:
-                            no_simple_at = pos  # the general path need not try again
-                            break
+                            whole = self.simple_object(pos, base, key_parts)
+                            if whole is None:
+                                no_simple_at = pos  # the general path need not try again
+                                break
                     append(Tok("SIMPLE", batch, first, end))
                     last_type = "SIMPLE"
                     member_start = True  # the match ended the line (or the text)
@@ -874,6 +888,96 @@ class _Lexer:
                 Related(self.span(start, key_end), f"a member (`key = value`) cannot be inside {inside} before it"),
             ),
         )
+
+    def simple_object(
+        self, pos: int, base: int, key_parts: dict[str, tuple[str]]
+    ) -> tuple[nodes.Member, int, int, int] | None:
+        """`name = {` ending its line, over lines that are all SIMPLE members or such objects, indented
+        alike and deeper than it, closed by `}` alone on a line indented as it: (the Member, where the
+        next line's content starts, the Member's end, the object's height in levels). None for
+        anything else, which the general path then reads (it builds the same nodes).
+
+        The object's lines go into the SIMPLE token with it; find_break would see nothing in them (each
+        line is as deep as its neighbours, the `}` lines up with its opening line).
+        """
+        if base + 2 > MAX_DEPTH or pos in self.no_object_at:
+            return None  # near the nesting limit the general path reports what crosses it
+        text = self.text
+        o = OBJECT_OPEN_RE.match(text, pos)
+        if o is None:
+            return None
+        line_start = text.rfind("\n", 0, pos) + 1
+        if line_start != pos and not text[line_start:pos].isspace():
+            return None  # not first on its line (after `,` or `;`)
+        indent = pos - line_start
+        inner = o.end()
+        inner_indent = inner - o.start("indent")
+        source = self.source
+        members: list[nodes.Member] = []
+        height = 1
+        n = len(text)
+        while inner_indent > indent:
+            m = SIMPLE_MEMBER_RE.match(text, inner)
+            if m is not None:
+                members.append(self.simple_member(m, inner, key_parts))
+                if m.lastgroup == "ARRAY" and height < 2:
+                    height = 2
+                nxt = m.end()
+            else:
+                found = self.simple_object(inner, base + 1, key_parts)
+                if found is None:
+                    break
+                members.append(found[0])
+                nxt = found[1]
+                if found[3] + 1 > height:
+                    height = found[3] + 1
+            if nxt >= n:
+                break
+            at = nxt - text.rfind("\n", 0, nxt) - 1
+            if at == inner_indent:
+                inner = nxt
+                continue
+            close = OBJECT_CLOSE_RE.match(text, nxt) if at == indent else None
+            if close is None:
+                break
+            brace = o.start("brace")
+            key_end = o.end("key")
+            span = new(Span, (source, pos, key_end))
+            name = text[pos:key_end]
+            parts = key_parts.get(name)
+            if parts is None:
+                parts = key_parts[name] = (name,)
+            value = new(nodes.Object, (tuple(members), new(Span, (source, brace, nxt + 1)), "brace"))
+            member = new(Member, (new(Key, (parts, (span,), span)), value, new(Span, (source, pos, nxt + 1))))
+            return member, close.end(), nxt + 1, height
+        self.no_object_at.add(pos)  # an enclosing object's attempt will not scan this one again
+        return None
+
+    def simple_member(self, m: re.Match[str], pos: int, key_parts: dict[str, tuple[str]]) -> nodes.Member:
+        """The Member of a SIMPLE_MEMBER_RE match at ``pos`` (the loop in ``run`` inlines this)."""
+        text, source = self.text, self.source
+        key_end = m.end("key")
+        span = new(Span, (source, pos, key_end))
+        kind = m.lastgroup or ""
+        start, end = m.span(kind)
+        value: Any
+        if kind == "STRING":
+            value = new(String, (text[start + 1 : end - 1], new(Span, (source, start, end))))
+        elif kind == "NUMBER":
+            value = new(Number, (self.simple_number(text[start:end], start, end), new(Span, (source, start, end))))
+        elif kind == "ARRAY":
+            value = new(Array, (self.simple_items(start, end), new(Span, (source, start, end))))
+        elif kind == "ESCAPED":
+            value = decode_string(text[start:end], source, start, "dstring")
+        elif kind == "BLOCK":
+            value = decode_string(text[start:end], source, start, "string3")
+        else:
+            value = new(Bool, (kind == "TRUE", new(Span, (source, start, end))))
+        name = text[pos:key_end]
+        parts = key_parts.get(name)
+        if parts is None:
+            parts = key_parts[name] = (name,)
+        return new(Member, (new(Key, (parts, (span,), span)), value, new(Span, (source, pos, end))))
 
     def simple_items(self, start: int, end: int) -> tuple[nodes.String | nodes.Number, ...]:
         """The items of a one-line array of plain strings and numbers (SIMPLE_MEMBER_RE checked its shape)."""
