@@ -233,3 +233,45 @@ def test_access_log_holds_every_request_after_sigterm(tmp_path: Path, workers: i
     posts = [line for line in lines if line["method"] == "POST" and line["status"] == 200]
     assert len(posts) >= 51  # the 50, and the readiness probe(s)
     assert all("context_keys" in line and "latency_ms" in line for line in posts)
+
+
+def test_workers_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
+    """A worker left without its parent (SIGKILL, OOM killer) stops instead of holding the port."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tusklang.cli", "serve", str(SEED), "--port", str(port), "--workers", "2"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def up() -> bool:
+            assert proc.poll() is None, log.read_text()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        _wait_for(up, 30)
+        children_file = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        workers = [int(pid) for pid in children_file.read_text().split()]
+        assert len(workers) == 2
+        proc.kill()
+        proc.wait(timeout=10)
+
+        def gone(pid: int) -> bool:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                return True
+            return state == "Z"  # exited, not yet reaped by init
+
+        _wait_for(lambda: all(gone(pid) for pid in workers), 20)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

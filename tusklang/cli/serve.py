@@ -211,12 +211,14 @@ def _run_workers(args: argparse.Namespace, snapshot_bytes: bytes, sock: socket.s
     so a supervisor (systemd, Kubernetes) sees the server fail and restarts it."""
     metrics_dir = tempfile.mkdtemp(prefix="tusk-serve-metrics-")
     children: dict[int, int] = {}
+    parent = os.getpid()
     try:
         for worker in range(args.workers):
             pid = os.fork()
             if pid == 0:  # the worker: serve, then leave without running the parent's cleanup
                 code = 1
                 try:
+                    _stop_with_parent(parent)
                     _connect_and_run(args, snapshot_bytes, sock, auth, worker=worker, metrics_dir=metrics_dir)
                     code = EXIT_OK
                 except _Terminated:
@@ -236,6 +238,20 @@ def _run_workers(args: argparse.Namespace, snapshot_bytes: bytes, sock: socket.s
         _supervise(children)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _stop_with_parent(parent: int) -> None:
+    """A worker gets SIGTERM when the parent dies, even by SIGKILL: it must not keep serving the port
+    with no one to stop it (Linux; elsewhere the parent's own stop is the only way)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the call above
+        raise _Terminated
 
 
 def _supervise(children: dict[int, int]) -> None:
