@@ -333,8 +333,8 @@ class _Lexer:
             in_object = not top or top in MEMBER_FRAMES
             if member_start and in_object:
                 m = simple_match(text, pos) if pos != no_simple_at else None
-                whole = self.simple_object(pos, base, key_parts) if m is None and pos != no_simple_at else None
-                if m is not None or whole is not None:
+                obj = self.simple_object(pos, base, key_parts) if m is None and pos != no_simple_at else None
+                if m is not None or obj is not None:
                     # A run of such lines, all indented alike, becomes one SIMPLE token holding their
                     # Members (the parser's member lists take them whole). Lines indented otherwise
                     # start a new token: find_break reads each line's first token for its indentation.
@@ -348,8 +348,8 @@ class _Lexer:
                                 fmax = level + sub
                             level, sub = base, 0
                         if m is None:
-                            assert whole is not None
-                            member, pos, end, sub = whole  # sub: the object's height
+                            assert obj is not None
+                            member, pos, end, sub = obj  # sub: the object's height
                             batch.append(member)
                         else:
                             key_end = m.end("key")
@@ -385,8 +385,8 @@ class _Lexer:
                             break
                         m = simple_match(text, pos)
                         if m is None:
-                            whole = self.simple_object(pos, base, key_parts)
-                            if whole is None:
+                            obj = self.simple_object(pos, base, key_parts)
+                            if obj is None:
                                 no_simple_at = pos  # the general path need not try again
                                 break
                     append(Tok("SIMPLE", batch, first, end))
