@@ -4,6 +4,9 @@ says how, and how to mark a block illustrative), with its shown output compared;
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,3 +191,26 @@ def test_illustrative_blocks_do_not_run(tmp_path: Path, docs_env: dict[str, str]
     page = _page(tmp_path, body)
     assert [b.illustrative for b in parse_blocks(page)] == [True, True]
     _run(tmp_path, body, docs_env)
+
+
+# -- prose that points at another command's options ------------------------------------------------
+
+
+def _help(command: str) -> str:
+    tusk = str(Path(sys.executable).parent / "tusk")
+    return subprocess.run([tusk, *command.split(), "--help"], capture_output=True, text=True, check=True).stdout
+
+
+def test_options_said_to_be_as_for_tusk_compile_exist_on_compile() -> None:
+    """docs/directives.md's settings table and every "... as for `tusk compile`" line name compile's options."""
+    compile_help = _help("compile")
+    claimed: dict[str, str] = {}
+    for page in PAGES:
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            in_settings_table = page.name == "directives.md" and line.startswith("| ") and "`--" in line
+            if "as for `tusk compile`" in line or in_settings_table:
+                for option in re.findall(r"`(--[a-z][a-z-]*)", line):
+                    claimed.setdefault(option, f"{display(page)}:{number}")
+    assert {"--query-timeout", "--max-rows", "--allow-outside-root"} <= set(claimed), claimed
+    missing = {o: where for o, where in claimed.items() if not re.search(rf"(?<![\w-]){o}(?![\w-])", compile_help)}
+    assert not missing, f"options the docs give tusk compile but its --help lacks: {missing}"
