@@ -4,6 +4,7 @@ says how, and how to mark a block illustrative), with its shown output compared;
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -36,8 +37,11 @@ def _docs_redis(redis_url: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def docs_env(redis_url: str, postgres_url: str) -> dict[str, str]:
-    return page_env(_docs_redis(redis_url), postgres_url)
+def docs_env() -> dict[str, str]:
+    # The servers are named here and required (skip, or fail under CI) only by pages that use them.
+    redis = os.environ.get("TUSK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    postgres = os.environ.get("TUSK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    return page_env(_docs_redis(redis), postgres)
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +51,30 @@ def seed_snapshot(tmp_path_factory: pytest.TempPathFactory, docs_env: dict[str, 
     return compile_seed(workdir, docs_env)
 
 
-@pytest.fixture
-def page_dir(tmp_path: Path, docs_env: dict[str, str], seed_snapshot: Path) -> Iterator[Path]:
-    import redis
+def _uses(page: Path, *words: str) -> bool:
+    text = page.read_text(encoding="utf-8")
+    return any(word in text for word in words)
 
-    client = redis.Redis.from_url(docs_env["REDIS_URL"])
-    client.flushdb()
+
+@pytest.fixture
+def page_dir(
+    request: pytest.FixtureRequest, tmp_path: Path, docs_env: dict[str, str], seed_snapshot: Path
+) -> Iterator[Path]:
+    page: Path = request.node.callspec.params["page"]
+    if _uses(page, "TUSK_TEST_POSTGRES_URL"):
+        request.getfixturevalue("postgres_url")
+    client = None
+    if _uses(page, "REDIS_URL", "tusk flags ", "RedisOverrides"):
+        request.getfixturevalue("redis_url")
+        import redis
+
+        client = redis.Redis.from_url(docs_env["REDIS_URL"])
+        client.flushdb()
     prepare_workdir(tmp_path, docs_env, seed_snapshot)
     yield tmp_path
-    client.flushdb()
-    client.close()
+    if client is not None:
+        client.flushdb()
+        client.close()
 
 
 @pytest.mark.parametrize("page", PAGES, ids=display)
