@@ -110,6 +110,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--prefix", default=None, help="override key prefix (default: the snapshot's storage key_prefix)"
     )
     parser.add_argument(
+        "--keyring",
+        default=None,
+        metavar="FILE",
+        help="under access control, apply only overrides signed by its keys (default: $TUSK_KEYRING)",
+    )
+    parser.add_argument(
         "--poll-interval",
         type=float,
         default=None,
@@ -296,7 +302,9 @@ def _connect_and_run(
         from ..overrides import RedisOverrides
 
         try:
-            overrides = RedisOverrides(args.redis, prefix=args.prefix, poll_interval=args.poll_interval)
+            overrides = RedisOverrides(
+                args.redis, prefix=args.prefix, poll_interval=args.poll_interval, keyring=args.keyring
+            )
         except ValueError as exc:
             raise UsageError(f"--redis: {exc}") from None
     store, tracker = _tracking(args, snapshot_bytes)
