@@ -16,6 +16,7 @@ import pytest
 
 from tests.doc_blocks import (
     ROOT,
+    SEED_COMPILE,
     DocExampleError,
     compile_seed,
     display,
@@ -232,3 +233,11 @@ def test_options_said_to_be_as_for_tusk_compile_exist_on_compile() -> None:
     assert {"--query-timeout", "--max-rows", "--allow-outside-root"} <= set(claimed), claimed
     missing = {o: where for o, where in claimed.items() if not re.search(rf"(?<![\w-]){o}(?![\w-])", compile_help)}
     assert not missing, f"options the docs give tusk compile but its --help lacks: {missing}"
+
+
+def test_the_pages_flags_json_is_the_readme_compile() -> None:
+    """Every page's flags.json comes from SEED_COMPILE; the README's first command (illustrative, it installs)
+    must end with that very compile, so what the pages assume is what a reader gets."""
+    first = next(b for b in parse_blocks(ROOT / "README.md") if b.lang == "sh")
+    assert first.illustrative
+    assert first.code.strip().endswith("&& " + SEED_COMPILE), first.code
