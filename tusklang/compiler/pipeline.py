@@ -34,20 +34,18 @@ from .unknown import needs_execution, strip_runtime, strip_unknown
 
 # Blocks (and keys) that are validated but that nothing in tusklang acts on yet: said plainly (TSK331).
 NOT_ACTED_ON: dict[Path, str] = {
-    ("feature_flags", "analytics", "reporting"): "reports are rendered by `tusk dashboard` and "
-    "`tusk experiment report` from their own configuration",
+    # Every other block of the seed is read by a tool (docs/config.md, "What each block does"): reports by
+    # `tusk dashboard`, `tusk report flags`, `tusk experiment report [--by]`; compliance by the event store
+    # (`tusk db erase/export`, consent); feature_flags_data's runtime rows are data for the application
+    # (`tusklang.load`), not settings.
     ("feature_analytics_config", "tracking", "performance_impact", "metrics"): "performance metrics are "
-    "the application's to record; tusklang tracks evaluations, exposures and conversions",
+    "the application's to record (as `Client.track()` events); tusklang tracks evaluations, exposures and "
+    "conversions",
     ("feature_analytics_config", "tracking", "business_metrics"): "business metrics are recorded by "
     "`Client.track()` events; correlation analysis is not built in",
-    ("feature_analytics_config", "reporting", "flag_performance"): "no built-in flag performance report",
-    ("feature_analytics_config", "reporting", "user_segment_analysis"): "no built-in segment analysis report",
-    ("performance_config",): "the reference evaluator has no result cache or batching settings",
+    ("performance_config",): "the reference evaluator has no result cache or batching to configure "
+    "(an evaluation takes about a microsecond)",
     ("security_config", "data_protection", "encryption"): "encryption at rest is the database's job",
-    ("security_config", "compliance"): "compliance flags are not enforced by any tusklang tool",
-    ("feature_flags_data", "flag_evaluations"): "runtime data, read by analysis tools, not compiled",
-    ("feature_flags_data", "experiment_results"): "runtime data, read by `tusk stats`, not compiled",
-    ("feature_flags_data", "performance_impact"): "runtime data, read by analysis tools, not compiled",
 }
 
 
