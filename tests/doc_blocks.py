@@ -8,7 +8,8 @@ The conventions, for whoever writes docs (also in docs/contributing.md):
   a copy of the repository's `fixtures/` and `flags.json`, compiled from the seed project exactly as
   README.md shows, so a page may say `flags.json` and `fixtures/...` as a user in a clone would.
   Nothing is ever written into the repository.
-- Python blocks of one page share one namespace, in order; a traceback names the page and its line.
+- Python blocks of one page share one namespace, in order, in one Python process of their own (nothing a
+  snippet sets reaches the test session); an exception names the page and its line.
 - A ```sh block whose lines start with `$ ` is a transcript: each `$ ` line (with `\\` continuation
   lines) is a command, and the lines up to the next `$ ` line are its expected output (stdout and
   stderr together, as a terminal shows them). A last output line `[exit N]` expects exit status N;
@@ -27,15 +28,15 @@ The conventions, for whoever writes docs (also in docs/contributing.md):
 
 from __future__ import annotations
 
-import contextlib
 import doctest
-import io
+import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,47 @@ def _mismatch(where: str, what: str, expected: str, actual: str) -> DocExampleEr
     )
 
 
+class PythonProcess:
+    """One Python process (tests/doc_python.py) running a page's python blocks in one namespace."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        read_fd, write_fd = os.pipe()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("doc_python.py")), str(write_fd)],
+            cwd=workdir, env=env, stdin=subprocess.PIPE, text=True,
+            pass_fds=(write_fd,), stdout=subprocess.DEVNULL,
+        )
+        os.close(write_fd)
+        self.replies = os.fdopen(read_fd, "r", encoding="utf-8")
+
+    def run(self, block: Block) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        request = {"code": block.code, "filename": display(block.path), "line": block.line}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.replies], [], [], COMMAND_TIMEOUT)
+        line = self.replies.readline() if ready else ""
+        if not line:
+            self.close()
+            if ready:
+                error = f"the Python process died (exit {self.proc.returncode})"
+            else:
+                error = f"still running after {COMMAND_TIMEOUT:.0f} s (make a long-running example illustrative)"
+            return {"ok": False, "line": block.line, "error": error}
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def close(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.replies.close()
+
+
 @dataclass
 class PageRun:
     """One page's examples, run in order in one directory with one Python namespace."""
@@ -134,11 +176,17 @@ class PageRun:
     path: Path
     workdir: Path
     env: dict[str, str]
-    namespace: dict[str, Any] = field(default_factory=dict)
+    python: PythonProcess | None = None
     ran: int = 0
     skipped: int = 0
 
     def run(self, blocks: list[Block]) -> None:
+        try:
+            self._run(blocks)
+        finally:
+            self.close()
+
+    def _run(self, blocks: list[Block]) -> None:
         for block in blocks:
             if block.lang == "tusk" and not block.illustrative:
                 self._check_tusk(block)
@@ -165,30 +213,21 @@ class PageRun:
         self.ran += 1
 
     def _python(self, block: Block) -> None:
-        # Pad with blank lines so that a traceback's line numbers are the page's own.
-        code = compile("\n" * block.line + block.code + "\n", display(block.path), "exec")
-        out = io.StringIO()
-        cwd = os.getcwd()
-        saved_env = dict(os.environ)
-        os.chdir(self.workdir)
-        os.environ.update(self.env)
-        try:
-            with contextlib.redirect_stdout(out):
-                exec(code, self.namespace)  # running the page's own example is the point
-        except Exception as exc:  # reported with the page's line
-            tb = exc.__traceback__
-            line = block.line
-            while tb is not None:
-                if tb.tb_frame.f_code.co_filename == display(block.path):
-                    line = tb.tb_lineno
-                tb = tb.tb_next
-            raise DocExampleError(f"{block.where(line)}: {type(exc).__name__}: {exc}") from exc
-        finally:
-            os.chdir(cwd)
-            os.environ.clear()
-            os.environ.update(saved_env)
-        if block.expected is not None and not output_matches(block.expected, out.getvalue()):
-            raise _mismatch(block.where(block.expected_line), "python block", block.expected, out.getvalue())
+        reply = self._python_process().run(block)
+        if not reply["ok"]:
+            raise DocExampleError(f"{block.where(reply['line'])}: {reply['error']}")
+        if block.expected is not None and not output_matches(block.expected, reply["stdout"]):
+            raise _mismatch(block.where(block.expected_line), "python block", block.expected, reply["stdout"])
+
+    def _python_process(self) -> PythonProcess:
+        if self.python is None:
+            self.python = PythonProcess(self.workdir, self.env)
+        return self.python
+
+    def close(self) -> None:
+        if self.python is not None:
+            self.python.close()
+            self.python = None
 
     def _shell(self, script: str, where: str) -> subprocess.CompletedProcess[str]:
         try:

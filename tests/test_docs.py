@@ -241,3 +241,30 @@ def test_the_pages_flags_json_is_the_readme_compile() -> None:
     first = next(b for b in parse_blocks(ROOT / "README.md") if b.lang == "sh")
     assert first.illustrative
     assert first.code.strip().endswith("&& " + SEED_COMPILE), first.code
+
+
+def test_python_blocks_run_apart_from_the_test_process(tmp_path: Path, docs_env: dict[str, str]) -> None:
+    body = """
+        ```python
+        import os
+        os.environ["TUSK_DOCS_LEAK"] = "1"
+        os.chdir("/")
+        ```
+
+        ```python
+        print(os.environ["TUSK_DOCS_LEAK"], os.getcwd())
+        ```
+
+        ```text output
+        1 /
+        ```
+
+        ```python
+        def broken(:
+        ```
+    """
+    cwd = Path.cwd()
+    with pytest.raises(DocExampleError, match=r"broken\.md:16: SyntaxError"):
+        _run(tmp_path, body, docs_env)
+    assert "TUSK_DOCS_LEAK" not in os.environ
+    assert Path.cwd() == cwd
