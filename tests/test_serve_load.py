@@ -42,7 +42,8 @@ CONCURRENCY = 50
 KEPT = "new_checkout_flow"  # disabled by an override for the whole test
 BROKEN = "checkout_optimization"  # its record is replaced by garbage mid-test
 OTHERS = ["search_v2", "dark_mode", "ai_recommendations", "onboarding_tour"]
-UNIT = {"environment": "production", "region": "us-east", "account_age": 3, "feature_usage": 9}
+# The seed turns consent_tracking on: only contexts that consent to analytics leave evaluation rows.
+UNIT = {"environment": "production", "region": "us-east", "account_age": 3, "feature_usage": 9, "consent": True}
 
 
 def _free_port() -> int:

@@ -49,7 +49,11 @@ NOT_COPIED: tuple[tuple[str, ...], ...] = (
     ("feature_analytics_config", "tracking", "performance_impact", "metrics"),
     ("feature_analytics_config", "tracking", "business_metrics", "metrics"),
     ("real_time_feature_dashboard",),
-    ("management_config",),
+    # approval_workflow's approvers are copied into runtime.access (verbatim); its environment names
+    # only decide which flags need approval
+    ("management_config", "flag_lifecycle"),
+    ("management_config", "documentation"),
+    ("management_config", "approval_workflow", "auto_approval"),
     ("performance_config",),
 )
 DROPPABLE: tuple[tuple[str, ...], ...] = (
