@@ -14,23 +14,23 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_serve.py"
 
 @pytest.mark.redis
 def test_bench_serve_runs_clean_with_overrides(redis_url: str) -> None:
+    """Tiny counts: the benchmark's own check (every answer of `tusk serve`, override applied, equals the
+    reference evaluator's; exit 1 otherwise) passes, and both servers are measured."""
     done = subprocess.run(
         [
             sys.executable,
             str(BENCH),
-            *("--single", "60", "--bulk", "20", "--concurrency", "4"),
-            "--redis",
-            redis_url,
-            "--json",
+            *("--rounds", "1", "--duration", "0.5", "--connections", "2", "--flags", "10", "--check", "40"),
+            *("--load-client", "python", "--redis", redis_url, "--json"),
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["overrides"] is True
-    for mode, count in (("single", 60), ("bulk", 20)):
-        result = report["modes"][mode]
-        assert (result["requests"], result["answered"], result["served"], result["errors"]) == (count, count, count, 0)
-        assert result["requests_per_s"] > 0 and 0 < result["p50_ms"] <= result["p99_ms"]
+    assert report["overrides"] is True and report["flags"] == 10
+    for mode in ("single", "bulk"):
+        for server in ("ours", "flagd"):
+            result = report["modes"][mode][server]
+            assert result["requests_per_s"] > 0 and 0 < result["p50_ms"] <= result["p99_ms"]
