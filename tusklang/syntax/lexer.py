@@ -331,7 +331,7 @@ class _Lexer:
                     continue
             # Inside (...) or [...] there are no members; elsewhere a member may start here.
             in_object = not top or top in MEMBER_FRAMES
-            if member_start and in_object:
+            if member_start and in_object and text[pos] != "\n":  # a blank line starts no member
                 m = simple_match(text, pos) if pos != no_simple_at else None
                 obj = self.simple_object(pos, base, key_parts) if m is None and pos != no_simple_at else None
                 if m is not None or obj is not None:
