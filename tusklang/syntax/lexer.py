@@ -274,6 +274,7 @@ class _Lexer:
         token_match = TOKEN_RE.match
         member_match = MEMBER_RE.match
         simple_match = SIMPLE_MEMBER_RE.match
+        object_open = OBJECT_OPEN_RE.match
         member_start = True
         last_type = ""
         # Inside `[...]`, after a line break that followed a complete item: the next token starts
@@ -333,7 +334,9 @@ class _Lexer:
             in_object = not top or top in MEMBER_FRAMES
             if member_start and in_object and text[pos] != "\n":  # a blank line starts no member
                 m = simple_match(text, pos) if pos != no_simple_at else None
-                obj = self.simple_object(pos, base, key_parts) if m is None and pos != no_simple_at else None
+                obj = None
+                if m is None and pos != no_simple_at and (opens := object_open(text, pos)) is not None:
+                    obj = self.simple_object(pos, base, key_parts, opens)
                 if m is not None or obj is not None:
                     # A run of such lines, all indented alike, becomes one SIMPLE token holding their
                     # Members (the parser's member lists take them whole). Lines indented otherwise
@@ -385,7 +388,8 @@ class _Lexer:
                             break
                         m = simple_match(text, pos)
                         if m is None:
-                            obj = self.simple_object(pos, base, key_parts)
+                            opens = object_open(text, pos)
+                            obj = None if opens is None else self.simple_object(pos, base, key_parts, opens)
                             if obj is None:
                                 no_simple_at = pos  # the general path need not try again
                                 break
@@ -890,7 +894,7 @@ class _Lexer:
         )
 
     def simple_object(
-        self, pos: int, base: int, key_parts: dict[str, tuple[str]]
+        self, pos: int, base: int, key_parts: dict[str, tuple[str]], o: re.Match[str] | None = None
     ) -> tuple[nodes.Member, int, int, int] | None:
         """`name = {` ending its line, over lines that are all SIMPLE members or such objects, indented
         alike and deeper than it, closed by `}` alone on a line indented as it: (the Member, where the
@@ -903,9 +907,10 @@ class _Lexer:
         if base + 2 > MAX_DEPTH or pos in self.no_object_at:
             return None  # near the nesting limit the general path reports what crosses it
         text = self.text
-        o = OBJECT_OPEN_RE.match(text, pos)
-        if o is None:
-            return None
+        if o is None:  # ``run`` matches OBJECT_OPEN_RE itself, to skip the call for other lines
+            o = OBJECT_OPEN_RE.match(text, pos)
+            if o is None:
+                return None
         line_start = text.rfind("\n", 0, pos) + 1
         if line_start != pos and not text[line_start:pos].isspace():
             return None  # not first on its line (after `,` or `;`)
