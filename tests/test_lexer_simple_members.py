@@ -12,9 +12,9 @@ import re
 import pytest
 
 import tusklang
-from tusklang.syntax.parser import parse_tolerant
 from tusklang.diagnostics import Span
 from tusklang.syntax import lexer
+from tusklang.syntax.parser import parse_tolerant
 
 TEXTS = [
     'a = "x\\ty \\"q\\" \\\\ \\/ \\n\\r"\nb = 1\n',
