@@ -2,8 +2,9 @@
 
 The oracle test evaluates every flag and experiment of the golden seed snapshot over 10,000 contexts
 that vary every attribute the seed's rules read (with missing, null and mistyped values, segment
-lists, time zones and evaluation times around schedule steps and DST changes) and requires flagd to
-serve the value and variant our evaluator serves.
+lists, time zones, evaluation times around schedule steps and DST changes, and OpenFeature's
+`targetingKey` alone or beside `user_id`) and requires flagd to serve the value and variant our
+evaluator serves as `tusk serve` calls it (the targeting key standing in for a missing unit attribute).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import pytest
 from tusklang.cli import main
 from tusklang.evaluate import Client
 from tusklang.export import dumps_flagd, to_flagd
+
+from .flagd_fuzz import ofrep_context, openfeature_context, reason_class, stand_in_class
 
 flagd_core = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
@@ -56,7 +59,7 @@ def flagd_clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
 
 def _resolve(core: Any, key: str, ours: Any, ctx: dict[str, Any]) -> tuple[Any, Any, str]:
     """flagd's answer through the typed getter matching our value's type (as an app would call it)."""
-    ec = EvaluationContext(targeting_key=None, attributes=ctx)
+    ec = openfeature_context(ctx)
     if isinstance(ours, bool):
         res = core.resolve_boolean_value(key, not ours, ec)
     elif isinstance(ours, str):
@@ -80,7 +83,7 @@ _REASONS = {
 
 
 def _compare(core: Any, client: Client, key: str, ctx: dict[str, Any], now: int, ours: Any = None) -> str | None:
-    ours = ours or client.evaluate(key, ctx, now=now)
+    ours = ours or client.evaluate(key, ofrep_context(client.snapshot, key, ctx), now=now)
     try:
         value, variant, reason = _resolve(core, key, ours.value, ctx)
     except OpenFeatureError as exc:
@@ -203,6 +206,17 @@ def _contexts(snapshot: dict[str, Any]) -> list[tuple[dict[str, Any], int]]:
                 ctx[attr] = rng.choice(WRONG)
             # else: missing
         ctx["user_id"] = f"user-{i}" if rng.random() < 0.9 else rng.choice(UNITS)
+        roll = rng.random()
+        if roll < 0.35:  # OpenFeature's targeting key alone: it stands in for the missing or null user_id
+            ctx["targetingKey"] = (
+                f"user-{i}" if rng.random() < 0.9 else rng.choice(["", "ümlaut-😀", "[object Object]"])
+            )
+            if rng.random() < 0.8:
+                del ctx["user_id"]
+            else:
+                ctx["user_id"] = None
+        elif roll < 0.55:  # beside user_id, which wins (when it is null, the key stands in)
+            ctx["targetingKey"] = f"key-{i}"
         if rng.random() < 0.3:
             ctx["segments"] = rng.choice([["beta_program"], ["power_users", "vip"], "power_users", []])
         roll = rng.random()
@@ -231,7 +245,7 @@ def test_flagd_serves_what_we_serve_for_every_seed_flag_over_10000_contexts(flag
     for ctx, now in _contexts(snapshot):
         flagd_clock.now = now
         for key in keys:
-            ours = client.evaluate(key, ctx, now=now)
+            ours = client.evaluate(key, ofrep_context(client.snapshot, key, ctx), now=now)
             problem = _compare(core, client, key, ctx, now, ours)
             if problem:
                 mismatches.append(problem)
@@ -374,6 +388,93 @@ def test_shared_segments_are_evaluators_and_flagd_agrees(flagd_clock: _Clock) ->
     assert all(served[(k, v)] > 20 for k in SEGMENTS_SNAPSHOT["flags"] for v in (True, False)), served
 
 
+# --- OpenFeature's targeting key -----------------------------------------------------------------------
+
+
+def _bucketed(key: str, bucket_by: str, rule: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    flag = _flag(key, [])
+    flag["rules"] = [{"id": "r", "conditions": [], **rule}]
+    return {**flag, "bucket_by": bucket_by, **extra}
+
+
+TARGETING_KEY_SNAPSHOT: dict[str, Any] = {
+    "format": "tusklang.snapshot/1",
+    "segments": {
+        # read through the targeting key by flags bucketed by `account` (inlined there), plainly by others
+        "big_accounts": {"conditions": [{"attribute": "account", "op": "in", "values": ["acme", "initech"]}]},
+    },
+    "flags": {
+        "gate": _bucketed("gate", "user_id", {"rollout": {"salt": "gate", "percentage": 50_000}, "serve": "on"}),
+        # bucketed by account, its prerequisite by user_id: the key stands in for both, in both flags' logic
+        "by_account": {
+            **_bucketed("by_account", "account", {"split": {"salt": "acct", "weights": [["on", 1], ["off", 1]]}}),
+            "rules": [
+                {
+                    "id": "vip",
+                    "conditions": [{"attribute": "user_id", "op": "starts_with", "value": "vip-"}],
+                    "serve": "on",
+                },
+                {"id": "big", "conditions": [{"op": "segment", "segments": ["big_accounts"]}], "serve": "off"},
+                {"id": "r", "conditions": [], "split": {"salt": "acct", "weights": [["on", 1], ["off", 1]]}},
+            ],
+            "prerequisites": [{"flag": "gate", "variants": ["on"]}],
+        },
+        "plain_segment": _flag("plain_segment", [{"op": "segment", "segments": ["big_accounts"]}]),
+        # bucketed by `timezone`, which its time window reads too: the zone is the key when missing
+        "by_zone": _bucketed(
+            "by_zone",
+            "timezone",
+            {
+                "conditions": [{"op": "time_window", "start_minute": 480, "end_minute": 1200}],
+                "rollout": {"salt": "zone", "percentage": 70_000},
+                "serve": "on",
+            },
+        ),
+    },
+}
+
+
+def test_the_targeting_key_stands_in_for_missing_unit_attributes_in_flagd(flagd_clock: _Clock) -> None:
+    """As over OFREP: `targetingKey` is read wherever the flag (or an inlined prerequisite) reads one of
+    its unit attributes and the context's is missing or null; a present attribute wins; without a
+    targeting key nothing stands in. flagd-core buckets the key exactly as we do (fractional v3)."""
+    document, diagnostics = to_flagd(TARGETING_KEY_SNAPSHOT)
+    assert not [d for d in diagnostics if d.is_error]
+    evaluators = document["$evaluators"]
+    assert "tusklang_user_id_or_targeting_key" in evaluators and "tusklang_account_or_targeting_key" in evaluators
+    # shared by the flag that reads `account` plainly; inlined, with the key standing in, in by_account
+    assert evaluators["big_accounts"] == {"in": [{"var": "account"}, ["acme", "initech"]]}
+    assert '"$ref": "big_accounts"' not in json.dumps(document["flags"]["by_account"])
+    assert "$ref" not in json.dumps(evaluators)  # flagd splices evaluators in one pass
+    core = flagd_core.FlagdCore()
+    core.set_flags(dumps_flagd(document))
+    client = Client(TARGETING_KEY_SNAPSHOT)
+    rng = random.Random(11)
+    served: Counter[tuple[str, str, Any]] = Counter()
+    for i in range(3000):
+        key = rng.choice([f"u{i}", f"vip-{i}", "acme", "Europe/Berlin", "Asia/Tokyo", ""])
+        ctx: dict[str, Any] = {"targetingKey": key} if rng.random() < 0.8 else {}
+        for attr, value in (("user_id", f"user-{i}"), ("account", f"acct-{i % 50}"), ("timezone", "America/Lima")):
+            roll = rng.random()
+            if roll < 0.55:
+                ctx[attr] = value
+            elif roll < 0.65:
+                ctx[attr] = None
+        now = _epoch("2024-03-30T00:00:00Z") + rng.randrange(0, 2 * 86400)
+        flagd_clock.now = now
+        for flag, definition in TARGETING_KEY_SNAPSHOT["flags"].items():
+            ours = client.evaluate(flag, ofrep_context(client.snapshot, flag, ctx), now=now)
+            value, variant, reason = _resolve(core, flag, ours.value, ctx)
+            want = reason_class(ours, bool(definition.get("prerequisites")))
+            assert (value, variant, reason.rsplit(".", 1)[-1]) == (ours.value, ours.variant, want), (flag, ctx, now)
+            served[(flag, stand_in_class(client.snapshot, flag, ctx), ours.value)] += 1
+    # not vacuous: with the key standing in, beside the attributes and absent, each flag served both values
+    ways = ("stood in", "beside", "none")
+    assert all(
+        served[(f, how, v)] >= 10 for f in ("gate", "by_account", "by_zone") for how in ways for v in (True, False)
+    ), served
+
+
 # --- what flagd cannot express -----------------------------------------------------------------------
 
 
@@ -425,8 +526,13 @@ def test_gate_and_split_are_two_fractionals_over_our_salts() -> None:
     document, _ = to_flagd(snapshot)
     text = json.dumps(document["flags"]["checkout_optimization"]["targeting"])
     assert text.count('"fractional"') == 2
-    assert '{"cat": ["checkout_optimization/traffic:", {"var": "user_id"}]}' in text
-    assert '{"cat": ["checkout_optimization/split:", {"var": "user_id"}]}' in text
+    # the unit: user_id, or OpenFeature's targetingKey when user_id is missing or null (as over OFREP)
+    unit = {"$ref": "tusklang_user_id_or_targeting_key"}
+    assert json.dumps({"cat": ["checkout_optimization/traffic:", unit]}) in text
+    assert json.dumps({"cat": ["checkout_optimization/split:", unit]}) in text
+    assert document["$evaluators"][unit["$ref"]] == {
+        "if": [{"!==": [{"var": "user_id"}, None]}, {"var": "user_id"}, {"var": "targetingKey"}]
+    }
     meta = document["flags"]["checkout_optimization"]["metadata"]
     assert meta["tusklang.kind"] == "experiment" and meta["tusklang.metrics.primary"].startswith("[")
 

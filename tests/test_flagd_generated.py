@@ -6,7 +6,9 @@ all/any/not - with prerequisites, rollouts and splits over every variant type; c
 miss the operands and carry every JSON type, missing and null attributes, numbers as strings, Unicode,
 empty strings and versions with pre-release/build parts, `v`/`V` prefixes and whitespace. Each
 (flag, context) is evaluated by our evaluator, by flagd's Python core and by flagd's TypeScript core
-(tests/flagd_js), comparing value, variant and reason class.
+(tests/flagd_js), comparing value, variant and reason class. Ours is called as `tusk serve` calls it:
+OpenFeature's `targetingKey` stands in for the unit attributes (bucket_by of the flag and of its
+prerequisites) a context lacks; contexts carry it alone, beside the unit attributes, or not at all.
 
 The suite compares at least 50,000 generated (flag, context) evaluations with each core (seed 2024;
 TUSK_FLAGD_EVALUATIONS sets another count, TUSK_FLAGD_SEED another seed), the TypeScript ones batched
@@ -89,6 +91,15 @@ def test_generated_flags_agree_with_both_flagd_cores(node: str) -> None:
     assert wanted <= {op for op, n in report.ops.items() if n >= 3}, wanted - set(report.ops)
     for reason in ("TARGETING_MATCH", "PREREQUISITE_FAILED", "DEFAULT", "STATIC", "SPLIT", "DISABLED"):
         assert report.served[reason] >= EVALUATIONS / 100, (reason, report.served)
+    # Compared with our OFREP semantics: OpenFeature's targetingKey stood in for a missing or null unit
+    # attribute (the flag's or a prerequisite's bucket_by) in a large share, came beside present unit
+    # attributes (which win) in another, and was absent in the rest.
+    assert report.targeting_key["stood in"] >= EVALUATIONS / 5, report.targeting_key
+    assert report.targeting_key["beside"] >= EVALUATIONS / 10, report.targeting_key
+    assert report.targeting_key["none"] >= EVALUATIONS / 5, report.targeting_key
+    # ... for flags bucketed by other attributes too (one rules read, names no evaluator can carry,
+    # `segments`, `targetingKey` itself), whose prerequisites may bucket by yet another
+    assert all(report.bucket_by[name] >= EVALUATIONS / 200 for name in fuzz.BUCKET_BY), report.bucket_by
     # The generator also writes what flagd cannot express; those flags were reported (checked per
     # snapshot in compare_snapshot), never exported.
     assert any("regular expression" in why for why in report.refused)

@@ -30,7 +30,7 @@ from tusklang.export.flagd import dumps_flagd, to_flagd
 
 from .conftest import IN_CI
 from .flagd_fuzz import flagd_js as _run_js
-from .flagd_fuzz import without_randomness
+from .flagd_fuzz import ofrep_context, without_randomness
 from .test_flagd_export import CONFORMANCE, SEED, _contexts, _epoch, _flag
 
 ORACLE = Path(__file__).resolve().parent / "flagd_js"
@@ -75,7 +75,7 @@ def test_flagd_typescript_core_serves_what_we_serve_for_every_seed_flag_over_100
     cases, ours = [], []
     for ctx, now in _contexts(snapshot):
         for key in keys:
-            result = client.evaluate(key, ctx, now=now)
+            result = client.evaluate(key, ofrep_context(client.snapshot, key, ctx), now=now)
             cases.append({"key": key, "type": _kind(result.value), "context": ctx, "now": now})
             ours.append(result)
     answers = flagd_js(node, document, cases)

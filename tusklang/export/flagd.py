@@ -12,6 +12,9 @@ lowered into JsonLogic that behaves identically under flagd's evaluators (docs/f
 - a prerequisite is the other flag's own targeting, inlined: JsonLogic cannot read another flag's
   result, but it can compute it (same salts, same clock), so the inlined copy serves what that flag
   serves;
+- OpenFeature's ``targetingKey`` stands in for the flag's and its prerequisites' ``bucket_by``
+  attributes when the context lacks them, as over OFREP (``tusklang.openfeature.TargetingKey``): every
+  read of such an attribute is "the attribute unless null, else ``targetingKey``" (``_Exporter.read``);
 - what JsonLogic cannot express (ISO-8601 attribute dates, general regular expressions, numbers a
   double cannot hold) is an error diagnostic naming the flag, and the flag is left out - never exported
   with a different meaning.
@@ -29,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..diagnostics import Diagnostic, Severity
+from ..openfeature import TargetingKey
 from ..snapshot import load_snapshot
 from ..snapshot import models as m
 from .flagd_time import HORIZON, TS, time_window, utc_offset
@@ -61,6 +65,7 @@ MAX_NESTING = 500
 """JSON nesting of one flag's targeting (about two levels per JsonLogic operator; each inlined prerequisite
 adds at least six). Python's json and flagd-core's JsonLogic recurse once per level, up to ~1000."""
 MAX_TARGETING_CHARS = 1_000_000
+TARGETING_KEY = {"var": "targetingKey"}  # both cores: null when the context has none
 
 
 class _TooLarge(Unsupported):
@@ -100,13 +105,42 @@ class _Exporter:
     def __init__(self, snap: m.Snapshot) -> None:
         self.snap = snap
         self.scale = snap.scale
-        self.bodies: dict[str, Any] = {}
+        # (segment, stand-ins) -> (body, whether it read an attribute through the targeting key)
+        self.bodies: dict[tuple[str, frozenset[str]], tuple[Any, bool]] = {}
         self.evaluators: dict[str, Any] = {}
         self.uses_time_window = False
         self.nesting = 0  # > 0 while building a segment body, which must not hold a `$ref`
         self.windowed: set[str] = set()  # segments whose body holds a time window
-        self.served_cache: dict[str, _Served] = {}
+        self.served_cache: dict[tuple[str, frozenset[str]], _Served] = {}
         self.refused: dict[str, str] = {}  # flag key -> why it cannot be exported
+        self.units = TargetingKey()
+        # The attributes the targeting key stands in for while exporting one flag: its bucket_by and its
+        # prerequisites' (transitively), as over OFREP. An inlined prerequisite is evaluated with the
+        # dependent's context, so it uses the dependent's set, not its own.
+        self.stand_in: frozenset[str] = frozenset()
+        self.stood_in = False  # the logic being built read an attribute through the targeting key
+
+    def read(self, name: str) -> Any:
+        """The context attribute `name` as our evaluator reads it for the flag being exported: with the
+        targeting key standing in when `name` is a unit attribute and the context's is null or missing.
+
+        `!==` null, not `!=` (loosely `0 == null` in flagd-core's Python JsonLogic, and json-logic-engine
+        raises on `!=` of a list), nor `var`'s default (json-logic-engine's interpreter keeps an explicit
+        null). A context without `targetingKey` reads null from it: the attribute as it is, as
+        `TargetingKey.missing` substitutes nothing then."""
+        x = var(name)
+        if name not in self.stand_in or name == "targetingKey":
+            return x
+        self.stood_in = True
+        logic = {"if": [{"!==": [x, None]}, x, TARGETING_KEY]}
+        # One shared evaluator per attribute keeps the document small (a unit id is read about a dozen
+        # times by its type test); evaluators hold no `$ref`, so segment bodies inline it.
+        ref = f"tusklang_{name}_or_targeting_key"
+        if self.nesting or not _SAFE_NAME.match(ref) or ref in self.snap.segments:
+            return logic
+        if self.evaluators.setdefault(ref, logic) != logic:
+            return logic
+        return {"$ref": ref}
 
     def table(self, key: str) -> m.Flag:
         return self.snap.flags.get(key) or self.snap.experiments[key]
@@ -116,9 +150,11 @@ class _Exporter:
     def segment_body(self, name: str) -> Any:
         """The segment as self-contained JsonLogic (nested segments inlined, never `$ref`: flagd-core
         substitutes evaluators in one pass, so a `$ref` inside an evaluator may stay unresolved)."""
-        if name not in self.bodies:
+        key = (name, self.stand_in)
+        if key not in self.bodies:
             seg = self.snap.segments[name]
             outer, self.uses_time_window = self.uses_time_window, False
+            outer_stood, self.stood_in = self.stood_in, False
             self.nesting += 1
             try:
                 parts = [self.condition(c, "UTC") for c in seg.conditions]  # segments use UTC (evaluator)
@@ -127,20 +163,27 @@ class _Exporter:
             if self.uses_time_window:
                 self.windowed.add(name)
             self.uses_time_window = outer
-            self.bodies[name] = all_of(parts) if seg.match == "all" else any_of(parts)
+            self.bodies[key] = (all_of(parts) if seg.match == "all" else any_of(parts), self.stood_in)
+            self.stood_in = outer_stood
         if name in self.windowed:
             self.uses_time_window = True
-        return self.bodies[name]
+        body, stood = self.bodies[key]
+        self.stood_in = self.stood_in or stood
+        return body
 
     def membership(self, name: str) -> Any:
         if name in self.snap.segments:
+            outer_stood, self.stood_in = self.stood_in, False
             body = self.segment_body(name)
+            stood, self.stood_in = self.stood_in, outer_stood or self.stood_in
             # flagd-core (Python) splices evaluators with re.sub, which mangles backslashes in the body
             # (JSON escapes such as \" or \u00e9), and the TypeScript core with String.replaceAll, which
-            # expands `$&`, `$'`...: such bodies, and names that JSON would escape, are inlined.
+            # expands `$&`, `$'`...: such bodies, and names that JSON would escape, are inlined. So is a
+            # body that reads a unit attribute through the targeting key: it holds for this flag only.
             text = json.dumps(body)
             if (
                 self.nesting
+                or stood
                 or isinstance(body, bool)
                 or not _SAFE_NAME.match(name)
                 or "\\" in text
@@ -152,12 +195,14 @@ class _Exporter:
         if name == "all_users":
             return True
         # external: membership the application computed, in the context's `segments` list
-        segments = {"var": "segments"}
+        segments = self.read("segments")
         return {"and": [is_list(segments), {"some": [segments, {"===": [{"var": ""}, name]}]}]}
 
     def offset_ref(self, time_zone: str) -> Any:
         """The shared UTC-offset table for one fallback zone, as an evaluator (it is large)."""
         name = f"tusklang_utc_offset_{time_zone}"
+        if "timezone" in self.stand_in:  # bucketed by `timezone`: this flag's table reads the targeting key
+            return utc_offset(time_zone, self.read("timezone"))
         if self.nesting or not _SAFE_NAME.match(name) or name in self.snap.segments:
             return utc_offset(time_zone)
         self.evaluators[name] = utc_offset(time_zone)
@@ -184,7 +229,7 @@ class _Exporter:
             if cond.end is not None:
                 parts.append({"<": [TS, _epoch(cond.end)]})
             return all_of(parts)
-        x = var(cond.attribute)
+        x = self.read(cond.attribute)
         if op == "exists":
             return {"!==": [x, None]}
         if op == "not_exists":
@@ -238,7 +283,7 @@ class _Exporter:
     # rules -------------------------------------------------------------------------------------
 
     def fractional(self, flag: m.Flag, salt: str, weights: list[list[Any]]) -> dict[str, Any]:
-        return {"fractional": [{"cat": [f"{salt}:", var(flag.bucket_by)]}, *weights]}
+        return {"fractional": [{"cat": [f"{salt}:", self.read(flag.bucket_by)]}, *weights]}
 
     def gate(self, flag: m.Flag, rollout: m.Rollout, pct: int) -> Any:
         if pct <= 0:
@@ -263,7 +308,7 @@ class _Exporter:
 
     def unit_ok(self, flag: m.Flag) -> Any:
         # Our unit id is a string or an integer; anything else makes the rule pass (never "null").
-        u = var(flag.bucket_by)
+        u = self.read(flag.bucket_by)
         return {"or": [is_str(u), {"and": [is_num(u), {"===": [{"%": [u, 1]}, 0]}]}]}
 
     def rules(self, flag: m.Flag) -> tuple[list[Any], Any]:
@@ -323,12 +368,13 @@ class _Exporter:
     def served(self, key: str, chain: tuple[str, ...]) -> _Served:
         """JsonLogic for the variant flag `key` serves, as `evaluate(key)` would (the snapshot refuses
         cycles, so the recursion ends; MAX_NESTING bounds it well below the chain limit)."""
-        if key in self.served_cache:
-            return self.served_cache[key]
+        cached = (key, self.stand_in)
+        if cached in self.served_cache:
+            return self.served_cache[cached]
         flag = self.table(key)
         if not flag.enabled:
             found = _Served(flag.off_variant, len(json.dumps(flag.off_variant)), 0, False)
-            self.served_cache[key] = found
+            self.served_cache[cached] = found
             return found
         if key in self.refused:
             raise Unsupported(self.refused[key])
@@ -348,11 +394,12 @@ class _Exporter:
         depth = max(depth, _depth(own)) + 2
         self.bounded(chain, chars, depth)
         found = _Served(logic, chars, depth, windowed or pre_windowed)
-        self.served_cache[key] = found
+        self.served_cache[cached] = found
         return found
 
     def targeting(self, flag: m.Flag) -> Any:
         """The flag's targeting, or None when it has neither rules nor prerequisites (flagd: STATIC)."""
+        self.stand_in = frozenset(self.units.attributes(self.snap, flag.key))
         # its own rules first: a flag refused for its own construct says so, not its prerequisite's
         branches, final = self.rules(flag)
         checks, chars, depth, windowed = self.prerequisite_checks(flag, (flag.key,))

@@ -94,8 +94,11 @@ def _search(keys: list[Any], leaf: Any, probe: Any) -> Any:
     return {"if": [{"<": [probe, keys[mid]]}, left, right]}
 
 
+_ZONE = {"var": "timezone"}
+
+
 @functools.cache
-def _utc_offset_json(time_zone: str) -> str:
+def _utc_offset_json(time_zone: str, zone_json: str = json.dumps(_ZONE)) -> str:
     """Two binary searches instead of a scan of ~600 names on every evaluation: the context's zone name
     -> its offset group (-1: the fallback zone's offsets), then the group -> an offset tree over the
     timestamp. `reduce` over one item binds [group, timestamp] to `current` between the two."""
@@ -107,22 +110,29 @@ def _utc_offset_json(time_zone: str) -> str:
     if not groups:
         return json.dumps(_offset_tree(fallback, TS))
     index = sorted((name, i) for i, (_, names) in enumerate(groups) for name in names)
-    tz = {"var": "timezone"}
+    zone = json.loads(zone_json)
+    # the name is read by every node of its search: anything but a plain `var` is bound once
+    tz = zone if zone == _ZONE else {"var": "current"}
     names = [n for n, _ in index]
     # `<` only steers the search; the leaf's `===` decides, so a non-string zone ends at -1
     by_name = _search(names, lambda i: {"if": [{"===": [tz, index[i][0]]}, index[i][1], -1]}, tz)
     # flagd's TypeScript JsonLogic raises on `<` between a number (or list, or boolean) and a string:
     # only a string zone enters the search
     by_name = {"if": [is_str(tz), by_name, -1]}
+    if tz is not zone:
+        by_name = {"reduce": [[zone], by_name, -1]}
     trees = [_offset_tree(fallback, {"var": "current.1"})]
     trees += [_offset_tree(steps, {"var": "current.1"}) for steps, _ in groups]
     by_group = _search(list(range(-1, len(groups))), lambda i: trees[i], {"var": "current.0"})
     return json.dumps({"reduce": [[[by_name, TS]], by_group, 0]})
 
 
-def utc_offset(time_zone: str) -> Any:
-    """UTC offset (seconds) of the context's `timezone` if it is a valid IANA name, else of `time_zone`."""
-    return json.loads(_utc_offset_json(time_zone))
+def utc_offset(time_zone: str, zone: Any = None) -> Any:
+    """UTC offset (seconds) of the context's `timezone` if it is a valid IANA name, else of `time_zone`.
+
+    `zone`: JsonLogic reading the context's zone name, when not `{"var": "timezone"}` (the targeting key
+    standing in for it)."""
+    return json.loads(_utc_offset_json(time_zone, json.dumps(_ZONE if zone is None else zone)))
 
 
 def time_window(start: int, end: int, days: tuple[str, ...], offset: Any) -> Any:
