@@ -31,7 +31,7 @@ from tusklang.export.flagd import dumps_flagd, to_flagd
 from .conftest import IN_CI
 from .flagd_fuzz import flagd_js as _run_js
 from .flagd_fuzz import ofrep_context, without_randomness
-from .test_flagd_export import CONFORMANCE, SEED, _contexts, _epoch, _flag
+from .test_flagd_export import CONFORMANCE, SEED, TARGETING_KEY_SNAPSHOT, _contexts, _epoch, _flag
 
 ORACLE = Path(__file__).resolve().parent / "flagd_js"
 
@@ -167,3 +167,54 @@ def test_list_conditions_on_any_attribute_type_agree_in_both_flagd_cores(node: s
         assert (py.value, py.variant) == (mine.value, mine.variant), (case, py, mine)
     served = {(c["key"], m.variant) for c, m in zip(cases, ours)}
     assert {(k, "on") for k in snapshot["flags"]} <= served and {(k, "off") for k in snapshot["flags"]} <= served
+
+
+def test_the_targeting_key_buckets_as_the_unit_attribute_would_in_both_flagd_cores(node: str) -> None:
+    """Each core, with its own bucketing (the TypeScript core's fractional v2 included), serves a context
+    holding only `targetingKey: k` what it serves with `k` under every unit attribute: the key is read
+    where the attributes are (rollouts, splits, conditions, segments, the zone of a time window); our
+    OFREP semantics, checked against us in tests/test_flagd_export.py."""
+    from openfeature.contrib.tools.flagd import core as flagd_core
+
+    snapshot = TARGETING_KEY_SNAPSHOT
+    document, _ = to_flagd(snapshot)
+    python_core = flagd_core.FlagdCore()
+    python_core.set_flags(dumps_flagd(document))
+    units = ("user_id", "account", "timezone")
+    keys = [f"u{i}" for i in range(150)] + ["vip-1", "acme", "initech", "Europe/Berlin", "Asia/Tokyo", ""]
+    cases, python = [], []
+    for n, key in enumerate(keys):
+        now = 1_711_800_000 + 997 * n  # 2024-03-30, hours apart: inside and outside the window
+        by_key: dict[str, Any] = {"targetingKey": key}
+        if n % 3 == 1:
+            by_key["account"] = None  # null stands in like missing
+        both = {"targetingKey": f"other-{n}", **dict.fromkeys(units, key)}  # the attributes win
+        plain = dict.fromkeys(units, key)
+        for flag in ("gate", "by_account", "by_zone"):  # plain_segment reads `account`, which it does not bucket by
+            for ctx in (by_key, both, plain):
+                cases.append({"key": flag, "type": "boolean", "context": ctx, "now": now})
+                python.append(_python_value(python_core, flag, ctx, now))
+    answers = flagd_js(node, document, cases)
+    served: Counter[tuple[str, Any]] = Counter()
+    for i in range(0, len(cases), 3):
+        flag = cases[i]["key"]
+        got = [(a["value"], a["variant"]) for a in answers[i : i + 3]]
+        assert got[0] == got[1] == got[2], (cases[i], got)
+        assert python[i] == python[i + 1] == python[i + 2], (cases[i], python[i : i + 3])
+        served[(flag, got[0][0])] += 1
+    # not vacuous: the rollouts and splits put keys on both sides in the TypeScript core
+    assert all(served[(f, v)] >= 10 for f in ("gate", "by_account", "by_zone") for v in (True, False)), served
+
+
+def _python_value(core: Any, flag: str, ctx: dict[str, Any], now: int) -> tuple[Any, Any]:
+    import sys
+
+    from .flagd_fuzz import openfeature_context
+
+    targeting = sys.modules["openfeature.contrib.tools.flagd.core.targeting.targeting"]
+    real, targeting.time = targeting.time, type("Clock", (), {"time": staticmethod(lambda: float(now))})
+    try:
+        res = core.resolve_boolean_value(flag, False, openfeature_context(ctx))
+    finally:
+        targeting.time = real
+    return res.value, res.variant
