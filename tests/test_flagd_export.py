@@ -533,6 +533,9 @@ def test_gate_and_split_are_two_fractionals_over_our_salts() -> None:
     assert document["$evaluators"][unit["$ref"]] == {
         "if": [{"!==": [{"var": "user_id"}, None]}, {"var": "user_id"}, {"var": "targetingKey"}]
     }
+    # the unit id's type test reads it a dozen times: shared too, holding the read inlined (no `$ref`)
+    assert '{"$ref": "tusklang_user_id_or_targeting_key_is_unit"}' in text
+    assert "$ref" not in json.dumps(document["$evaluators"]["tusklang_user_id_or_targeting_key_is_unit"])
     meta = document["flags"]["checkout_optimization"]["metadata"]
     assert meta["tusklang.kind"] == "experiment" and meta["tusklang.metrics.primary"].startswith("[")
 

@@ -308,7 +308,21 @@ class _Exporter:
 
     def unit_ok(self, flag: m.Flag) -> Any:
         # Our unit id is a string or an integer; anything else makes the rule pass (never "null").
-        u = self.read(flag.bucket_by)
+        name = flag.bucket_by
+        ref = f"tusklang_{name}_or_targeting_key_is_unit"
+        if name in self.stand_in and name != "targetingKey" and not self.nesting and _SAFE_NAME.match(ref):
+            # read a dozen times by the type test: one evaluator per attribute (holding no `$ref`)
+            self.nesting += 1
+            try:
+                body = self.unit_test(self.read(name))
+            finally:
+                self.nesting -= 1
+            if ref not in self.snap.segments and self.evaluators.setdefault(ref, body) == body:
+                return {"$ref": ref}
+        return self.unit_test(self.read(name))
+
+    @staticmethod
+    def unit_test(u: Any) -> Any:
         return {"or": [is_str(u), {"and": [is_num(u), {"===": [{"%": [u, 1]}, 0]}]}]}
 
     def rules(self, flag: m.Flag) -> tuple[list[Any], Any]:
