@@ -156,7 +156,9 @@ class Documents:
         if timer is not None:
             timer.cancel()
         building = self.building.get(uri)
-        if building is not None:
+        if building is not None and not building.done():
+            # A finished build whose done-callback has not run yet must not be handed out again: awaiting
+            # a done future never yields, so `index()` would spin on its old version forever.
             return building
         document = self.get(uri)
         version = document.version
