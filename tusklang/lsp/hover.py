@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from lsprotocol import types
 
@@ -87,7 +88,8 @@ def _directive_text(name: str) -> str:
 
 def _directive_hover(directive: nodes.Directive, environ: Mapping[str, str]) -> types.Hover:
     text = _directive_text(directive.name)
-    args = directive.args or ()
+    # Any: mypy spent minutes narrowing `isinstance(args[0], ...)` over the node union
+    args: tuple[Any, ...] = directive.args or ()
     if directive.name == "env" and args:
         name = args[0].name if isinstance(args[0], nodes.Bare) else getattr(args[0], "value", None)
         if isinstance(name, str):
