@@ -100,6 +100,29 @@ def add_command(sub: argparse._SubParsersAction, name: str, help: str, example: 
 PARSER_ATTR = "_tusk_parser"
 
 
+def missing_subcommand(parser: argparse.ArgumentParser) -> int:
+    """A command group run without its subcommand: its help on stderr, a usage error."""
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def now_seconds(text: str | None) -> float:
+    """``--now`` as epoch seconds (the wall clock without it); UsageError for a time that does not parse."""
+    from datetime import UTC, datetime
+
+    if text is None:
+        return datetime.now(UTC).timestamp()
+    from ..evaluate.client import epoch
+
+    try:
+        value = epoch(text)
+    except ValueError:
+        value = None
+    if value is None:
+        raise UsageError(f"--now: expected an ISO-8601 time like 2024-05-01T00:00:00Z, got {text!r}")
+    return value
+
+
 def add_format(parser: argparse.ArgumentParser, *choices: str, default: str = "text") -> None:
     parser.add_argument("--format", choices=choices or ("text", "json"), default=default, help="output format")
 

@@ -13,12 +13,13 @@ from ..db.errors import DatabaseError
 from ..diagnostics import TuskError
 from ._common import (
     EXIT_OK,
-    EXIT_USAGE,
     UsageError,
     add_command,
     add_deprecated_alias,
     add_format,
     io_error,
+    missing_subcommand,
+    now_seconds,
     print_json,
     read_text,
     write_atomic,
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tusk db init --events-db sqlite:///events.db",
     )
     nested = parser.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
-    parser.set_defaults(func=lambda args: _missing_subcommand(parser))
+    parser.set_defaults(func=lambda args: missing_subcommand(parser))
 
     init = add_command(
         nested,
@@ -141,11 +142,6 @@ def _url(args: argparse.Namespace) -> str:
     return str(args.events_db)
 
 
-def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
-
-
 def _fail(exc: TuskError) -> NoReturn:
     """A database problem (unreachable, unsupported URL, newer tables) is an I/O error: exit 2."""
     raise usage_error(exc) from None
@@ -227,19 +223,6 @@ def _config_retention(path: str) -> timedelta:
     return retention
 
 
-def _now(text: str | None) -> float:
-    if text is None:
-        return datetime.now(UTC).timestamp()
-    from ..evaluate.client import epoch
-
-    try:
-        value = epoch(text)
-    except ValueError:
-        raise UsageError(f"--now: expected an ISO-8601 time like 2024-05-01T00:00:00Z, got {text!r}") from None
-    assert value is not None
-    return value
-
-
 def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
@@ -254,7 +237,7 @@ def _run_purge(args: argparse.Namespace) -> int:
         retention = _config_retention(args.config)
     else:
         raise UsageError("say how much history to keep: --retention 90d, or --config FILE.tsk with data_retention")
-    now = _now(args.now)
+    now = now_seconds(args.now)
     cutoff = now - retention.total_seconds()
     with _connect(_url(args), existing=True) as conn:
         try:
@@ -353,7 +336,7 @@ def _run_erase(args: argparse.Namespace) -> int:
                 "the erasure record must not hold personal data"
             )
     masker = _masker(args)
-    now = _now(None)
+    now = now_seconds(None)
     with _connect(_url(args), existing=True) as conn:
         try:
             erasure = erase_units(conn, units, masker=masker, now=now, request=args.request, dry_run=args.dry_run)
@@ -397,7 +380,7 @@ def _run_export(args: argparse.Namespace) -> int:
                 raise io_error(f"{one_line(exc)} (run `tusk db init --events-db URL` first)") from None
             _fail(exc)
     _no_key_note(masker)
-    text = dumps(export_document(events, units, masker is not None, _now(None)))
+    text = dumps(export_document(events, units, masker is not None, now_seconds(None)))
     if args.output:
         write_atomic(args.output, text)
         print(f"wrote {args.output}: {len(events)} events of {len(units)} units", file=sys.stderr)

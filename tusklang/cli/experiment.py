@@ -13,12 +13,12 @@ import sys
 from ._common import (
     EXIT_OK,
     EXIT_PROBLEMS,
-    EXIT_USAGE,
     UsageError,
     add_command,
     add_deprecated_alias,
     add_format,
     io_error,
+    missing_subcommand,
     read_text,
     write_atomic,
 )
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tusk experiment report checkout_optimization --events-db sqlite:///events.db --snapshot flags.json",
     )
     nested = parser.add_subparsers(dest="experiment_command", metavar="SUBCOMMAND")
-    parser.set_defaults(func=lambda args: _missing_subcommand(parser))
+    parser.set_defaults(func=lambda args: missing_subcommand(parser))
 
     report = add_command(
         nested,
@@ -81,11 +81,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_format(report, "text", "json", "html")
     report.add_argument("-o", "--output", help="write the report to this file (atomically) instead of stdout")
     report.set_defaults(func=_run_report)
-
-
-def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
 
 
 def _run_report(args: argparse.Namespace) -> int:

@@ -16,11 +16,12 @@ from typing import Any
 from ._common import (
     EXIT_OK,
     EXIT_PROBLEMS,
-    EXIT_USAGE,
     UsageError,
     add_command,
     add_format,
     io_error,
+    missing_subcommand,
+    now_seconds,
     read_text,
     write_atomic,
 )
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tusk report flags --db sqlite:///events.db --config project.tsk --format html -o flags.html",
     )
     nested = parser.add_subparsers(dest="report_command", metavar="SUBCOMMAND")
-    parser.set_defaults(func=lambda args: _missing_subcommand(parser))
+    parser.set_defaults(func=lambda args: missing_subcommand(parser))
 
     flags = add_command(
         nested,
@@ -80,27 +81,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_format(flags, "text", "json", "html")
     flags.add_argument("-o", "--output", help="write the report to this file (atomically) instead of stdout")
     flags.set_defaults(func=_run_flags)
-
-
-def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
-
-
-def _now(text: str | None) -> float:
-    from datetime import UTC, datetime
-
-    if text is None:
-        return datetime.now(UTC).timestamp()
-    from ..evaluate.client import epoch
-
-    try:
-        value = epoch(text)
-    except ValueError:
-        value = None
-    if value is None:
-        raise UsageError(f"--now: expected an ISO-8601 time like 2024-05-01T00:00:00Z, got {text!r}")
-    return value
 
 
 def _project(path: str) -> tuple[set[str], dict[str, list[dict[str, Any]]]]:
@@ -145,7 +125,7 @@ def _run_flags(args: argparse.Namespace) -> int:
     if args.query_timeout <= 0:
         raise UsageError("--query-timeout must be positive")
     try:
-        win = rep.window(_now(args.now), args.days, args.bucket, args.stale_days)
+        win = rep.window(now_seconds(args.now), args.days, args.bucket, args.stale_days)
     except ValueError as exc:
         raise UsageError(f"--days/--stale-days/--bucket: {exc}") from None
     known: set[str] = set()

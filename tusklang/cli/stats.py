@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import sys
 from typing import Any
 
-from ._common import EXIT_OK, EXIT_USAGE, UsageError, add_command, add_format, print_json
+from ._common import EXIT_OK, UsageError, add_command, add_format, missing_subcommand, print_json
 
 _COUNTS = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -22,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tusk stats compare --control 100/1000 --variant B=120/1000",
     )
     nested = parser.add_subparsers(dest="stats_command", metavar="SUBCOMMAND")
-    parser.set_defaults(func=lambda args: _missing_subcommand(parser))
+    parser.set_defaults(func=lambda args: missing_subcommand(parser))
 
     compare = add_command(
         nested,
@@ -81,11 +80,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     size.add_argument("--one-sided", action="store_true", help="test only for an improvement")
     add_format(size)
     size.set_defaults(func=_run_sample_size)
-
-
-def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
 
 
 # --------------------------------------------------------------------------- argument parsing
