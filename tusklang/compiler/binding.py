@@ -25,13 +25,14 @@ variant, the canary; the others pass on to the next rules and usually get the de
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..diagnostics import Diagnostic, TuskError
 from ..schema.delivery import FlagBinding
-from ..snapshot import Snapshot
-from ..snapshot.models import Flag, Rule
 from ..suggest import did_you_mean
+
+if TYPE_CHECKING:  # the snapshot models are imported only when a policy binds a flag (issue 19: `tusk check`)
+    from ..snapshot.models import Flag, Rule, Snapshot
 
 BINDING_CODE = "TSK823"
 MAIN_RULE = "rollout"  # the id of the rule the compiler makes of targeting + rollout_percentage
@@ -196,6 +197,8 @@ def binding_diagnostics(config: Any, snapshot: dict[str, Any], locator: Any, com
             bound.append((name, wanted))
     if not bound:
         return []
+    from ..snapshot.models import Snapshot
+
     try:
         model = Snapshot.model_validate(snapshot)
     except ValueError:  # the snapshot's own problems are reported elsewhere

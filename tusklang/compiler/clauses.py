@@ -19,7 +19,7 @@ from ..schema.rules import (
     NotClause,
     SegmentClause,
 )
-from ..snapshot.validate import is_semver, regex_problem
+from ..snapshot.format import is_semver, regex_problem
 from .locate import Path, suggest
 from .typed import At, Typed, kind, resolve, shown
 

@@ -24,7 +24,7 @@ from ..schema.durations import parse_duration
 from ..schema.feature_flags import FlagConfig, FlagTargeting
 from ..schema.project import ProjectConfig
 from ..schema.timeofday import check_time_zone, minute_of_day
-from ..snapshot.models import DEFAULT_SCALE, FORMAT
+from ..snapshot.format import DEFAULT_SCALE, FORMAT
 from .clauses import lower_rules
 from .locate import Locator, Path, dotted, suggest
 from .typed import Typed, typed_variants

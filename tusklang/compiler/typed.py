@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..schema._weights import WeightedVariant
 from ..schema.feature_flags import FlagConfig, StructuredFallback
 from ..schema.rules import VariantSpec
-from ..snapshot.validate import TYPE_NAMES, value_type
+from ..snapshot.format import TYPE_NAMES, value_type
 from .locate import Path, suggest
 
 if TYPE_CHECKING:

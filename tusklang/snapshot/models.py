@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-FORMAT = "tusklang.snapshot/1"
-DEFAULT_SCALE = 100_000
+from .format import DEFAULT_SCALE as DEFAULT_SCALE
+from .format import FORMAT as FORMAT
 
 Scalar = StrictBool | StrictInt | StrictFloat | StrictStr
 """A JSON scalar compared against a context attribute (null is not a comparable value)."""

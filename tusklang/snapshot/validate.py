@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import zoneinfo
 from collections.abc import Iterator
 from typing import Any
@@ -20,8 +19,14 @@ from pydantic import ValidationError
 from .. import safejson
 from ..diagnostics import Diagnostic, TuskError
 from ..limits import MAX_DEPTH
+from .format import FORMAT
+from .format import TYPE_CHECKS as _TYPE_CHECKS
+from .format import TYPE_NAMES as TYPE_NAMES
+from .format import clip as _clip
+from .format import is_semver as is_semver
+from .format import regex_problem as regex_problem
+from .format import value_type as value_type
 from .models import (
-    FORMAT,
     Condition,
     Flag,
     LogicalCondition,
@@ -39,45 +44,6 @@ CODE_JSON = "snapshot-json"
 CODE_INVALID = "snapshot-invalid"
 CODE_FORMAT = "snapshot-format"
 BUILTIN_SEGMENTS = frozenset({"all_users"})
-
-_SEMVER = re.compile(
-    r"^v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
-    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
-)
-_TYPE_CHECKS = {
-    "boolean": lambda v: isinstance(v, bool),
-    "string": lambda v: isinstance(v, str),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    # a JSON object or array: what OpenFeature's object getters return (structure / list)
-    "object": lambda v: isinstance(v, dict | list),
-}
-TYPE_NAMES = {"boolean": "a boolean", "string": "a string", "number": "a number", "object": "an object or a list"}
-
-
-def value_type(value: Any) -> str | None:
-    """The flag type a variant value has (``boolean``, ``string``, ``number``, ``object``), None for null."""
-    for name, check in _TYPE_CHECKS.items():
-        if check(value):
-            return name
-    return None
-
-
-def is_semver(text: str) -> bool:
-    """Whether ``text`` is a version the ``semver_*`` conditions accept (SemVer 2.0; a leading ``v`` and a
-    missing minor/patch allowed)."""
-    return _SEMVER.match(text) is not None
-
-
-def regex_problem(pattern: str) -> str | None:
-    """Why ``pattern`` cannot be a ``matches`` condition (Python ``re`` syntax), or None when it compiles."""
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"invalid regular expression {_clip(repr(pattern))}: {exc}"
-    except (RecursionError, OverflowError, ValueError, MemoryError):
-        # sre's parser recurses once per group: ~1000 nested parentheses overflow it.
-        return f"regular expression {_clip(repr(pattern))} is too deeply nested to compile"
-    return None
 
 
 def json_path(loc: tuple[int | str, ...]) -> str:
@@ -113,10 +79,6 @@ def load_snapshot(source: str | bytes | dict[str, Any] | Snapshot) -> Snapshot:
         raise TuskError(
             [Diagnostic(CODE_INVALID, f"snapshot could not be checked: {type(exc).__name__}: {_clip(str(exc))}")]
         ) from exc
-
-
-def _clip(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def non_finite_path(value: Any) -> str | None:
