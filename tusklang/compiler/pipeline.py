@@ -20,7 +20,7 @@ from ..diagnostics import Diagnostic, Severity, Span, TuskError
 from ..project import FileData, Project, Settings, load_project
 from ..schema.feature_flags import FlagConfig
 from ..schema.project import ProjectConfig
-from ..snapshot.models import DEFAULT_SCALE, FORMAT
+from ..snapshot.format import DEFAULT_SCALE, FORMAT
 from ..syntax.nodes import Document
 from . import requires
 from .access import access_settings
