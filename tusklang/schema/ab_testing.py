@@ -36,7 +36,7 @@ class ExperimentConfig(ConfigModel):
     bucket_by: str = "user_id"
     variants: Annotated[dict[str, VariantWeight], Field(min_length=2)]
     metrics: ExperimentMetrics | None = None
-    targeting: ExperimentTargeting = ExperimentTargeting()
+    targeting: ExperimentTargeting = ExperimentTargeting.model_construct()
     analysis: ExperimentAnalysis | None = None
 
 

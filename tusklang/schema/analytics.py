@@ -21,8 +21,8 @@ class FlagAnalyticsReporting(ConfigModel):
 
 class FlagAnalytics(ConfigModel):
     enabled: bool = True
-    tracking: FlagAnalyticsTracking = FlagAnalyticsTracking()
-    reporting: FlagAnalyticsReporting = FlagAnalyticsReporting()
+    tracking: FlagAnalyticsTracking = FlagAnalyticsTracking.model_construct()
+    reporting: FlagAnalyticsReporting = FlagAnalyticsReporting.model_construct()
 
 
 class FlagEvaluationsTracking(ConfigModel):
@@ -81,5 +81,5 @@ class Reporting(ConfigModel):
 
 
 class FeatureAnalyticsConfig(ConfigModel):
-    tracking: Tracking = Tracking()
-    reporting: Reporting = Reporting()
+    tracking: Tracking = Tracking.model_construct()
+    reporting: Reporting = Reporting.model_construct()

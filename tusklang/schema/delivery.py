@@ -86,7 +86,7 @@ DEFAULT_DIRECTIONS: Mapping[str, Direction] = {
 class Check(BaseModel):
     """One metric judged against one threshold in one direction."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     metric: str
     threshold: float
@@ -104,7 +104,7 @@ class Check(BaseModel):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _metric_problems(
@@ -175,7 +175,7 @@ class Comparison(_Strict):
 class CompareCheck(BaseModel):
     """One metric, canary against stable, with the bounds of its :class:`Comparison`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     metric: str
     direction: Direction
@@ -308,7 +308,7 @@ class CanaryPolicy(_Strict):
     steps: list[float] | None = None
     step_size: float | None = Field(default=None, gt=0, le=100)
     health_checks: HealthChecks
-    rollback: Rollback = Rollback()
+    rollback: Rollback = Rollback.model_construct()
     # gate name -> the canary percent whose step that gate guards.
     gates: dict[str, float] = {}
 
@@ -392,7 +392,7 @@ class FeatureGates(_Strict):
 class DeliveryPolicy(_Strict):
     canary_deployments: CanaryPolicy | None = None
     blue_green_deployments: BlueGreenPolicy | None = None
-    feature_gates: FeatureGates = FeatureGates()
+    feature_gates: FeatureGates = FeatureGates.model_construct()
 
     @model_validator(mode="after")
     def _gates_exist(self) -> DeliveryPolicy:

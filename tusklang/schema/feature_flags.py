@@ -84,7 +84,7 @@ class FlagConfig(ConfigModel):
     rollout_percentage: Percent | None = None
     # day_<N> = percent, plus an optional start = "2024-01-15" (else metadata.created_at).
     rollout_schedule: dict[str, Any] | None = None
-    targeting: FlagTargeting = FlagTargeting()
+    targeting: FlagTargeting = FlagTargeting.model_construct()
     fallback: Fallback = False
     metadata: FreeForm = {}
     a_b_testing: FlagABTesting | None = None
@@ -132,5 +132,5 @@ class FeatureFlagsConfig(ConfigModel):
     storage: Storage | None = None
     flags: dict[str, FlagConfig] = {}
     progressive_delivery: DeliveryPolicy | None = None
-    targeting: GlobalTargeting = GlobalTargeting()
+    targeting: GlobalTargeting = GlobalTargeting.model_construct()
     analytics: FlagAnalytics | None = None

@@ -160,7 +160,9 @@ class RuleConfig(ConfigModel):
     )
 
 
+# The three models that refer to Clause before it exists: rebuilt now so that their fields' annotations
+# are resolved (the compiler walks them: compiler/locate.py, compiler/secrets.py), which also builds
+# their validators. RuleConfig comes after Clause and stays deferred (schema/_base.py).
 AllClause.model_rebuild()
 AnyClause.model_rebuild()
 NotClause.model_rebuild()
-RuleConfig.model_rebuild()
