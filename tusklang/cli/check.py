@@ -41,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     # read here: one-line usage errors for missing or unreadable files, and `-` is standard input
     texts = project_texts(args.files)  # one-line usage errors for unreadable files
-    diagnostics = check_project(args.files, settings, overlays=texts, lint_options=options)
+    diagnostics = check_project(args.files, settings, overlays=texts, lint_options=options, cache=True)
     return report(policy.apply(diagnostics), args.format)

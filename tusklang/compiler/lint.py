@@ -1,9 +1,8 @@
-"""Lint rules driven by the config itself (docs/lint.md). Each rule: a code, a default severity."""
+"""Lint rules driven by the config itself (docs/lint.md). Each rule: a code, a default severity (options.RULES)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,30 +11,8 @@ from ..schema.delivery import DEFAULT_DIRECTIONS
 from ..schema.project import ProjectConfig
 from .locate import Locator, Path
 from .normalise import ATTRIBUTE_LISTS
-
-RULES: dict[str, tuple[str, Severity]] = {
-    "TSK401": ("missing-documentation", Severity.WARNING),
-    "TSK402": ("approval-missing", Severity.WARNING),
-    "TSK403": ("stale-flag", Severity.WARNING),
-    "TSK404": ("fully-rolled-out", Severity.WARNING),
-    "TSK405": ("implicit-threshold-direction", Severity.INFO),
-    "TSK406": ("empty-targeting", Severity.WARNING),
-    "TSK407": ("overlapping-targeting", Severity.WARNING),
-}
-
-
-@dataclass
-class LintOptions:
-    errors: set[str] = field(default_factory=set)
-    ignored: set[str] = field(default_factory=set)
-    # "now" for age rules (--now); the compiler fills in the run's clock, Settings.now (SOURCE_DATE_EPOCH,
-    # read once by tusklang.project.Settings), when it is not given; None here -> the wall clock
-    now: datetime | None = None
-
-    def clock(self) -> datetime:
-        if self.now is not None:
-            return self.now if self.now.tzinfo else self.now.replace(tzinfo=UTC)
-        return datetime.now(UTC)
+from .options import RULES as RULES
+from .options import LintOptions as LintOptions
 
 
 def lint(config: ProjectConfig, snapshot: dict[str, Any], locator: Locator, options: LintOptions) -> list[Diagnostic]:

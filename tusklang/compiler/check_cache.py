@@ -1,0 +1,193 @@
+"""`tusk check`'s schema and lint findings, kept on disk for input already checked (as ruff keeps its lint
+results), so checking unchanged input again loads no schema and no pydantic (issue 19).
+
+The key is everything those findings depend on: the tusklang code and the pydantic it validates with
+(each file's size and modification time), the Python version, every file of the project (path, display
+name and text) and each flag file's resolved data, with the paths that came from `@env` (so the values
+`@env` read count), the strict-secrets setting and the lint options. Findings that depend on the clock
+(the lint age rules: `management_config.flag_lifecycle`) are cached only under a fixed clock (`--now`,
+SOURCE_DATE_EPOCH), which is then part of the key. A value is a list of plain tuples in `marshal`
+(loading it runs nothing); its spans name the project's files by index, so cached findings carry the
+very SourceFile objects of this run. The syntax and semantic diagnostics are never cached: the project
+is read and interpreted every time, and they come from that.
+
+Best effort, as the grammar's table cache next to it (tusklang/syntax/parser.py): any problem reading or
+writing means checking as if nothing were cached. `$XDG_CACHE_HOME/tusklang/check/` (`~/.cache/...`;
+`%LOCALAPPDATA%` on Windows), at most ``MAX_ENTRIES`` files; `TUSK_NO_CACHE=1` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import fields, is_dataclass
+from typing import Any
+
+from ..diagnostics import Diagnostic, Related, Severity, Span
+from ..project import FileData, Project
+from ..source import SourceFile
+from .options import LintOptions
+
+_FORMAT = b"tusklang-check-cache/1\n"
+MAX_ENTRIES = 256
+_code_fingerprint: bytes | None = None
+
+
+def _directory() -> str | None:
+    if os.environ.get("TUSK_NO_CACHE"):
+        return None
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tusklang", "check") if base else None
+
+
+def _stats(folder: str, recursive: bool) -> Iterator[tuple[str, int, int]]:
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.is_dir():
+            if recursive and entry.name != "__pycache__":
+                yield from _stats(entry.path, recursive)
+        elif entry.name.endswith((".py", ".so", ".pyd", ".typed")):
+            stat = entry.stat()
+            yield (entry.path, stat.st_mtime_ns, stat.st_size)
+
+
+def _code() -> bytes:
+    """The tusklang sources and pydantic's (its messages are in the findings), as sizes and times."""
+    global _code_fingerprint
+    if _code_fingerprint is None:
+        from importlib.util import find_spec
+
+        folders: list[tuple[str, bool]] = [(os.path.dirname(os.path.dirname(__file__)), True)]
+        for name in ("pydantic", "pydantic_core"):
+            spec = find_spec(name)
+            if spec is None or not spec.submodule_search_locations:
+                raise OSError(f"{name} not found")
+            folders.append((spec.submodule_search_locations[0], False))
+        stats = [stat for folder, recursive in folders for stat in _stats(folder, recursive)]
+        _code_fingerprint = marshal.dumps((sys.version, sys.implementation.cache_tag, stats))
+    return _code_fingerprint
+
+
+def _sources(project: Project) -> list[SourceFile]:
+    out: list[SourceFile] = []
+    for file in project.files:
+        source = file.source or (file.document.source if file.document is not None else None)
+        if source is not None and all(source is not known for known in out):
+            out.append(source)
+    return out
+
+
+def _uses_clock(sources: Sequence[FileData]) -> bool:
+    for source in sources:
+        block = (source.data or {}).get("management_config")
+        if block is not None and (not isinstance(block, dict) or "flag_lifecycle" in block):
+            return True
+    return False
+
+
+def key(project: Project, sources: Sequence[FileData], options: LintOptions | None) -> str | None:
+    """The cache key of ``analyse(project, sources, options)``'s findings, None when they are not cached."""
+    options = options or LintOptions()
+    now = options.now or project.settings.now
+    if now is None and _uses_clock(sources):
+        return None
+    parts = (
+        [(f.path, f.display, f.text) for f in project.files],
+        [(s.file.path, s.listed, _plain(s.data), _plain(s.taint)) for s in sources],
+        (project.execute, project.settings.strict_secrets, sorted(options.errors), sorted(options.ignored)),
+        now.isoformat() if now is not None else None,
+    )
+    digest = hashlib.sha256(_FORMAT)
+    digest.update(_code())
+    digest.update(marshal.dumps(parts, 2))  # version 2: no back-references, so equal input, equal bytes
+    return digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as tuples of marshal's types, every kind tagged; TypeError for a value it cannot show."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Span):
+        return ("span", value.source.name, value.start, value.end)
+    if isinstance(value, dict):
+        return ("dict", [(_plain(k), _plain(v)) for k, v in value.items()])
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, [_plain(item) for item in value])
+    if isinstance(value, set | frozenset):  # taint: set order differs between processes
+        return ("set", sorted((_plain(item) for item in value), key=repr))
+    if is_dataclass(value) and not isinstance(value, type):  # the inert values: DirectiveCall, Expression...
+        names = [f.name for f in fields(value)]
+        return (type(value).__qualname__, [_plain(getattr(value, name)) for name in names])
+    raise TypeError(f"not cached: a {type(value).__name__} in the data")
+
+
+def load(cache_key: str, project: Project) -> list[Diagnostic] | None:
+    folder = _directory()
+    if folder is None:
+        return None
+    try:
+        with open(os.path.join(folder, cache_key), "rb") as file:
+            raw = file.read()
+        if not raw.startswith(_FORMAT):
+            return None
+        stored_key, rows = marshal.loads(raw[len(_FORMAT) :])
+        if stored_key != cache_key:
+            return None
+        sources = _sources(project)
+
+        def span(row: Any) -> Any:
+            return None if row is None else Span(sources[row[0]], row[1], row[2])
+
+        return [
+            Diagnostic(
+                code, message, span(at), Severity(severity), hint, tuple(Related(span(r), m) for r, m in related)
+            )
+            for code, message, at, severity, hint, related in rows
+        ]
+    except (OSError, ValueError, EOFError, TypeError, IndexError):
+        return None
+
+
+def store(cache_key: str, project: Project, found: Sequence[Diagnostic]) -> None:
+    folder = _directory()
+    if folder is None:
+        return
+    sources = _sources(project)
+
+    def span(value: Span | None) -> tuple[int, int, int] | None:
+        if value is None:
+            return None
+        index = next(i for i, known in enumerate(sources) if known is value.source)  # StopIteration: not ours
+        return (index, value.start, value.end)
+
+    try:
+        rows = [
+            (d.code, d.message, span(d.span), str(d.severity), d.hint, [(span(r.span), r.message) for r in d.related])
+            for d in found
+        ]
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        path = os.path.join(folder, cache_key)
+        partial = f"{path}.{os.getpid()}.tmp"
+        with open(partial, "wb") as file:
+            file.write(_FORMAT + marshal.dumps((cache_key, rows)))
+        os.replace(partial, path)  # two processes writing at once: each rename is whole
+        _prune(folder)
+    except (OSError, ValueError, StopIteration):
+        pass
+
+
+def _prune(folder: str) -> None:
+    entries = list(os.scandir(folder))
+    if len(entries) <= MAX_ENTRIES:
+        return
+    entries.sort(key=lambda e: e.stat().st_mtime_ns)
+    for entry in entries[: len(entries) - MAX_ENTRIES]:
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            pass
