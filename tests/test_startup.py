@@ -98,8 +98,13 @@ def test_check_and_compile_of_a_flag_file_import_only_pydantic(tmp_path: Path, c
     typo = tmp_path / "typo.tsk"
     typo.write_text(FLAG_FILE.replace("rollout_percentage", "rollout_percent"), encoding="utf-8")
     bad = [command, str(typo), *argv[2:]]
-    loaded = _loaded_after(f"from tusklang.cli import main\nassert main({argv!r}) == 0\nassert main({bad!r}) == 1")
+    # a cache folder of its own: findings cached by an earlier run would spare the schema (test_check_cache.py)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    code = f"from tusklang.cli import main\nassert main({argv!r}) == 0\nassert main({bad!r}) == 1"
+    loaded = _loaded_after(code, env)
     assert _heavy(loaded) == ["pydantic"]  # the schema and the snapshot are pydantic models
+    if command == "check":  # the compiler checks values with snapshot/format.py, never the snapshot's models
+        assert "tusklang.snapshot.models" not in loaded and "tusklang.snapshot.validate" not in loaded
 
 
 def test_the_public_names_resolve() -> None:
