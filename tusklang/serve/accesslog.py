@@ -3,9 +3,14 @@
 A line is ``{"method", "path", "status", "latency_ms", ...fields}``, the fields being what the handler
 chose to add (flag, reason, error_code, flags, context_keys: attribute names, never their values).
 
-Queued (``tusk serve``): a request only appends a tuple to a deque; a thread formats what arrived every
-``interval`` seconds and hands it to the logger as one record of several lines, so the request pays
-neither the formatting nor a write system call per line. ``close()`` writes what is still queued.
+Queued (``tusk serve``): a request formats its line and appends the string to a deque; a thread hands
+what arrived every ``interval`` seconds to the logger as one record of several lines, so the request
+pays no write system call. The line is formatted by the request, not the thread: a queued tuple, its
+fields dict and their ``context_keys`` list are containers the garbage collector tracks, and thousands
+of them alive between two flushes set off young and middle collections (1-3 ms pauses at 20,000
+requests/s, in some requests' latency); a string is not tracked, and the thread, holding the GIL only
+to join the strings, no longer competes with the request loop for it.
+``close()`` writes what is still queued.
 """
 
 from __future__ import annotations
@@ -18,8 +23,6 @@ import time
 from typing import Any
 
 import orjson
-
-_Entry = tuple[str, str, int, float, dict[str, Any]]
 
 
 def format_line(method: str, path: str, status: int, latency_s: float, fields: dict[str, Any]) -> str:
@@ -34,7 +37,7 @@ class AccessLog:
     def __init__(self, logger: logging.Logger, *, queued: bool = False, interval: float = 0.05) -> None:
         self.logger = logger
         self.queued = queued
-        self._pending: collections.deque[_Entry] = collections.deque()
+        self._pending: collections.deque[str] = collections.deque()
         self._interval = interval
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one writer at a time: the thread, or close()
@@ -47,7 +50,7 @@ class AccessLog:
         if not self.logger.isEnabledFor(logging.INFO):
             return
         if self.queued:
-            self._pending.append((method, path, status, latency_s, fields))
+            self._pending.append(format_line(method, path, status, latency_s, fields))
         else:
             self.logger.info(format_line(method, path, status, latency_s, fields))
 
@@ -57,15 +60,9 @@ class AccessLog:
 
     def flush(self) -> None:
         with self._lock:
-            lines: list[str] = []
             pending = self._pending
-            while pending:
-                for _ in range(min(len(pending), 64)):
-                    lines.append(format_line(*pending.popleft()))
-                if self.queued:
-                    # Let the request thread have the GIL between short stretches: on a busy core, a
-                    # thread preempted while holding it stalls every request behind it.
-                    time.sleep(0)
+            # popleft, not a copy and clear: the request thread appends meanwhile.
+            lines = [pending.popleft() for _ in range(len(pending))]
             if lines:
                 try:
                     self.logger.info("\n".join(lines))

@@ -10,7 +10,6 @@ to the Starlette app of ``ofrep.create_app``; ``/metrics`` is answered here.
 from __future__ import annotations
 
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -99,11 +98,13 @@ class Service:
         status, payload = handler.flag(route, content_type, body, fields, too_large)
         return status, [], payload
 
-    def finish(self, method: str, path: str, status: int, started: float, fields: dict[str, Any]) -> None:
-        """After an answer: metrics and the access log."""
+    def finish(
+        self, method: str, path: str, status: int, started: float, fields: dict[str, Any], route: str | None = None
+    ) -> None:
+        """After an answer: metrics and the access log. ``route``: the metrics route, when the caller knows it."""
         latency = time.perf_counter() - started
         if self.metrics is not None:
-            self.metrics.request(route_of(path), status, latency)
+            self.metrics.request(route or route_of(path), status, latency)
         self.access_log.record(method, path, status, latency, fields)
 
     def metrics_response(self, headers: Headers) -> tuple[int, Headers, bytes]:
@@ -118,11 +119,6 @@ class Service:
                 self.metrics.close()
         finally:
             self.access_log.close()
-
-
-def decoded_path(raw: bytes) -> str:
-    path = raw.decode("ascii", "replace")
-    return urllib.parse.unquote(path) if "%" in path else path
 
 
 class ServiceApp:
