@@ -44,6 +44,7 @@ import functools
 import math
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .diagnostics import Diagnostic, Related, Span
@@ -178,58 +179,88 @@ class Interpreter:
     ) -> None:
         """Fill ``data`` (nested ``depth`` deep in the document) with ``members``."""
         record = self.record_spans
-        pending = {m.name: m.name_span for m in members if isinstance(m, nodes.VarDef)}
-        scope.pending = pending
+        spans, key_spans = self.spans, self.key_spans
+        pending: dict[str, Span] | None = None
+        for m in members:
+            if type(m) is nodes.VarDef:
+                if pending is None:
+                    pending = {}
+                pending[m.name] = m.name_span
+        if pending is not None:
+            scope.pending = pending
         scope.data = data
         scope.path = path
         scope.members = members
+        member: Any  # not narrowed: mypy spent minutes on isinstance over the node unions
+        value: Any
         for member in members:
-            if type(member) is nodes.Statement:
+            kind = type(member)
+            if kind is nodes.Statement:
                 self._statement(member, scope)
                 continue
-            if isinstance(member, nodes.VarDef):
-                where = (*path, f"${member.name}")
-                outer, self.taint = self.taint, {}
-                self._depth = 0  # a variable's value is measured on its own, and again where it is used
-                failures = self._failures
-                try:
-                    found = scope.values[member.name] = self.value(member.value, scope, where)
-                finally:
-                    captured, self.taint = self.taint, outer
-                if self._failures != failures:
-                    # some part failed (and said why): its uses fail quietly, with no echo of that error
-                    scope.failed.add(member.name)
-                scope.shape[member.name] = self._measure(found)
-                if captured:
-                    # kept relative to the variable: every use re-roots it at the using place
-                    cut = len(where)
-                    scope.taint[member.name] = {sub[cut:]: spans for sub, spans in captured.items()}
-                scope.spans[member.name] = member.name_span
-                pending.pop(member.name, None)
+            if kind is nodes.VarDef:
+                self._variable(member, scope, path, pending)
                 continue
             key = member.key
             target = data
             parts = key.parts
-            for index in range(len(parts) - 1):
-                part = parts[index]
-                nxt = target.get(part)
-                if not isinstance(nxt, dict):
-                    nxt = {}
-                    target[part] = nxt
-                target = nxt
+            if len(parts) > 1:
+                for index in range(len(parts) - 1):
+                    part = parts[index]
+                    nxt = target.get(part)
+                    if not isinstance(nxt, dict):
+                        nxt = {}
+                        target[part] = nxt
+                    target = nxt
+                    if record:
+                        sub = (*path, *parts[: index + 1])
+                        key_spans.setdefault(sub, key.spans[index])
+                        spans.setdefault(sub, member.span)
+            member_path = path + parts if record else path
+            value = member.value
+            vkind = type(value)
+            if vkind is nodes.String or vkind is nodes.Number or vkind is nodes.Bool:
+                # the common member, `name = literal`: what ``value`` does for it, without the call
                 if record:
-                    sub = (*path, *parts[: index + 1])
-                    self.key_spans.setdefault(sub, key.spans[index])
-                    self.spans.setdefault(sub, member.span)
-            member_path = (*path, *parts) if record else path
+                    key_spans[member_path] = key.spans[-1]
+                    spans[member_path] = value.span
+                target[parts[-1]] = value.value
+                continue
             if record:
-                self.key_spans[member_path] = key.spans[-1]
+                key_spans[member_path] = key.spans[-1]
             self._depth = depth + len(parts) - 1
             failures = self._failures
-            target[parts[-1]] = self.value(member.value, scope, member_path)
+            target[parts[-1]] = self.value(value, scope, member_path)
             if self._failures != failures:
+                if scope.failed_keys is _NO_NAMES:
+                    scope.failed_keys = set()
                 scope.failed_keys.add(parts[0])  # a reference to it fails quietly, as a variable's use
-        scope.pending = {}
+        if pending is not None:
+            scope.pending = _NOTHING
+
+    def _variable(
+        self, member: nodes.VarDef, scope: _Scope, path: tuple[str | int, ...], pending: dict[str, Span] | None
+    ) -> None:
+        values, spans, taints, shape, failed = scope.define()
+        where = (*path, f"${member.name}")
+        outer, self.taint = self.taint, {}
+        self._depth = 0  # a variable's value is measured on its own, and again where it is used
+        failures = self._failures
+        try:
+            found = values[member.name] = self.value(member.value, scope, where)
+        finally:
+            captured, self.taint = self.taint, outer
+        if self._failures != failures:
+            # some part failed (and said why): its uses fail quietly, with no echo of that error
+            failed.add(member.name)
+        shape[member.name] = self._measure(found)
+        if captured:
+            # kept relative to the variable: every use re-roots it at the using place
+            cut = len(where)
+            taints[member.name] = {sub[cut:]: origins for sub, origins in captured.items()}
+        spans[member.name] = member.name_span
+        if pending is not None:
+            pending.pop(member.name, None)
 
     def _statement(self, member: nodes.Statement, scope: _Scope) -> None:
         """A value alone on its line: checked (names, variables, arguments) with nothing run; not data."""
@@ -264,9 +295,16 @@ class Interpreter:
             append = items.append
             depth = self._depth
             if self.record_spans:
+                recorded = self.spans
                 for i, item in enumerate(node.items):
+                    sub = (*path, i)
+                    ikind = type(item)
+                    if ikind is nodes.String or ikind is nodes.Number or ikind is nodes.Bool:
+                        recorded[sub] = item.span  # as ``value`` records it, without the call
+                        append(item.value)
+                        continue
                     self._depth = depth + 1
-                    append(self.value(item, scope, (*path, i)))
+                    append(self.value(item, scope, sub))
             else:
                 for item in node.items:
                     self._depth = depth + 1
@@ -886,6 +924,13 @@ class _Failed(Exception):
     """A problem was recorded; the value being computed is abandoned."""
 
 
+# Read-only, so a write to a scope's table that ``define`` did not make fails loudly.
+_NOTHING: Any = MappingProxyType({})
+_NO_NAMES: Any = frozenset()
+# a scope's own values, name spans, taint, shapes and failed names (_Scope.define)
+_Variables = tuple[dict[str, Any], dict[str, Span], dict[str, TaintMap], dict[str, tuple[int, int]], set[str]]
+
+
 class _Scope:
     __slots__ = (
         "data",
@@ -908,15 +953,23 @@ class _Scope:
         self.data: dict[str, Any] | None = None
         self.path: tuple[str | int, ...] = ()
         self.members: tuple[Any, ...] = ()
-        self.failed_keys: set[str] = set()
-        self.values: dict[str, Any] = {}
-        self.spans: dict[str, Span] = {}
-        self.pending: dict[str, Span] = {}
-        self.taint: dict[str, TaintMap] = {}
+        # One scope per object of the file, and almost none defines a variable: the tables below are
+        # shared empty ones (read-only) until ``define`` or a failed key gives the scope its own.
+        self.failed_keys: set[str] = _NO_NAMES
+        self.values: dict[str, Any] = _NOTHING
+        self.spans: dict[str, Span] = _NOTHING
+        self.pending: dict[str, Span] = _NOTHING
+        self.taint: dict[str, TaintMap] = _NOTHING
         # name -> (nesting depth, size) of the value, measured once (Interpreter._measure)
-        self.shape: dict[str, tuple[int, int]] = {}
+        self.shape: dict[str, tuple[int, int]] = _NOTHING
         # names whose definition reported an error
-        self.failed: set[str] = set()
+        self.failed: set[str] = _NO_NAMES
+
+    def define(self) -> _Variables:
+        """The scope's own variable tables, made on its first variable."""
+        if self.values is _NOTHING:
+            self.values, self.spans, self.taint, self.shape, self.failed = {}, {}, {}, {}, set()
+        return self.values, self.spans, self.taint, self.shape, self.failed
 
     def visible_names(self) -> Iterator[str]:
         """Defined names, innermost scope first and the latest definition first, one at a time."""
