@@ -1,15 +1,15 @@
 """`tusk check`'s schema and lint findings, kept on disk for input already checked (as ruff keeps its lint
 results), so checking unchanged input again loads no schema and no pydantic (issue 19).
 
-The key is everything those findings depend on: the tusklang code and the pydantic it validates with
-(each file's size and modification time), the Python version, every file of the project (path, display
-name and text) and each flag file's resolved data, with the paths that came from `@env` (so the values
-`@env` read count), the strict-secrets setting and the lint options. Findings that depend on the clock
-(the lint age rules: `management_config.flag_lifecycle`) are cached only under a fixed clock (`--now`,
-SOURCE_DATE_EPOCH), which is then part of the key. A value is a list of plain tuples in `marshal`
-(loading it runs nothing); its spans name the project's files by index, so cached findings carry the
-very SourceFile objects of this run. The syntax and semantic diagnostics are never cached: the project
-is read and interpreted every time, and they come from that.
+The key is everything those findings depend on: the tusklang code that makes them and the pydantic it
+validates with (sizes and modification times of their files), the Python version, every file of the
+project (path, display name and text) and each flag file's resolved data, with the paths that came from
+`@env` (so the values `@env` read count), the strict-secrets setting and the lint options. Findings that
+depend on the clock (the lint age rules: `management_config.flag_lifecycle`) are cached only under a
+fixed clock (`--now`, SOURCE_DATE_EPOCH), which is then part of the key. A value is a list of plain
+tuples in `marshal` (loading it runs nothing); its spans name the project's files by index, so cached
+findings carry the very SourceFile objects of this run. The syntax and semantic diagnostics are never
+cached: the project is read and interpreted every time, and they come from that.
 
 Best effort, as the grammar's table cache next to it (tusklang/syntax/parser.py): any problem reading or
 writing means checking as if nothing were cached. `$XDG_CACHE_HOME/tusklang/check/` (`~/.cache/...`;
@@ -22,7 +22,7 @@ import hashlib
 import marshal
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import fields, is_dataclass
 from typing import Any
 
@@ -46,30 +46,33 @@ def _directory() -> str | None:
     return os.path.join(base, "tusklang", "check") if base else None
 
 
-def _stats(folder: str, recursive: bool) -> Iterator[tuple[str, int, int]]:
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.is_dir():
-            if recursive and entry.name != "__pycache__":
-                yield from _stats(entry.path, recursive)
-        elif entry.name.endswith((".py", ".so", ".pyd", ".typed")):
-            stat = entry.stat()
-            yield (entry.path, stat.st_mtime_ns, stat.st_size)
+# The code that runs between the loaded project and the findings: tusklang's own modules (the top level
+# and these packages) and pydantic's (its messages are in the findings). Not every tusklang file: a stat
+# each is most of what a cached check spends here.
+_PACKAGES = ("", "compiler", "schema", "snapshot", "project", "syntax")
+_PYDANTIC_FILES = (("pydantic", ("__init__.py", "version.py")), ("pydantic_core", ("__init__.py", "core_schema.py")))
 
 
 def _code() -> bytes:
-    """The tusklang sources and pydantic's (its messages are in the findings), as sizes and times."""
+    """Sizes and modification times of the code the findings depend on, and the Python version."""
     global _code_fingerprint
     if _code_fingerprint is None:
         from importlib.util import find_spec
 
-        folders: list[tuple[str, bool]] = [(os.path.dirname(os.path.dirname(__file__)), True)]
-        for name in ("pydantic", "pydantic_core"):
+        files: list[str] = []
+        top = os.path.dirname(os.path.dirname(__file__))
+        for package in _PACKAGES:
+            folder = os.path.join(top, package)
+            files.extend(sorted(e.path for e in os.scandir(folder) if e.name.endswith(".py")))
+        for name, wanted in _PYDANTIC_FILES:
             spec = find_spec(name)
             if spec is None or not spec.submodule_search_locations:
                 raise OSError(f"{name} not found")
-            folders.append((spec.submodule_search_locations[0], False))
-        stats = [stat for folder, recursive in folders for stat in _stats(folder, recursive)]
-        _code_fingerprint = marshal.dumps((sys.version, sys.implementation.cache_tag, stats))
+            folder = spec.submodule_search_locations[0]
+            binary = [e.path for e in os.scandir(folder) if e.name.startswith("_pydantic_core.")]
+            files.extend([os.path.join(folder, w) for w in wanted] + sorted(binary))
+        stats = [(path, os.stat(path).st_mtime_ns, os.stat(path).st_size) for path in files]
+        _code_fingerprint = marshal.dumps((sys.version, sys.implementation.cache_tag, stats), 2)
     return _code_fingerprint
 
 
