@@ -36,10 +36,13 @@ def _make_compact() -> Callable[[Any], str]:
 
 
 _compact = _make_compact()
+_quote = json.encoder.encode_basestring  # ensure_ascii=False, as _compact's
 
 
 def canonical_json(snapshot: dict[str, Any]) -> str:
     """The one byte layout of a snapshot: sorted keys, UTF-8, no NaN, nested objects below depth 3 inline."""
+    # Pieces of one list, joined once: a string per level (the `flags` section, then the whole) was
+    # three copies of the text at once.
     out: list[str] = []
     _write(snapshot, 0, out)
     out.append("\n")
@@ -47,24 +50,47 @@ def canonical_json(snapshot: dict[str, Any]) -> str:
 
 
 def _write(value: Any, depth: int, out: list[str]) -> None:
-    if depth <= PRETTY_DEPTH and type(value) is list and value and all(type(item) is dict for item in value):
-        inner = ",\n" + "  " * (depth + 1)
-        out.append("[\n" + "  " * (depth + 1))
-        out.append(inner.join(map(_compact, value)))
-        out.append("\n" + "  " * depth + "]")
-        return
-    if depth >= PRETTY_DEPTH or type(value) is not dict or not value:
+    kind = type(value)
+    if kind is dict and value and depth < PRETTY_DEPTH:
+        inner = "\n" + "  " * (depth + 1)
+        keys = _sorted_keys(value)
+        if depth + 1 < PRETTY_DEPTH:
+            out.append("{")
+            for index, key in enumerate(keys):
+                out.append(("," + inner if index else inner) + _quote(key) + ": ")
+                _write(value[key], depth + 1, out)
+            out.append("\n" + "  " * depth + "}")
+            return
+        # A flag, the bulk of a snapshot: one string, its common values without a call of their own.
+        members: list[str] = []
+        append = members.append
+        for key in keys:
+            item = value[key]
+            kind = type(item)
+            if kind is str:
+                append(_quote(key) + ": " + _quote(item))
+            elif kind is bool:
+                append(_quote(key) + (": true" if item else ": false"))
+            elif kind is list and item and all(type(row) is dict for row in item):
+                append(_quote(key) + ": " + _rows(item, depth + 1))
+            else:
+                append(_quote(key) + ": " + _compact(item))
+        out.append("{" + inner + ("," + inner).join(members) + "\n" + "  " * depth + "}")
+    elif kind is list and value and depth <= PRETTY_DEPTH and all(type(item) is dict for item in value):
+        out.append(_rows(value, depth))
+    else:
         out.append(_compact(value))
-        return
-    inner = "\n" + "  " * (depth + 1)
-    out.append("{")
-    first = True
-    for key in sorted(value):
+
+
+def _sorted_keys(value: dict[Any, Any]) -> list[str]:
+    keys = sorted(value)
+    for key in keys:
         if type(key) is not str:
             raise TypeError(f"snapshot keys must be strings, not {type(key).__name__}")
-        out.append(inner if first else "," + inner)
-        first = False
-        out.append(_compact(key))
-        out.append(": ")
-        _write(value[key], depth + 1, out)
-    out.append("\n" + "  " * depth + "}")
+    return keys
+
+
+def _rows(value: list[dict[str, Any]], depth: int) -> str:
+    """A list of objects (a flag's `rules`): one per line."""
+    inner = "\n" + "  " * (depth + 1)
+    return "[" + inner + ("," + inner).join(map(_compact, value)) + "\n" + "  " * depth + "]"

@@ -77,9 +77,7 @@ def _validate(data: dict[str, Any], locator: Locator) -> tuple[ProjectConfig | N
         return None, validation_diagnostics(exc, data, locator, ProjectConfig)
 
 
-def _row_flags(
-    config: ProjectConfig, data: dict[str, Any], locator: Locator
-) -> tuple[list[FlagSource], list[Diagnostic]]:
+def _row_flags(config: ProjectConfig, locator: Locator) -> tuple[list[FlagSource], list[Diagnostic]]:
     rows = config.feature_flags_data.flag_definitions if config.feature_flags_data else None
     flags: list[FlagSource] = []
     diagnostics: list[Diagnostic] = []
@@ -128,9 +126,15 @@ def build_snapshot(
 ) -> tuple[dict[str, Any], list[Diagnostic]]:
     """Lower a validated project into snapshot data (no provenance).
 
-    ``data`` must already be scrubbed of secrets (secrets.scrub): everything the normaliser copies
-    from ``config`` goes into the snapshot as it is.
+    ``config`` must be validated from data already scrubbed of secrets (secrets.scrub): everything the
+    normaliser copies from it goes into the snapshot as it is. ``data`` itself is not read.
     """
+    return _lower(config, locator, scale)
+
+
+def _lower(
+    config: ProjectConfig, locator: Locator, scale: int = DEFAULT_SCALE
+) -> tuple[dict[str, Any], list[Diagnostic]]:
     norm = Normaliser(locator, scale)
     diagnostics: list[Diagnostic] = []
     ff = config.feature_flags
@@ -148,7 +152,7 @@ def build_snapshot(
             path: Path = ("feature_flags", "flags", name)
             origin = locator.origin(path) or "feature_flags.flags." + name
             sources.append(FlagSource(name, flag, path, origin))
-    row_sources, row_diagnostics = _row_flags(config, data, locator)
+    row_sources, row_diagnostics = _row_flags(config, locator)
     diagnostics.extend(row_diagnostics)
     sources.extend(row_sources)
 
@@ -406,9 +410,13 @@ def _analyse(project: Project, merged: Merged, lint_options: LintOptions | None)
     findings.extend(problems)
     snapshot: dict[str, Any] = {}
     if config is not None:
-        snapshot, problems = build_snapshot(config, data, locator)
+        not_acted_on = _not_acted_on(data, locator)
+        # What the snapshot needs of the data is in the models now: its containers go before it is built.
+        del data
+        merged.data = {}
+        snapshot, problems = _lower(config, locator)
         findings.extend(problems)
-        findings.extend(_not_acted_on(data, locator))
+        findings.extend(not_acted_on)
         options = lint_options or LintOptions()
         if options.now is None:  # the run's one clock (Settings.now: SOURCE_DATE_EPOCH), else the wall clock
             options = replace(options, now=project.settings.clock())
