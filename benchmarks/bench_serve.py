@@ -13,14 +13,16 @@ so the client is not what is measured and "per core" means what it says.
    access log must hold one line per request sent.
 2. Load: wrk (Debian ``apt-get install wrk``; else the Python client, pinned the same way) with
    ``--connections`` keep-alive connections, a distinct unit per request, single-flag (a different flag
-   each time) and bulk, ``--duration`` seconds each, in ``--rounds`` interleaved rounds (ours, then
-   flagd's, per mode). Reported: medians of requests/s, p99 latency and server CPU ms per request, and
-   the ratios ours / flagd's (requests/s: higher is better; p99: lower is better).
+   each time) and bulk, ``--duration`` seconds each, in ``--rounds`` interleaved rounds (per mode, ours
+   then flagd's in even rounds, flagd's then ours in odd ones), after an unmeasured warm-up of
+   ``--warmup`` seconds per server and mode (V8 compiles its hot functions under load). Reported:
+   medians of requests/s, p99 latency and server CPU ms per request, and the ratios ours / flagd's
+   (requests/s: higher is better; p99: lower is better).
 
 The access log stays on, as in production. ``--workers N`` runs ``tusk serve --workers N`` pinned to N
 cores (the flagd server stays on one): the fleet-sizing figure. ``--redis URL`` layers a live override.
 
-Run: ``python benchmarks/bench_serve.py [--rounds 3] [--duration 5] [--connections 32] [--flags 100]``
+Run: ``python benchmarks/bench_serve.py [--rounds 3] [--duration 5] [--warmup 1] [--connections 32] [--flags 100]``
 """
 
 from __future__ import annotations
@@ -387,6 +389,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
+    parser.add_argument(
+        "--warmup", type=float, default=1.0, help="unmeasured seconds per server and mode before the rounds (default 1)"
+    )
     parser.add_argument("--flags", type=int, default=100, help="flags in the generated snapshot (default 100)")
     parser.add_argument("--check", type=int, default=400, help="single-flag requests checked (default 400)")
     parser.add_argument("--workers", type=int, default=1, help="tusk serve --workers, on that many cores")
@@ -401,6 +406,8 @@ def main() -> int:
     args = parser.parse_args()
     if min(args.rounds, args.connections, args.flags, args.check, args.workers) < 1 or args.duration <= 0:
         parser.error("--rounds, --duration, --connections, --flags, --check and --workers must be positive")
+    if args.warmup < 0:
+        parser.error("--warmup must not be negative")
     if not FLAGD_CORE.is_dir():
         raise SystemExit("flagd-core is missing: npm ci --prefix tests/flagd_js")
     if len(os.sched_getaffinity(0)) < 2:
@@ -450,9 +457,17 @@ def main() -> int:
             rounds: dict[str, dict[str, list[dict[str, float]]]] = {
                 m: {"ours": [], "flagd": []} for m in ("single", "bulk")
             }
-            for _ in range(args.rounds):
+            if args.warmup > 0:
                 for mode in ("single", "bulk"):
-                    for name, server in (("ours", ours), ("flagd", flagd)):
+                    for server in (ours, flagd):
+                        got = measure(server, mode, argparse.Namespace(**{**vars(args), "duration": args.warmup}), tmp)
+                        if server is ours:
+                            sent += int(got["requests"])
+            for index in range(args.rounds):
+                for mode in ("single", "bulk"):
+                    # Alternated, so neither server always runs right after the other's load.
+                    order = (("ours", ours), ("flagd", flagd)) if index % 2 == 0 else (("flagd", flagd), ("ours", ours))
+                    for name, server in order:
                         got = measure(server, mode, args, tmp)
                         rounds[mode][name].append(got)
                         if name == "ours":
@@ -465,7 +480,8 @@ def main() -> int:
         if args.load_client == "wrk":
             # wrk counts completed requests; the connections cut at the end may have sent one more each.
             logged = logged_requests(tmp / "ours.log")
-            if not sent <= logged <= sent + args.connections * args.rounds * 2:
+            runs = (args.rounds + (1 if args.warmup > 0 else 0)) * 2
+            if not sent <= logged <= sent + args.connections * runs:
                 failures.append(f"sent {sent} requests, the access log holds {logged}")
         if args.redis:
             clear_override(args.redis, prefix)
