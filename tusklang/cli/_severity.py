@@ -22,7 +22,6 @@ import argparse
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..codes import CODES, normalise
 from ..diagnostics import Diagnostic, Severity
 from ..suggest import did_you_mean
 from ._common import UsageError
@@ -50,6 +49,8 @@ class SeverityPolicy:
         errors = _codes(error_name, error)
         ignored = _codes(ignore_name, ignore)
         for code in sorted(ignored):
+            from ..codes import CODES
+
             if not CODES[code].ignorable:
                 raise PolicyError(
                     f"{ignore_name} {code}: {code} ({CODES[code].title}) is an error and cannot be ignored; "
@@ -71,6 +72,11 @@ class SeverityPolicy:
 
 
 def _codes(option: str, values: Iterable[str]) -> set[str]:
+    values = list(values)
+    if not values:  # the registry is imported only to check codes given (start-up of every command)
+        return set()
+    from ..codes import CODES, normalise
+
     found = set()
     for value in values:
         for raw in value.split(","):
@@ -84,6 +90,8 @@ def _codes(option: str, values: Iterable[str]) -> set[str]:
 
 
 def _suggestion(code: str) -> str:
+    from ..codes import CODES
+
     if code.startswith("TSK") and code[3:].isdigit():
         # Compare the digits alone, within one edit of three: a swapped or mistyped digit finds its
         # code, and a code two digits off from any suggests nothing rather than an arbitrary one.

@@ -9,7 +9,6 @@ never does.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from ..diagnostics import Diagnostic
@@ -63,6 +62,8 @@ def resolve(node: nodes.Directive, args: list[Any], ctx: ResolveContext, interp:
                 hint=exc.first.hint or _HINTS.get(exc.kind),
             )
         ) from None
+    import hashlib  # here, not at import: hashlib loads OpenSSL, and `tusk check` runs no @query
+
     ctx.queries.append(
         {
             "sha256": hashlib.sha256(sql.encode("utf-8")).hexdigest(),

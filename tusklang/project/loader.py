@@ -8,7 +8,6 @@ only what is safe statically runs (`tusk check`, the editor: see tusklang/direct
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +86,8 @@ class ProjectFile:
 
     @property
     def sha256(self) -> str:
+        import hashlib  # here: hashlib loads OpenSSL, which `tusk check` never needs (issue 19)
+
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
