@@ -9,7 +9,9 @@ depend on the clock (the lint age rules: `management_config.flag_lifecycle`) are
 fixed clock (`--now`, SOURCE_DATE_EPOCH), which is then part of the key. A value is a list of plain
 tuples in `marshal` (loading it runs nothing); its spans name the project's files by index, so cached
 findings carry the very SourceFile objects of this run. The syntax and semantic diagnostics are never
-cached: the project is read and interpreted every time, and they come from that.
+cached: the project is read and interpreted every time, and they come from that. Not in the key: the
+system's time-zone database that `time_zone` names are checked against (an update that adds or drops
+a zone is seen once the entry is gone: TUSK_NO_CACHE=1, or remove the folder).
 
 Best effort, as the grammar's table cache next to it (tusklang/syntax/parser.py): any problem reading or
 writing means checking as if nothing were cached. `$XDG_CACHE_HOME/tusklang/check/` (`~/.cache/...`;
@@ -160,9 +162,15 @@ def load(cache_key: str, project: Project) -> list[Diagnostic] | None:
         return None
 
 
+# What an entry holds of a diagnostic: a field added to these classes would be lost, so nothing is kept.
+_SHAPES = {Diagnostic: ("code", "message", "span", "severity", "hint", "related"), Related: ("span", "message")}
+
+
 def store(cache_key: str, project: Project, found: Sequence[Diagnostic]) -> None:
     folder = _directory()
-    if folder is None:
+    if folder is None or any(tuple(f.name for f in fields(c)) != shape for c, shape in _SHAPES.items()):
+        return
+    if Span._fields != ("source", "start", "end"):
         return
     sources = _sources(project)
 
