@@ -230,6 +230,9 @@ def load_project(
             )
         )
     chains = include_chains(ctx.included)
+    # The include hook's closure holds the context, a cycle: with the collector paused (as a compile
+    # runs) the context, and the AST of every included file it records, outlived the load.
+    ctx.include = None
     diagnostics = _once(with_include_chain(diagnostics, chains))
     return Project(settings, root, execute, files, sources, diagnostics, chains)
 
