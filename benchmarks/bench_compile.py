@@ -7,7 +7,7 @@ Each round runs both processes, interleaved, under /usr/bin/time: its %M is the 
 (a Python parent would hand its own peak down to the child through fork and exec), and the time is
 the process's CPU time (user + system), start-up included: on a shared machine wall time measures the
 neighbours (both processes are single-threaded, so on an idle machine the two agree). Medians.
-``--stages`` also prints compile_files' own stage timings (in process, 5,000 flags).
+``--stages`` also prints compile_files' own stage timings (CPU seconds, in process, 5,000 flags).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _stages(tmp: Path, flags: int) -> None:
         for stage, seconds in result.timings.items():
             stages.setdefault(stage, []).append(seconds)
         del result
-    print(f"compile_files stages, {flags} flags, median of 3:")
+    print(f"compile_files stages (CPU), {flags} flags, median of 3:")
     for stage, values in stages.items():
         print(f"  {stage:<9} {statistics.median(values) * 1000:8.1f} ms")
 
