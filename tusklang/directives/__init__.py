@@ -11,7 +11,7 @@ Adding a directive is adding a file.
 from __future__ import annotations
 
 import importlib
-import pkgutil
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -156,10 +156,13 @@ def unknown(node: nodes.Directive, args: list[Any]) -> DirectiveCall:
 
 def _discover() -> dict[str, Directive]:
     found: dict[str, Directive] = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_"):
+    # The package's modules by file name, sorted: what pkgutil.iter_modules gives, without importing
+    # pkgutil (~4% of a cached `tusk check`, issue 19).
+    names = sorted(name[:-3] for path in __path__ for name in os.listdir(path) if name.endswith(".py"))
+    for name in names:
+        if name.startswith("_"):
             continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+        module = importlib.import_module(f"{__name__}.{name}")
         directive = getattr(module, "DIRECTIVE", None)
         if isinstance(directive, Directive):
             found[directive.name] = directive
