@@ -130,10 +130,10 @@ def _canonical(value: Any) -> bytes:
 
 def _plain(value: Any) -> Any:
     """``value`` as tuples of marshal's types, every kind tagged; TypeError for a value it cannot show."""
+    if isinstance(value, Span):  # before int: a Span is one
+        return ("span", value.source.name, value.start, value.end)
     if value is None or isinstance(value, str | bool | int | float):
         return value
-    if isinstance(value, Span):
-        return ("span", value.source.name, value.start, value.end)
     if isinstance(value, dict):
         return ("dict", [(_plain(k), _plain(v)) for k, v in value.items()])
     if isinstance(value, list | tuple):
