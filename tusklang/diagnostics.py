@@ -7,9 +7,9 @@ are rendered from that data, never stored. Codes are stable and documented in do
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from .source import SourceFile
 
@@ -20,16 +20,66 @@ class Severity(enum.StrEnum):
     INFO = "info"
 
 
-class Span(NamedTuple):
+# A span packs its two offsets into one int: ``start << SPAN_SHIFT | end``.
+SPAN_SHIFT: Final = 32
+SPAN_MASK: Final = (1 << SPAN_SHIFT) - 1
+
+
+class _SpanType(type):
+    """``Span(source, start, end)``: makes the span with its source's own Span class (``span_class``)."""
+
+    def __call__(cls, source: SourceFile, start: int, end: int) -> Any:
+        if not 0 <= end <= SPAN_MASK or start < 0:
+            raise ValueError(f"span offsets out of range: {start}, {end}")
+        return span_class(source)(start << SPAN_SHIFT | end)
+
+
+class _SourceSpanType(_SpanType):
+    # A source's Span class is called with the packed int, by type.__call__ itself (a C slot): the
+    # parser makes one span per node, and a Python-level call would cost a tenth of the parse.
+    __call__ = type.__call__  # type: ignore[assignment]
+
+
+class Span(int, metaclass=_SpanType):
     """A half-open code-point range ``[start, end)`` of one source file.
 
-    A tuple, not a dataclass: the parser makes one per AST node, and tuples are the cheapest
-    immutable objects Python builds. Line and column are derived on demand from the source.
+    The parser makes one per AST node, so a span is the smallest object that carries both offsets
+    and its file (issue 19): an int holding ``start << SPAN_SHIFT | end`` (48 bytes, where a
+    (source, start, end) tuple took 64 plus 28 for each int offset it did not share), of a class made
+    once per source file whose class attribute ``source`` is that file (``span_class``). Line and
+    column are derived on demand from the source. Two spans are equal when they cover the same range
+    of the same SourceFile object, as the tuples they replace were; a span never equals a plain int.
     """
 
-    source: SourceFile
-    start: int
-    end: int
+    __slots__ = ()
+    source: ClassVar[SourceFile]
+    _fields: ClassVar[tuple[str, ...]] = ("source", "start", "end")  # what a span is made of (check_cache)
+
+    if TYPE_CHECKING:  # what _SpanType.__call__ takes
+
+        def __new__(cls, source: SourceFile, start: int, end: int) -> Span: ...
+
+    @property
+    def start(self) -> int:
+        return self >> SPAN_SHIFT
+
+    @property
+    def end(self) -> int:
+        return self & SPAN_MASK
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and int.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not (type(other) is type(self) and int.__eq__(self, other))
+
+    __hash__ = int.__hash__
+
+    def __bool__(self) -> bool:  # a tuple, always true, before; a span at 0-0 is still a span
+        return True
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Span, (self.source, self >> SPAN_SHIFT, self & SPAN_MASK))
 
     @property
     def file(self) -> str:
@@ -73,6 +123,22 @@ class Span(NamedTuple):
 
     def __repr__(self) -> str:
         return f"Span({self.file}:{self.line}:{self.column}-{self.end_line}:{self.end_column})"
+
+    __str__ = __repr__
+
+
+def span_class(source: SourceFile) -> Callable[[int], Span]:
+    """The Span class of ``source``: ``span_class(source)(start << SPAN_SHIFT | end)`` is a span of it.
+
+    Made on first use and kept on the source (the class refers to the source, each of its spans to the
+    class), so all spans of one SourceFile share one class: equality relies on it, and ``setdefault``
+    keeps it one class when two threads race to make it.
+    """
+    made = source.__dict__.get("span_class")
+    if made is None:
+        made = _SourceSpanType("Span", (Span,), {"__slots__": (), "__module__": __name__, "source": source})
+        made = source.__dict__.setdefault("span_class", made)
+    return made  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,10 @@ class SourceFile:
         self.text = text
         self.path = path
 
+    def __reduce__(self) -> tuple[type[SourceFile], tuple[str, str | None]]:
+        # Only the text and path: the rest of __dict__ is derived (line starts, the Span class).
+        return (SourceFile, (self.text, self.path))
+
     @property
     def name(self) -> str:
         return self.path if self.path is not None else "<string>"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any, NoReturn
 
-from ..diagnostics import Diagnostic, Related, Span, TuskError
+from ..diagnostics import SPAN_SHIFT, Diagnostic, Related, Span, TuskError, span_class
 from ..limits import MAX_DEPTH, MAX_INT_DIGITS
 from ..source import SourceFile
 from . import foreign, nodes
@@ -243,6 +243,7 @@ def tokenize(
 class _Lexer:
     def __init__(self, source: SourceFile, text: str | None = None, tolerant: bool = False) -> None:
         self.source = source
+        self.span_type = span_class(source)
         self.text = source.text if text is None else text
         self.tolerant = tolerant
         self.tokens: list[Tok] = []
@@ -271,6 +272,7 @@ class _Lexer:
         stack = self.stack
         indents = self.indents
         source = self.source
+        span_type = self.span_type
         token_match = TOKEN_RE.match
         member_match = MEMBER_RE.match
         simple_match = SIMPLE_MEMBER_RE.match
@@ -356,31 +358,36 @@ class _Lexer:
                             batch.append(member)
                         else:
                             key_end = m.end("key")
-                            span = new(Span, (source, pos, key_end))
+                            pos_high = pos << SPAN_SHIFT  # the key and the member start there
+                            span = span_type(pos_high | key_end)
                             kind = m.lastgroup or ""  # one value group always matched
                             start, end = m.span(kind)
                             if kind == "STRING":
-                                value: Any = new(String, (text[start + 1 : end - 1], new(Span, (source, start, end))))
+                                value: Any = new(
+                                    String, (text[start + 1 : end - 1], span_type(start << SPAN_SHIFT | end))
+                                )
                             elif kind == "NUMBER":
                                 number = self.simple_number(text[start:end], start, end)
-                                value = new(Number, (number, new(Span, (source, start, end))))
+                                value = new(Number, (number, span_type(start << SPAN_SHIFT | end)))
                             elif kind == "ARRAY":
                                 if level >= MAX_DEPTH:  # the array itself would be too deep
                                     self.too_deep(start, start + 1)
                                 sub = 1  # an array of scalars is one level high
-                                value = new(Array, (self.simple_items(start, end), new(Span, (source, start, end))))
+                                value = new(
+                                    Array, (self.simple_items(start, end), span_type(start << SPAN_SHIFT | end))
+                                )
                             elif kind == "ESCAPED":
                                 value = decode_string(text[start:end], source, start, "dstring")
                             elif kind == "BLOCK":
                                 value = decode_string(text[start:end], source, start, "string3")
                             else:
-                                value = new(Bool, (kind == "TRUE", new(Span, (source, start, end))))
+                                value = new(Bool, (kind == "TRUE", span_type(start << SPAN_SHIFT | end)))
                             name = text[pos:key_end]
                             parts = key_parts.get(name)
                             if parts is None:
                                 parts = key_parts[name] = (name,)
                             key = new(Key, (parts, (span,), span))
-                            batch.append(new(Member, (key, value, new(Span, (source, pos, end)))))
+                            batch.append(new(Member, (key, value, span_type(pos_high | end))))
                             pos = m.end()
                         if top == "i" or top == "l" or pos >= n:  # an indentation block checks each line
                             break
@@ -917,7 +924,7 @@ class _Lexer:
         indent = pos - line_start
         inner = o.end()
         inner_indent = inner - o.start("indent")
-        source = self.source
+        span_type = self.span_type
         members: list[nodes.Member] = []
         height = 1
         n = len(text)
@@ -947,54 +954,56 @@ class _Lexer:
                 break
             brace = o.start("brace")
             key_end = o.end("key")
-            span = new(Span, (source, pos, key_end))
+            pos_high = pos << SPAN_SHIFT  # the key and the member start there
+            span = span_type(pos_high | key_end)
             name = text[pos:key_end]
             parts = key_parts.get(name)
             if parts is None:
                 parts = key_parts[name] = (name,)
-            value = new(nodes.Object, (tuple(members), new(Span, (source, brace, nxt + 1)), "brace"))
-            member = new(Member, (new(Key, (parts, (span,), span)), value, new(Span, (source, pos, nxt + 1))))
+            value = new(nodes.Object, (tuple(members), span_type(brace << SPAN_SHIFT | nxt + 1), "brace"))
+            member = new(Member, (new(Key, (parts, (span,), span)), value, span_type(pos_high | nxt + 1)))
             return member, close.end(), nxt + 1, height
         self.no_object_at.add(pos)  # an enclosing object's attempt will not scan this one again
         return None
 
     def simple_member(self, m: re.Match[str], pos: int, key_parts: dict[str, tuple[str]]) -> nodes.Member:
         """The Member of a SIMPLE_MEMBER_RE match at ``pos`` (the loop in ``run`` inlines this)."""
-        text, source = self.text, self.source
+        text, source, span_type = self.text, self.source, self.span_type
         key_end = m.end("key")
-        span = new(Span, (source, pos, key_end))
+        pos_high = pos << SPAN_SHIFT  # the key and the member start there
+        span = span_type(pos_high | key_end)
         kind = m.lastgroup or ""
         start, end = m.span(kind)
         value: Any
         if kind == "STRING":
-            value = new(String, (text[start + 1 : end - 1], new(Span, (source, start, end))))
+            value = new(String, (text[start + 1 : end - 1], span_type(start << SPAN_SHIFT | end)))
         elif kind == "NUMBER":
-            value = new(Number, (self.simple_number(text[start:end], start, end), new(Span, (source, start, end))))
+            value = new(Number, (self.simple_number(text[start:end], start, end), span_type(start << SPAN_SHIFT | end)))
         elif kind == "ARRAY":
-            value = new(Array, (self.simple_items(start, end), new(Span, (source, start, end))))
+            value = new(Array, (self.simple_items(start, end), span_type(start << SPAN_SHIFT | end)))
         elif kind == "ESCAPED":
             value = decode_string(text[start:end], source, start, "dstring")
         elif kind == "BLOCK":
             value = decode_string(text[start:end], source, start, "string3")
         else:
-            value = new(Bool, (kind == "TRUE", new(Span, (source, start, end))))
+            value = new(Bool, (kind == "TRUE", span_type(start << SPAN_SHIFT | end)))
         name = text[pos:key_end]
         parts = key_parts.get(name)
         if parts is None:
             parts = key_parts[name] = (name,)
-        return new(Member, (new(Key, (parts, (span,), span)), value, new(Span, (source, pos, end))))
+        return new(Member, (new(Key, (parts, (span,), span)), value, span_type(pos_high | end)))
 
     def simple_items(self, start: int, end: int) -> tuple[nodes.String | nodes.Number, ...]:
         """The items of a one-line array of plain strings and numbers (SIMPLE_MEMBER_RE checked its shape)."""
-        source = self.source
+        span_type = self.span_type
         items: list[nodes.String | nodes.Number] = []
         for item in SIMPLE_ITEM_RE.finditer(self.text, start + 1, end - 1):
             at, to = item.span()
             raw = item.group()
             if raw[0] == '"':
-                items.append(new(String, (raw[1:-1], new(Span, (source, at, to)))))
+                items.append(new(String, (raw[1:-1], span_type(at << SPAN_SHIFT | to))))
             else:
-                items.append(new(Number, (self.simple_number(raw, at, to), new(Span, (source, at, to)))))
+                items.append(new(Number, (self.simple_number(raw, at, to), span_type(at << SPAN_SHIFT | to))))
         return tuple(items)
 
     def simple_number(self, raw: str, start: int, end: int) -> int | float:
@@ -1071,7 +1080,7 @@ class _Lexer:
                 "TSK110",
                 "a `- item` line must be in a list opened by `key:` on a line above it",
                 self.span(pos, line_end),
-                hint='open the list with its key (`items:`, then indented `- a` lines), '
+                hint="open the list with its key (`items:`, then indented `- a` lines), "
                 'or write an array: `items = ["a", "b"]`',
             )
         )

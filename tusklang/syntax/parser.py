@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._gc import gc_paused
-from ..diagnostics import Diagnostic, Related, Span, TuskError
+from ..diagnostics import SPAN_MASK, SPAN_SHIFT, Diagnostic, Related, Span, TuskError, span_class
 from ..source import SourceFile
 from . import nodes
 from .checks import check_document
@@ -214,6 +214,7 @@ def _parse_source(
         end = len(source.text)
         tokens.append(Tok("$END", "", end, end))
         _CURRENT.source = source
+        _CURRENT.span_type = span_class(source)
         error = _run_lalr(tokens, _tables())
     if error is not None:
         tokens.pop()
@@ -275,6 +276,7 @@ class _Current(threading.local):
     server's index and linter, say) may parse at once without taking each other's spans."""
 
     source: SourceFile
+    span_type: Callable[[int], Span]
     result: Any
 
 
@@ -285,7 +287,7 @@ _new = tuple.__new__
 
 
 def _sp(start: int, end: int) -> Span:
-    return Span(_CURRENT.source, start, end)
+    return _CURRENT.span_type(start << SPAN_SHIFT | end)
 
 
 def _start(node: Any) -> int:
@@ -345,7 +347,9 @@ def _section(c: list[Any]) -> nodes.Section:
 def _member_key(c: list[Any]) -> nodes.Member:
     value = c[1]
     # tuple.__new__ directly: a NamedTuple's own __new__ is a Python-level call doing just this.
-    return _new(nodes.Member, (c[0].value, value, _new(Span, (_CURRENT.source, c[0].start, value.span.end))))
+    return _new(
+        nodes.Member, (c[0].value, value, _CURRENT.span_type(c[0].start << SPAN_SHIFT | value.span & SPAN_MASK))
+    )
 
 
 def _member_angle(c: list[Any]) -> nodes.Member:
@@ -406,7 +410,7 @@ def _array(c: list[Any]) -> nodes.Array:
 
 def _object(c: list[Any]) -> nodes.Object:
     members = tuple(c[1]) if len(c) == 3 else ()
-    return _new(nodes.Object, (members, _new(Span, (_CURRENT.source, c[0].start, c[-1].end)), "brace"))
+    return _new(nodes.Object, (members, _CURRENT.span_type(c[0].start << SPAN_SHIFT | c[-1].end), "brace"))
 
 
 def _directive_bare(c: list[Any]) -> nodes.Directive:
