@@ -132,7 +132,9 @@ def span_class(source: SourceFile) -> Callable[[int], Span]:
 
     Made on first use and kept on the source (the class refers to the source, each of its spans to the
     class), so all spans of one SourceFile share one class: equality relies on it, and ``setdefault``
-    keeps it one class when two threads race to make it.
+    keeps it one class when two threads race to make it. A class is in a reference cycle (its own MRO),
+    so a SourceFile and its text are freed by the collector's next full pass after the last of its
+    spans is gone, not by reference counting the moment that happens.
     """
     made = source.__dict__.get("span_class")
     if made is None:
