@@ -30,24 +30,24 @@ COMMANDS: dict[str, str] = {
     ),
     "compile": "Compile TuskLang flag configs into a validated, versioned JSON snapshot (written atomically).",
     "dashboard": (
-        "render the widgets of `real_time_feature_dashboard` from their SQL queries (HTML, inline SVG charts)"
+        "Render the widgets of `real_time_feature_dashboard` from their SQL queries (HTML, inline SVG charts)."
     ),
-    "db": "the event store's tables: create them, purge old events, erase or export a unit's events",
+    "db": "The event store's tables: create them, purge old events, erase or export a unit's events.",
     "diff": (
         "Show what changed between two flag snapshots: flags added or removed, rollout and weight changes, targeting."
     ),
-    "eval": "evaluate a flag or experiment of a JSON snapshot for a context",
-    "experiment": "experiment results from the recorded events",
-    "flags": "runtime overrides on Redis: rollout percentage, on/off, variant weights (docs/overrides.md)",
+    "eval": "Evaluate a flag or experiment of a JSON snapshot for a context.",
+    "experiment": "Experiment results from the recorded events.",
+    "flags": "Runtime overrides on Redis: rollout percentage, on/off, variant weights (docs/overrides.md).",
     "fmt": "Format TuskLang files in place (4-space indentation, `key = value`, comments kept).",
-    "keys": "identities and roles of override writers: create, list, rotate, revoke keys (docs/overrides.md)",
+    "keys": "Identities and roles of override writers: create, list, rotate, revoke keys (docs/overrides.md).",
     "lsp": "Run the TuskLang language server (diagnostics, hover, completion, navigation, formatting).",
     "parse": "Print a TuskLang file's data as JSON (directives shown, not run) or as canonical TuskLang.",
-    "report": "reports from the event store",
+    "report": "Reports from the event store.",
     "rollout": "Progressive delivery: canary steps, blue/green switches, metric samples, simulations.",
     "schema": "Print the JSON Schema (draft 2020-12) of the compiled flag snapshot.",
-    "serve": "serve a JSON snapshot over HTTP with the OpenFeature Remote Evaluation Protocol (OFREP)",
-    "stats": "experiment statistics: compare arms, sample ratio mismatch, sample size",
+    "serve": "Serve a JSON snapshot over HTTP with the OpenFeature Remote Evaluation Protocol (OFREP).",
+    "stats": "Experiment statistics: compare arms, sample ratio mismatch, sample size.",
 }
 
 _ALL = object()

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(
         sub,
         "dashboard",
-        "render the widgets of `real_time_feature_dashboard` from their SQL queries (HTML, inline SVG charts)",
+        "Render the widgets of `real_time_feature_dashboard` from their SQL queries (HTML, inline SVG charts).",
         "tusk dashboard fixtures/dashboard/dashboard.tsk --db sqlite:///fixtures/db/seed.db -o dashboard.html",
     )
     parser.add_argument("config", help="TuskLang file with a `real_time_feature_dashboard` block")

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(
         sub,
         "db",
-        "the event store's tables: create them, purge old events, erase or export a unit's events",
+        "The event store's tables: create them, purge old events, erase or export a unit's events.",
         "tusk db init --events-db sqlite:///events.db",
     )
     nested = parser.add_subparsers(dest="db_command", metavar="SUBCOMMAND")

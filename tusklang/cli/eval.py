@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(
         sub,
         "eval",
-        "evaluate a flag or experiment of a JSON snapshot for a context",
+        "Evaluate a flag or experiment of a JSON snapshot for a context.",
         'tusk eval flags.json new_checkout_flow --context \'{"user_id": "u1", "country": "US"}\' --explain',
     )
     parser.add_argument("snapshot", help="compiled snapshot JSON file ('-' for stdin)")

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(
         sub,
         "experiment",
-        "experiment results from the recorded events",
+        "Experiment results from the recorded events.",
         "tusk experiment report checkout_optimization --events-db sqlite:///events.db --snapshot flags.json",
     )
     nested = parser.add_subparsers(dest="experiment_command", metavar="SUBCOMMAND")

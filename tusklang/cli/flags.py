@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(
         sub,
         "flags",
-        "runtime overrides on Redis: rollout percentage, on/off, variant weights (docs/overrides.md)",
+        "Runtime overrides on Redis: rollout percentage, on/off, variant weights (docs/overrides.md).",
         "tusk flags set-rollout new_checkout_flow 40 --snapshot flags.json --reason 'error rate ok'",
     )
     actions = parser.add_subparsers(dest="flags_command", metavar="ACTION")

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(
         sub,
         "keys",
-        "identities and roles of override writers: create, list, rotate, revoke keys (docs/overrides.md)",
+        "Identities and roles of override writers: create, list, rotate, revoke keys (docs/overrides.md).",
         "tusk keys create alice --role release_manager --keyring keyring.json --token-file alice.token",
     )
     actions = parser.add_subparsers(dest="keys_command", metavar="ACTION")

@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(
         sub,
         "report",
-        "reports from the event store",
+        "Reports from the event store.",
         "tusk report flags --db sqlite:///events.db --config project.tsk --format html -o flags.html",
     )
     nested = parser.add_subparsers(dest="report_command", metavar="SUBCOMMAND")

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(
         sub,
         "serve",
-        "serve a JSON snapshot over HTTP with the OpenFeature Remote Evaluation Protocol (OFREP)",
+        "Serve a JSON snapshot over HTTP with the OpenFeature Remote Evaluation Protocol (OFREP).",
         "tusk serve flags.json --host 127.0.0.1 --port 8016",
     )
     parser.add_argument("snapshot", help="compiled snapshot JSON file (watched and reloaded on change)")

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(
         sub,
         "stats",
-        "experiment statistics: compare arms, sample ratio mismatch, sample size",
+        "Experiment statistics: compare arms, sample ratio mismatch, sample size.",
         "tusk stats compare --control 100/1000 --variant B=120/1000",
     )
     nested = parser.add_subparsers(dest="stats_command", metavar="SUBCOMMAND")
