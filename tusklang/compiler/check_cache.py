@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import fields, is_dataclass
 from typing import Any
 
+from ..cache import cache_folder
 from ..diagnostics import Diagnostic, Related, Severity, Span
 from ..project import FileData, Project
 from ..source import SourceFile
@@ -43,13 +44,8 @@ _code_fingerprint: bytes | None = None
 
 
 def _directory() -> str | None:
-    if os.environ.get("TUSK_NO_CACHE"):
-        return None
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA")
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "tusklang", "check") if base else None
+    folder = cache_folder()
+    return os.path.join(folder, "check") if folder else None
 
 
 # The code that runs between the loaded project and the findings: tusklang's own modules (the top level

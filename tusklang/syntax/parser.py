@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._gc import gc_paused
+from ..cache import cache_folder
 from ..diagnostics import SPAN_MASK, SPAN_SHIFT, Diagnostic, Related, Span, TuskError, span_class
 from ..source import SourceFile
 from . import nodes
@@ -82,16 +83,11 @@ def _lark_tables(grammar: str) -> _LalrData:
 
 
 def _cache_path(grammar: str) -> str | None:
-    if os.environ.get("TUSK_NO_CACHE"):
-        return None
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA")
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    if not base:
+    folder = cache_folder()
+    if not folder:
         return None
     name = f"lalr-{zlib.crc32(grammar.encode()):08x}-py{sys.version_info[0]}{sys.version_info[1]}.marshal"
-    return os.path.join(base, "tusklang", name)
+    return os.path.join(folder, name)
 
 
 def _lalr_data() -> _LalrData:
