@@ -301,6 +301,30 @@ async def test_did_you_mean_code_action_fixes_the_name(client: Client) -> None:
     assert edit.range.end == position_of(source, "$owenr", len("$owenr"))
 
 
+async def test_another_systems_operator_name_has_a_quick_fix_to_ours(client: Client) -> None:
+    # A team moving from LaunchDarkly writes its operator names: the editor offers ours, quotes kept.
+    uri = "file:///tmp/tusk-lsp-peer-op.tsk"
+    source = (
+        'feature_flags = {\n    flags = {\n        f = {\n            rules = [ { when = { attribute = "v", '
+        'op = "semVerGreaterThan", value = "2.0.0" } } ]\n        }\n    }\n}\n'
+    )
+    open_text(client, uri, source)
+    found = await diagnostics_for(client, uri, 1)
+    assert [d.code for d in found] == ["TSK304"]
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=found[0].range,
+            context=types.CodeActionContext(diagnostics=found),
+        )
+    )
+    fixes = [a for a in actions or [] if isinstance(a, types.CodeAction) and a.title.startswith("Replace")]
+    assert len(fixes) == 1
+    (edit,) = fixes[0].edit.changes[uri]
+    assert edit.new_text == '"semver_gt"'
+    assert edit.range.start == position_of(source, '"semVerGreaterThan"')
+
+
 async def test_missing_metadata_code_action_adds_the_required_fields(client: Client) -> None:
     uri = "file:///tmp/tusk-lsp-meta.tsk"
     source = "feature_flags = {\n    flags = {\n        bare = {\n            enabled = true\n        }\n    }\n}\n"

@@ -286,6 +286,64 @@ def test_an_unknown_operator_says_did_you_mean(tmp_path: Path) -> None:
     assert found[0].hint == "did you mean 'semver_ge'?"
 
 
+# Operator names of LaunchDarkly, Unleash, Flipt, GrowthBook and plain English, with ours in the hint.
+@pytest.mark.parametrize(
+    ("written", "ours"),
+    [
+        ("semVerGreaterThan", "semver_gt"),
+        ("SEMVER_EQ", "semver_eq"),
+        ("NUM_GTE", ">="),
+        ("STR_ENDS_WITH", "ends_with"),
+        ("DATE_AFTER", "after"),
+        ("isoneof", "in"),
+        ("isnotoneof", "not_in"),
+        ("eq", "=="),
+        ("neq", "!="),
+        ("lte", "<="),
+        ("prefix", "starts_with"),
+        ("$regex", "matches"),
+        ("$nin", "not_in"),
+        ("$vgte", "semver_ge"),
+        ("notpresent", "not_exists"),
+        ("startsWith", "starts_with"),
+    ],
+)
+def test_another_systems_operator_name_hints_ours(tmp_path: Path, written: str, ours: str) -> None:
+    clause = f'{{ attribute = "v", op = "{written}", value = "1.0.0" }}'
+    found = errors_of(tmp_path, f"  f = {{ rules = [ {{ when = {clause} }} ] }}")
+    assert [where(d) for d in found] == [("TSK304", 3, f'"{written}"')]
+    assert found[0].hint == f"did you mean '{ours}'?"
+
+
+def test_an_unknown_operator_of_no_system_gets_no_made_up_hint(tmp_path: Path) -> None:
+    found = errors_of(tmp_path, '  f = { rules = [ { when = { attribute = "v", op = "frobnicate", value = "x" } } ] }')
+    assert [d.code for d in found] == ["TSK304"] and found[0].hint is None
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("defaultVariant", "`fallback`"),
+        ("split", "weight"),
+        ("prerequisites", "`requires"),
+        ("percentage", "`rollout_percentage`"),
+        ("stickiness", "`bucket_by`"),
+        ("tags", "`metadata"),
+    ],
+)
+def test_another_systems_flag_key_says_where_it_goes(tmp_path: Path, key: str, says: str) -> None:
+    found = errors_of(tmp_path, f'  f = {{ enabled = true, {key} = "x" }}')
+    assert [(d.code, d.span.text if d.span else "") for d in found] == [("TSK301", key)]
+    assert says in (found[0].hint or "")
+
+
+def test_a_peer_key_name_outside_a_flag_keeps_the_allowed_keys_hint(tmp_path: Path) -> None:
+    # `default` means `fallback` only in a flag; in a rule the allowed keys are the useful hint
+    found = errors_of(tmp_path, '  f = { rules = [ { serve = "on", default = "x" } ] }')
+    assert [d.code for d in found] == ["TSK301"]
+    assert (found[0].hint or "").startswith("allowed keys:")
+
+
 def test_a_misspelt_clause_key_is_reported_at_the_key(tmp_path: Path) -> None:
     found = errors_of(tmp_path, '  f = { rules = [ { when = { atribute = "v", op = "exists" } } ] }')
     assert [d.code for d in found] == ["TSK301"]

@@ -18,6 +18,7 @@ from .._annotations import unwrap
 from ..diagnostics import Diagnostic
 from ..project.sourcemap import Locator, Path, data_path, dotted
 from ..suggest import MAX_CANDIDATES, did_you_mean
+from .peer_names import flag_key_hint, operator_for
 
 __all__ = [
     "Locator",
@@ -156,6 +157,8 @@ def validation_diagnostics(
             )
             if close:
                 hint = f"did you mean `{close}`?"
+            elif peer := flag_key_hint(key, known):
+                hint = peer
             elif known:
                 hint = "allowed keys: " + ", ".join(f"`{k}`" for k in known)
             span = locator.key(path)
@@ -179,7 +182,9 @@ def validation_diagnostics(
             message = f"`{where}` is {_describe(error.get('input'))}; expected one of {expected}"
             value = error.get("input")
             options = [s.strip().strip("'") for s in str(expected).replace(" or ", ", ").split(",")]
-            close = suggest(str(value), options) if isinstance(value, str) else None
+            close = None
+            if isinstance(value, str):  # another system's name for one of ours first: difflib cannot see those
+                close = operator_for(value, options) or suggest(value, options)
             hint = f"did you mean '{close}'?" if close else None
             span = locator.value(path)
         else:
