@@ -246,6 +246,36 @@ def test_targeting_key_stands_in_for_the_bucketing_attribute(http: TestClient, s
         assert (body["value"], body["reason"]) == (expected.value, expected.reason)
 
 
+def test_tusk_eval_gives_what_the_server_gives_for_a_targeting_key(
+    http: TestClient, snapshot_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A context copied from an OFREP request into `tusk eval` (one flag, and --all) gets the server's answer.
+    from tusklang.cli import main
+
+    for i in range(20):
+        context = {"account_tier": "premium", "sessions": 12, "targetingKey": f"user-{i}"}
+        served = http.post(FLAG, json={"context": context}).json()
+        assert (
+            main(
+                ["eval", str(snapshot_path), "ai_recommendations", "--context", json.dumps(context), "--format", "json"]
+            )
+            == 0
+        )
+        local = json.loads(capsys.readouterr().out)
+        assert (local["value"], local["variant"], local["reason"]) == (
+            served["value"],
+            served["variant"],
+            served["reason"],
+        )
+        bulk = {f["key"]: f for f in http.post(BULK, json={"context": context}).json()["flags"]}
+        main(["eval", str(snapshot_path), "--all", "--context", json.dumps(context), "--format", "json"])
+        every = json.loads(capsys.readouterr().out)
+        assert set(every) == set(bulk)
+        for key, answer in every.items():
+            if "errorCode" not in bulk[key]:
+                assert (answer["value"], answer["reason"]) == (bulk[key]["value"], bulk[key]["reason"]), key
+
+
 def test_unknown_flag_is_404_flag_not_found(http: TestClient) -> None:
     response = http.post("/ofrep/v1/evaluate/flags/nope", json={"context": {}})
     assert response.status_code == 404

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._common import EXIT_OK, EXIT_PROBLEMS, UsageError, add_command, add_format, io_error, print_json, read_text
 
 if TYPE_CHECKING:
+    from ..evaluate import Client
     from ..evaluate.result import EvaluationResult
 
 
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from ..diagnostics import TuskError
     from ..evaluate import Client, explain
     from ..evaluate.client import epoch
+    from ..openfeature.mapping import TargetingKey
 
     text = read_text(args.snapshot)
     try:
@@ -59,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--context is not valid JSON: {exc}") from None
     if not isinstance(context, dict):
         raise UsageError("--context must be a JSON object")
+    if "targetingKey" in context and not isinstance(context["targetingKey"], str):
+        raise UsageError("--context: `targetingKey` must be a string (OpenFeature's targeting key)")
     if args.now is not None:
         try:
             epoch(args.now)
@@ -70,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
         return _run_all(client, context, args)
     if args.flag is None:
         raise UsageError("give a FLAG to evaluate, or --all")
+    # OpenFeature's targeting key stands in for the unit attributes the context lacks, as in `tusk serve`
+    # and TuskProvider: a context copied from an OFREP request gets the answer the server gave.
+    context = TargetingKey().context(client.snapshot, args.flag, context)
     result, lines = explain(client, args.flag, context, args.now)
     if args.type is not None:
         try:
@@ -95,8 +102,16 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if result.error_code else EXIT_OK
 
 
-def _run_all(client: object, context: dict[str, object], args: argparse.Namespace) -> int:
-    results = client.evaluate_all(context, args.now)  # type: ignore[attr-defined]
+def _run_all(client: Client, context: dict[str, Any], args: argparse.Namespace) -> int:
+    from ..openfeature.mapping import TargetingKey
+
+    results = client.evaluate_all(context, args.now)
+    if "targetingKey" in context:  # per flag, the unit attributes it lacks (as `tusk serve`'s bulk route)
+        targeting, snapshot = TargetingKey(), client.snapshot
+        for key in results:
+            filled = targeting.context(snapshot, key, context)
+            if filled is not context:
+                results[key] = client.evaluate(key, filled, args.now)
     if args.format == "json":
         print_json({key: result.to_dict() for key, result in sorted(results.items())})
     else:
