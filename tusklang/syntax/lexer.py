@@ -386,7 +386,7 @@ class _Lexer:
                             parts = key_parts.get(name)
                             if parts is None:
                                 parts = key_parts[name] = (name,)
-                            key = new(Key, (parts, (span,), span))
+                            key = new(Key, (parts, (), span))
                             batch.append(new(Member, (key, value, span_type(pos_high | end))))
                             pos = m.end()
                         if top == "i" or top == "l" or pos >= n:  # an indentation block checks each line
@@ -421,7 +421,7 @@ class _Lexer:
                         # The common case, inlined: `name = ` / `name:`.
                         span = Span(source, pos, pos + len(key_text))
                         pos = m.end()
-                        append(Tok("KEY", nodes.Key((key_text,), (span,), span), span.start, pos))
+                        append(Tok("KEY", nodes.Key((key_text,), (), span), span.start, pos))
                         last_type = "KEY"
                         member_start = False
                         continue
@@ -961,7 +961,7 @@ class _Lexer:
             if parts is None:
                 parts = key_parts[name] = (name,)
             value = new(nodes.Object, (tuple(members), span_type(brace << SPAN_SHIFT | nxt + 1), "brace"))
-            member = new(Member, (new(Key, (parts, (span,), span)), value, span_type(pos_high | nxt + 1)))
+            member = new(Member, (new(Key, (parts, (), span)), value, span_type(pos_high | nxt + 1)))
             return member, close.end(), nxt + 1, height
         self.no_object_at.add(pos)  # an enclosing object's attempt will not scan this one again
         return None
@@ -991,7 +991,7 @@ class _Lexer:
         parts = key_parts.get(name)
         if parts is None:
             parts = key_parts[name] = (name,)
-        return new(Member, (new(Key, (parts, (span,), span)), value, span_type(pos_high | end)))
+        return new(Member, (new(Key, (parts, (), span)), value, span_type(pos_high | end)))
 
     def simple_items(self, start: int, end: int) -> tuple[nodes.String | nodes.Number, ...]:
         """The items of a one-line array of plain strings and numbers (SIMPLE_MEMBER_RE checked its shape)."""
@@ -1319,7 +1319,7 @@ class _Lexer:
         source = self.source
         if key_text[0] not in "\"'" and "." not in key_text:
             span = Span(source, pos, pos + len(key_text))
-            return nodes.Key((key_text,), (span,), span)
+            return nodes.Key((key_text,), (), span)
         parts: list[str] = []
         spans: list[Span] = []
         i = 0
@@ -1339,7 +1339,10 @@ class _Lexer:
                 parts.append(part)
             spans.append(Span(source, start, start + len(part)))
             i = m.end()
-        return nodes.Key(tuple(parts), tuple(spans), Span(source, pos, pos + len(key_text)))
+        span = Span(source, pos, pos + len(key_text))
+        if len(spans) == 1 and spans[0] == span:  # Key.part_spans: empty when the part is the whole key
+            return nodes.Key(tuple(parts), (), span)
+        return nodes.Key(tuple(parts), tuple(spans), span)
 
     def number(self, text: str, start: int, end: int) -> int | float:
         clean = text.replace("_", "")

@@ -14,11 +14,24 @@ from ..source import SourceFile
 
 
 class Key(NamedTuple):
-    """A key path: `a`, `a.b.c`, `"a b".c`. ``spans`` holds one span per part."""
+    """A key path: `a`, `a.b.c`, `"a b".c`. ``spans`` gives one span per part.
+
+    ``part_spans`` is empty when the key is one part written exactly over ``span`` (nearly every key):
+    a one-span tuple per key was a tenth of the AST (issue 19). ``spans`` makes it when asked for.
+    """
 
     parts: tuple[str, ...]
-    spans: tuple[Span, ...]
+    part_spans: tuple[Span, ...]
     span: Span
+
+    @property
+    def spans(self) -> tuple[Span, ...]:
+        return self.part_spans or ((self.span,) if self.parts else ())
+
+    @property
+    def last_span(self) -> Span:
+        """The span of the last part (the key's own, for a one-part key)."""
+        return self.part_spans[-1] if self.part_spans else self.span
 
     @property
     def dotted(self) -> str:
