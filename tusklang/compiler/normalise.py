@@ -73,6 +73,10 @@ class Normaliser:
         self.segment_names: set[str] = set()
         self.external: dict[str, Path] = {}
         self.environments: set[str] = set()
+        # Identical list conditions (`environment in [staging, production]`) are one dict for every flag
+        # that writes them: nothing changes a condition once lowered, and per flag they were a tenth of
+        # the snapshot's memory (issue 19). Keyed by (op, attribute, values).
+        self._conditions: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
 
     # --- reporting ---------------------------------------------------------------------------
 
@@ -257,11 +261,11 @@ class Normaliser:
             if values is not None:
                 if key == "environments":
                     self.environment_refs(values, (*path, key))
-                conditions.append({"op": "in", "attribute": attribute, "values": list(values)})
+                conditions.append(self._list_condition("in", attribute, "values", values))
         segments = getattr(targeting, "user_segments", None)
         if segments:
             self.segment_refs(segments, (*path, "user_segments"))
-            conditions.append({"op": "segment", "segments": list(segments)})
+            conditions.append(self._list_condition("segment", "", "segments", segments))
         preferences = getattr(targeting, "user_preferences", None)
         if preferences is not None:
             conditions.append({"op": "contains_all", "attribute": "user_preferences", "values": preferences})
@@ -306,6 +310,19 @@ class Normaliser:
             if getattr(targeting, key, None) == []:
                 pass  # reported by lint (TSK406): an empty list matches nobody
         return conditions, zone
+
+    def _list_condition(self, op: str, attribute: str, field: str, values: list[str]) -> dict[str, Any]:
+        """``{"op": op, "attribute": attribute, field: values}`` (no attribute when empty), shared."""
+        key = (op, attribute, tuple(values))
+        found = self._conditions.get(key)
+        if found is None:
+            found = (
+                {"op": op, "attribute": attribute, field: list(values)}
+                if attribute
+                else {"op": op, field: list(values)}
+            )
+            self._conditions[key] = found
+        return found
 
     def flag(self, source: FlagSource, global_enabled: bool) -> dict[str, Any] | None:
         cfg, key, path = source.config, source.key, source.path
