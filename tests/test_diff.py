@@ -60,6 +60,38 @@ def test_not_json_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "not JSON" in capsys.readouterr().err
 
 
+def test_sources_are_compiled_and_diffed_as_their_snapshots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Reviewing a change before compiling it: the .tsk files (or a directory, or a pipe from `git show`)
+    # give the same changes as their compiled snapshots.
+    flags = "  a = { rollout_percentage = 25 }\n  gone = { rollout_percentage = 1 }"
+    changed = '  a = { rollout_percentage = 50, targeting = { regions = ["eu"] } }'
+    old_json, new_json = snapshot(tmp_path, "old", flags), snapshot(tmp_path, "new", changed)
+    assert main(["diff", str(old_json), str(new_json), "--format", "json"]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "flags.tsk").write_text((tmp_path / "new.tsk").read_text())
+    piped = tmp_path / "old.source"  # no suffix: read once, sniffed as not JSON
+    piped.write_text((tmp_path / "old.tsk").read_text())
+    for old, new in [
+        (tmp_path / "old.tsk", tmp_path / "new.tsk"),
+        (old_json, tmp_path / "dir"),
+        (piped, new_json),
+    ]:
+        assert main(["diff", str(old), str(new), "--format", "json"]) == 0
+        assert json.loads(capsys.readouterr().out) == expected
+
+
+def test_a_source_that_does_not_compile_exits_1_with_its_diagnostics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = snapshot(tmp_path, "good", "  a = { rollout_percentage = 25 }")
+    bad = tmp_path / "bad.tsk"
+    bad.write_text("feature_flags = {\n flags = {\n  a = { rollout_percentage = 250 }\n }\n}\n")
+    assert main(["diff", str(good), str(bad)]) == 1
+    err = capsys.readouterr()
+    assert "TSK303" in err.out + err.err and "bad.tsk:3" in err.out + err.err
+
+
 def test_changes_that_rebucket_everyone_and_runtime_settings_are_named() -> None:
     from tusklang.compiler.diff import diff_snapshots
 
