@@ -482,12 +482,13 @@ class Normaliser:
             rollout = None  # targeting or a split without a percentage: every matching unit
         else:
             if cfg.rollout_percentage is None:
-                self.error(
-                    "TSK320",
-                    f'flag `{key}` uses rollout_strategy "{strategy}" without rollout_percentage',
-                    at("rollout_strategy"),
-                    "add rollout_percentage = <0..100>",
-                )
+                if "rollout_strategy" in given:
+                    message = f'flag `{key}` uses rollout_strategy "{strategy}" without rollout_percentage'
+                    hint = "add rollout_percentage = <0..100>"
+                else:  # `{ enabled = true }` alone: the default strategy was not the writer's choice
+                    message = f"flag `{key}` does not say whom it is on for (rollout_percentage is missing)"
+                    hint = 'add rollout_percentage = 100 (everyone) or <0..100>, or rollout_strategy = "all"'
+                self.error("TSK320", message, at("rollout_strategy"), hint)
                 return _FAILED
             rollout["percentage"] = self.percent(cfg.rollout_percentage, at("rollout_percentage"))
         rule: dict[str, Any] = {"id": "rollout", "conditions": conditions}
