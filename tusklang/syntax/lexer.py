@@ -254,6 +254,11 @@ class _Lexer:
         self.indents: list[tuple[str, str]] = []
         self.problems: list[Diagnostic] = []
         self.no_object_at: set[int] = set()  # where ``simple_object`` failed
+        # One str per distinct plain string value of the simple paths, while lexing: a config repeats
+        # its values (every flag's "percentage", its environments), and the data, the validated models
+        # and the snapshot all hold the one the AST does (issue 19: 2.7 MB at 5,000 flags).
+        self.strings: dict[str, str] = {}
+        self.string_arrays: dict[str, list[tuple[str, int, int]]] = {}
 
     def span(self, start: int, end: int) -> Span:
         return Span(self.source, start, end)
@@ -286,6 +291,7 @@ class _Lexer:
         # One (name,) tuple per distinct simple key: a config repeats its key names (every flag has an
         # `enabled`), and sharing the tuple and its string saves two objects per member.
         key_parts: dict[str, tuple[str]] = {}
+        strings = self.strings
 
         # Nesting (docs/syntax.md, "Limits"). The depth of a node is the number of containers and
         # operator nodes above it, the document being depth 1; every container and operator node
@@ -363,8 +369,9 @@ class _Lexer:
                             kind = m.lastgroup or ""  # one value group always matched
                             start, end = m.span(kind)
                             if kind == "STRING":
+                                plain = text[start + 1 : end - 1]
                                 value: Any = new(
-                                    String, (text[start + 1 : end - 1], span_type(start << SPAN_SHIFT | end))
+                                    String, (strings.setdefault(plain, plain), span_type(start << SPAN_SHIFT | end))
                                 )
                             elif kind == "NUMBER":
                                 number = self.simple_number(text[start:end], start, end)
@@ -808,6 +815,7 @@ class _Lexer:
             )
         if self.problems and not tolerant:
             raise TuskError(self.problems)
+        self.strings, self.string_arrays = {}, {}
         return tokens, self.comments
 
     def runaway_string(self, start: int, end: int) -> bool:
@@ -976,7 +984,8 @@ class _Lexer:
         start, end = m.span(kind)
         value: Any
         if kind == "STRING":
-            value = new(String, (text[start + 1 : end - 1], span_type(start << SPAN_SHIFT | end)))
+            plain = text[start + 1 : end - 1]
+            value = new(String, (self.strings.setdefault(plain, plain), span_type(start << SPAN_SHIFT | end)))
         elif kind == "NUMBER":
             value = new(Number, (self.simple_number(text[start:end], start, end), span_type(start << SPAN_SHIFT | end)))
         elif kind == "ARRAY":
@@ -995,15 +1004,32 @@ class _Lexer:
 
     def simple_items(self, start: int, end: int) -> tuple[nodes.String | nodes.Number, ...]:
         """The items of a one-line array of plain strings and numbers (SIMPLE_MEMBER_RE checked its shape)."""
-        span_type = self.span_type
+        span_type, text = self.span_type, self.text
+        written = text[start:end]
+        # An array of strings written again (every flag's `environments`) is read once: its items'
+        # strings and offsets are kept, by its text, for the rest of the file.
+        known = self.string_arrays.get(written)
+        if known is not None:
+            return tuple(
+                [new(String, (value, span_type(start + at << SPAN_SHIFT | start + to))) for value, at, to in known]
+            )
+        strings = self.strings
         items: list[nodes.String | nodes.Number] = []
-        for item in SIMPLE_ITEM_RE.finditer(self.text, start + 1, end - 1):
+        shape: list[tuple[str, int, int]] | None = []
+        for item in SIMPLE_ITEM_RE.finditer(text, start + 1, end - 1):
             at, to = item.span()
             raw = item.group()
             if raw[0] == '"':
-                items.append(new(String, (raw[1:-1], span_type(at << SPAN_SHIFT | to))))
+                plain = raw[1:-1]
+                plain = strings.setdefault(plain, plain)
+                items.append(new(String, (plain, span_type(at << SPAN_SHIFT | to))))
+                if shape is not None:
+                    shape.append((plain, at - start, to - start))
             else:
                 items.append(new(Number, (self.simple_number(raw, at, to), span_type(at << SPAN_SHIFT | to))))
+                shape = None
+        if shape is not None:
+            self.string_arrays[written] = shape
         return tuple(items)
 
     def simple_number(self, raw: str, start: int, end: int) -> int | float:
