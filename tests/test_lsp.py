@@ -280,12 +280,8 @@ async def test_completion_offers_directives_and_keys(client: Client) -> None:
 # --- code actions and formatting -----------------------------------------------------------------
 
 
-async def test_did_you_mean_code_action_fixes_the_name(client: Client) -> None:
-    uri = "file:///tmp/tusk-lsp-typo.tsk"
-    source = '$owner = "team"\nx = $owenr\n'
-    open_text(client, uri, source)
-    found = await diagnostics_for(client, uri, 1)
-    assert len(found) == 1
+async def _the_one_replacement(client: Client, uri: str, found: list[types.Diagnostic]) -> types.TextEdit:
+    """The edit of the single "Replace with ..." quick fix offered for the first diagnostic."""
     actions = await client.text_document_code_action_async(
         types.CodeActionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
@@ -295,7 +291,18 @@ async def test_did_you_mean_code_action_fixes_the_name(client: Client) -> None:
     )
     fixes = [a for a in actions or [] if isinstance(a, types.CodeAction) and a.title.startswith("Replace")]
     assert len(fixes) == 1
+    assert fixes[0].edit is not None and fixes[0].edit.changes is not None
     (edit,) = fixes[0].edit.changes[uri]
+    return edit
+
+
+async def test_did_you_mean_code_action_fixes_the_name(client: Client) -> None:
+    uri = "file:///tmp/tusk-lsp-typo.tsk"
+    source = '$owner = "team"\nx = $owenr\n'
+    open_text(client, uri, source)
+    found = await diagnostics_for(client, uri, 1)
+    assert len(found) == 1
+    edit = await _the_one_replacement(client, uri, found)
     assert edit.new_text == "$owner"
     assert edit.range.start == position_of(source, "$owenr")
     assert edit.range.end == position_of(source, "$owenr", len("$owenr"))
@@ -311,16 +318,7 @@ async def test_another_systems_operator_name_has_a_quick_fix_to_ours(client: Cli
     open_text(client, uri, source)
     found = await diagnostics_for(client, uri, 1)
     assert [d.code for d in found] == ["TSK304"]
-    actions = await client.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            range=found[0].range,
-            context=types.CodeActionContext(diagnostics=found),
-        )
-    )
-    fixes = [a for a in actions or [] if isinstance(a, types.CodeAction) and a.title.startswith("Replace")]
-    assert len(fixes) == 1
-    (edit,) = fixes[0].edit.changes[uri]
+    edit = await _the_one_replacement(client, uri, found)
     assert edit.new_text == '"semver_gt"'
     assert edit.range.start == position_of(source, '"semVerGreaterThan"')
 
