@@ -76,6 +76,18 @@ def test_diff_of_something_that_is_not_a_snapshot_is_one_line(
     assert err.startswith(f"tusk diff: {bad}: {message}") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("argv", [["eval", "{path}", "a"], ["serve", "{path}", "--port", "1"]])
+def test_a_source_given_for_a_snapshot_says_to_compile_it(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "flags.tsk"
+    source.write_text("feature_flags = {\n flags = {\n  a = { rollout_percentage = 25 }\n }\n}\n")
+    assert main([part.format(path=source) for part in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "invalid snapshot" in err
+    assert f"compile it first (tusk compile {source} -o flags.json)" in err
+
+
 # --- argument errors name the command they belong to -------------------------------------------------
 
 

@@ -11,7 +11,7 @@ TYPE_CHECKING = False  # typing is not imported at run time: `tusk --help` start
 if TYPE_CHECKING:
     from typing import Any
 
-    from ..diagnostics import Diagnostic
+    from ..diagnostics import Diagnostic, TuskError
 
 # json, pathlib, tusklang.files and tusklang.diagnostics are imported where used: `tusk --help` loads this
 # module and should load nothing it does not print.
@@ -37,6 +37,16 @@ class UsageError(Exception):
 
 def io_error(message: str, code: str | None = None) -> UsageError:
     return UsageError(message, kind="io", code=code)
+
+
+def invalid_snapshot(path: str, exc: TuskError) -> UsageError:
+    """The one-line error (exit 2) for a file that is not a snapshot the evaluator loads; a TuskLang source
+    given where a compiled snapshot belongs says how to make one."""
+    more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
+    message = f"{path}: invalid snapshot: {exc.first.message}{more}"
+    if path.endswith(".tsk"):
+        message += f"; it is TuskLang source: compile it first (tusk compile {path} -o flags.json)"
+    return io_error(message)
 
 
 class _DeprecatedAlias(argparse.Action):

@@ -10,7 +10,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import EXIT_OK, EXIT_PROBLEMS, add_command, add_format, io_error, print_json, read_text, report
+from ._common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    add_command,
+    add_format,
+    invalid_snapshot,
+    io_error,
+    print_json,
+    read_text,
+    report,
+)
 from ._resolve_options import add_settings_options, settings_from_args
 
 
@@ -105,7 +115,6 @@ def _snapshot(path: str, text: str | None = None) -> dict[str, Any]:
     try:
         load_snapshot(text)
     except TuskError as exc:
-        more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
-        raise io_error(f"{path}: invalid snapshot: {exc.first.message}{more}") from None
+        raise invalid_snapshot(path, exc) from None
     assert isinstance(data, dict)  # load_snapshot refuses anything but an object
     return data

@@ -11,7 +11,16 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ._common import EXIT_OK, EXIT_PROBLEMS, UsageError, add_command, add_format, io_error, print_json, read_text
+from ._common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    UsageError,
+    add_command,
+    add_format,
+    invalid_snapshot,
+    print_json,
+    read_text,
+)
 
 if TYPE_CHECKING:
     from ..evaluate import Client
@@ -51,9 +60,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         client = Client(text)
     except TuskError as exc:
-        first = exc.first.message
-        more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
-        raise io_error(f"{args.snapshot}: invalid snapshot: {first}{more}") from None
+        raise invalid_snapshot(args.snapshot, exc) from None
     raw = read_text(args.context[1:]) if args.context.startswith("@") else args.context
     try:
         context = json.loads(raw)

@@ -17,6 +17,7 @@ from ._common import (
     add_command,
     add_deprecated_alias,
     add_format,
+    invalid_snapshot,
     io_error,
     missing_subcommand,
     read_text,
@@ -109,7 +110,7 @@ def _run_report(args: argparse.Namespace) -> int:
             try:
                 snapshot = load_snapshot(read_text(args.snapshot))
             except TuskError as exc:
-                raise io_error(f"{args.snapshot}: invalid snapshot: {exc.first.message}") from None
+                raise invalid_snapshot(args.snapshot, exc) from None
             spec = rep.spec_from_snapshot(snapshot, args.name)
             if args.control and args.control != spec.control:
                 raise UsageError(f"--control {args.control!r} differs from the snapshot's control {spec.control!r}")

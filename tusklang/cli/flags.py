@@ -19,6 +19,7 @@ from ._common import (
     UsageError,
     add_command,
     add_format,
+    invalid_snapshot,
     io_error,
     print_json,
     read_text,
@@ -199,8 +200,7 @@ def _snapshot(path: str | None) -> Snapshot | None:
     try:
         return load_snapshot(read_text(path))
     except TuskError as exc:
-        more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
-        raise io_error(f"{path}: invalid snapshot: {exc.first.message}{more}") from None
+        raise invalid_snapshot(path, exc) from None
 
 
 def _store(args: argparse.Namespace, snapshot: Snapshot | None) -> OverrideStore:

@@ -19,6 +19,7 @@ from ._common import (
     UsageError,
     add_command,
     add_format,
+    invalid_snapshot,
     io_error,
     missing_subcommand,
     now_seconds,
@@ -138,7 +139,7 @@ def _run_flags(args: argparse.Namespace) -> int:
         try:
             snapshot = load_snapshot(read_text(args.snapshot))
         except TuskError as exc:
-            raise io_error(f"{args.snapshot}: invalid snapshot: {exc.first.message}") from None
+            raise invalid_snapshot(args.snapshot, exc) from None
         known |= set(snapshot.flags) | set(snapshot.experiments)
     try:
         with connect(url, timeout=args.query_timeout, max_rows=1_000_000) as db:

@@ -21,6 +21,7 @@ from ._common import (
     add_command,
     add_deprecated_alias,
     add_format,
+    invalid_snapshot,
     io_error,
     print_json,
     read_text,
@@ -386,7 +387,7 @@ def _resolve(args: argparse.Namespace, wanted: Any) -> Any:
     try:
         snapshot = load_snapshot(read_text(args.snapshot))
     except TuskError as exc:
-        raise io_error(f"{args.snapshot}: invalid snapshot: {exc.first.message}") from None
+        raise invalid_snapshot(args.snapshot, exc) from None
     prefix = args.prefix or storage_settings(snapshot)[0] or DEFAULT_PREFIX
     binding = resolve_binding(snapshot, wanted, prefix)
     _authorise(snapshot, binding.flag)

@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_OK, UsageError, add_command, io_error
+from ._common import EXIT_OK, UsageError, add_command, invalid_snapshot, io_error
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -179,8 +179,7 @@ def _serve(args: argparse.Namespace) -> None:
         snapshot_bytes = Path(args.snapshot).read_bytes()
         load_snapshot(snapshot_bytes)
     except TuskError as exc:
-        more = f" (+{len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
-        raise io_error(f"{args.snapshot}: invalid snapshot: {exc.first.message}{more}") from None
+        raise invalid_snapshot(args.snapshot, exc) from None
     except OSError as exc:
         raise io_error(f"{args.snapshot}: {exc.strerror or exc}") from None
     auth = _auth(args.auth_token_file)
@@ -349,7 +348,7 @@ def _run_server(
             metrics_dir=metrics_dir,
         )
     except TuskError as exc:  # the file changed since it was checked
-        raise io_error(f"{args.snapshot}: invalid snapshot: {exc.first.message}") from None
+        raise invalid_snapshot(args.snapshot, exc) from None
     except OSError as exc:
         raise io_error(f"{args.snapshot}: {exc.strerror or exc}") from None
 
