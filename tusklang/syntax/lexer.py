@@ -394,7 +394,7 @@ class _Lexer:
                             if parts is None:
                                 parts = key_parts[name] = (name,)
                             key = new(Key, (parts, (), span))
-                            batch.append(new(Member, (key, value, span_type(pos_high | end))))
+                            batch.append(new(Member, (key, value, None)))  # Member.span: key to value end
                             pos = m.end()
                         if top == "i" or top == "l" or pos >= n:  # an indentation block checks each line
                             break
@@ -969,7 +969,7 @@ class _Lexer:
             if parts is None:
                 parts = key_parts[name] = (name,)
             value = new(nodes.Object, (tuple(members), span_type(brace << SPAN_SHIFT | nxt + 1), "brace"))
-            member = new(Member, (new(Key, (parts, (), span)), value, span_type(pos_high | nxt + 1)))
+            member = new(Member, (new(Key, (parts, (), span)), value, None))  # the value ends at nxt + 1
             return member, close.end(), nxt + 1, height
         self.no_object_at.add(pos)  # an enclosing object's attempt will not scan this one again
         return None
@@ -1000,7 +1000,7 @@ class _Lexer:
         parts = key_parts.get(name)
         if parts is None:
             parts = key_parts[name] = (name,)
-        return new(Member, (new(Key, (parts, (), span)), value, span_type(pos_high | end)))
+        return new(Member, (new(Key, (parts, (), span)), value, None))
 
     def simple_items(self, start: int, end: int) -> tuple[nodes.String | nodes.Number, ...]:
         """The items of a one-line array of plain strings and numbers (SIMPLE_MEMBER_RE checked its shape)."""

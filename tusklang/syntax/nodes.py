@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, TypeAlias
 
-from ..diagnostics import Span
+from ..diagnostics import SPAN_MASK, SPAN_SHIFT, Span, span_class
 from ..source import SourceFile
 
 
@@ -177,9 +177,29 @@ class Object(NamedTuple):
 
 
 class Member(NamedTuple):
+    """`key = value`. ``span`` runs from the key's start to the value's end, the usual case.
+
+    ``own_span`` is None in that case, and ``span`` is made when asked for: a span object per member
+    was ~64 bytes of each, pinned beside the spans that outlive the AST (issue 19). It holds the
+    span only when that differs (``member_span``).
+    """
+
     key: Key
     value: Value
-    span: Span
+    own_span: Span | None
+
+    @property
+    def span(self) -> Span:
+        own = self.own_span
+        if own is not None:
+            return own
+        start = self.key.span
+        return span_class(start.source)(start >> SPAN_SHIFT << SPAN_SHIFT | self.value.span & SPAN_MASK)
+
+
+def member_span(key: Key, value: Value, span: Span) -> Span | None:
+    """What ``Member.own_span`` holds for a member written over ``span``: None for key start to value end."""
+    return None if span.start == key.span.start and span.end == value.span.end else span
 
 
 class VarDef(NamedTuple):

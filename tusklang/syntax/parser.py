@@ -20,7 +20,7 @@ from typing import Any
 
 from .._gc import gc_paused
 from ..cache import cache_folder
-from ..diagnostics import SPAN_MASK, SPAN_SHIFT, Diagnostic, Related, Span, TuskError, span_class
+from ..diagnostics import SPAN_SHIFT, Diagnostic, Related, Span, TuskError, span_class
 from ..source import SourceFile
 from . import nodes
 from .checks import check_document
@@ -341,11 +341,9 @@ def _section(c: list[Any]) -> nodes.Section:
 
 
 def _member_key(c: list[Any]) -> nodes.Member:
-    value = c[1]
-    # tuple.__new__ directly: a NamedTuple's own __new__ is a Python-level call doing just this.
-    return _new(
-        nodes.Member, (c[0].value, value, _CURRENT.span_type(c[0].start << SPAN_SHIFT | value.span & SPAN_MASK))
-    )
+    # tuple.__new__ directly: a NamedTuple's own __new__ is a Python-level call doing just this. The
+    # member runs from its key to its value's end: Member.span makes that span when asked.
+    return _new(nodes.Member, (c[0].value, c[1], None))
 
 
 def _member_angle(c: list[Any]) -> nodes.Member:
@@ -353,7 +351,7 @@ def _member_angle(c: list[Any]) -> nodes.Member:
     members = tuple(c[1]) if len(c) == 3 else ()
     end = c[-1].end
     obj = nodes.Object(members, _sp(tok.start, end), "angle")
-    return nodes.Member(tok.value, obj, _sp(tok.start, end))
+    return nodes.Member(tok.value, obj, nodes.member_span(tok.value, obj, _sp(tok.start, end)))
 
 
 def _vardef(c: list[Any]) -> nodes.VarDef:
