@@ -1,7 +1,8 @@
 """AST to data: variables, `${}` interpolation, expressions, and directives through a hook.
 
 One walker serves `loads` (the hook leaves directives inert, expressions that need them become
-``Expression`` values) and `resolve` (the hook runs them). Every problem is collected with its
+``Expression`` values, with what each of their names reads there for `dumps`: ``_names_of``) and
+`resolve` (the hook runs them). Every problem is collected with its
 span, so one run reports all of them.
 
 Variable scoping (docs/syntax.md): `$name = value` is visible to the members after it in the same
@@ -51,7 +52,18 @@ from .diagnostics import Diagnostic, Related, Span
 from .limits import MAX_DEPTH
 from .suggest import MAX_CANDIDATES, did_you_mean
 from .syntax import nodes
-from .values import INERT, DirectiveCall, Expression, ForeignCall, Identifier, Link, MemberChain, is_runtime_only
+from .values import (
+    INERT,
+    DirectiveCall,
+    Expression,
+    ForeignCall,
+    Identifier,
+    Link,
+    MemberChain,
+    Name,
+    is_runtime_only,
+    with_names,
+)
 
 DirectiveHook = Callable[[nodes.Directive, list[Any], "Interpreter"], Any]
 DataPath = tuple[str | int, ...]
@@ -347,7 +359,9 @@ class Interpreter:
             result = self._expression(node, scope)
         except _Inert as inert:
             runtime = inert.runtime or self._mentions_runtime(node, scope)
-            result = Expression(node.span.text, node.span.location(), runtime, node.span)
+            result = with_names(
+                Expression(node.span.text, node.span.location(), runtime, node.span), _names_of(node, scope)
+            )
         except _Failed:
             self._failures += 1
             result = None
@@ -1033,6 +1047,72 @@ def _measure(value: Any, known: dict[int, tuple[int, int]]) -> tuple[int, int]:
                 size += len(child) if isinstance(child, str) else 1
         done[key] = (depth, size)
     return done[id(value)]
+
+
+def _names_of(node: Any, scope: _Scope) -> tuple[Name, ...] | None:
+    """What each name in an inert expression means here (``Expression.names``), in text order.
+
+    Looked up as evaluation would, without running or reporting anything: the evaluation stopped at
+    the first inert part, so a later name may be one nothing defines (``resolved`` false). None when
+    the text holds an object literal: its keys are a scope of their own, not followed here.
+    """
+    base = node.span.start
+    found: list[Name] = []
+    # (node, inside a double-quoted string): there a variable is `${name}`, where no value can go
+    stack: list[tuple[Any, bool]] = [(node, False)]
+    while stack:
+        item, in_string = stack.pop()
+        kind = type(item)
+        if kind is nodes.Ref or kind is nodes.VarRef:
+            variable = kind is nodes.VarRef
+            s: _Scope | None = scope
+            value: Any = _MISSING
+            while s is not None:
+                if variable:
+                    if item.name in s.values:
+                        if item.name not in s.failed:  # a failed one reads as nothing, as its uses fail
+                            value = s.values[item.name]
+                        break
+                    if item.name in s.pending:
+                        break
+                elif s.data is not None and item.name in s.data:
+                    value = _MISSING if item.name in s.failed_keys else s.data[item.name]
+                    break
+                s = s.parent
+            resolved = value is not _MISSING
+            span = item.span
+            found.append(
+                Name(
+                    span.start - base,
+                    span.end - base,
+                    item.name,
+                    variable,
+                    value if resolved else None,
+                    resolved,
+                    in_string,
+                )
+            )
+        elif kind is nodes.Object:
+            return None
+        elif kind is nodes.Binary:
+            stack += ((item.left, False), (item.right, False))
+        elif kind is nodes.Unary:
+            stack.append((item.operand, False))
+        elif kind is nodes.Ternary:
+            stack += ((item.condition, False), (item.then, False), (item.otherwise, False))
+        elif kind is nodes.Chain:
+            stack.append((item.target, False))
+            for link in item.links:
+                stack += ((arg, False) for arg in link.args or () if type(arg) is not nodes.Bare)
+        elif kind is nodes.Directive:
+            stack += ((arg, False) for arg in item.args or () if type(arg) is not nodes.Bare)
+        elif kind is nodes.Template:
+            quoted = not item.span.text.startswith("`")
+            stack += ((part, quoted) for part in item.parts if not isinstance(part, str))
+        elif kind is nodes.Array:
+            stack += ((part, False) for part in item.items)
+    found.sort(key=lambda n: n.start)
+    return tuple(found)
 
 
 def _visible(scope: _Scope, name: str) -> bool:

@@ -58,16 +58,52 @@ class DirectiveCall:
 
 
 @dataclass(frozen=True, slots=True)
-class Expression:
+class Name:
+    """A name an ``Expression``'s text reads, and what it meant where the expression was written.
+
+    ``start``/``end``: where the name is in the text (a variable's with its `$`, or its `${...}` in a
+    double-quoted string, ``in_string``). ``value``: the key's or variable's value there; ``resolved``
+    is false for a name nothing defined (the evaluation stopped before reading it).
+    """
+
+    start: int
+    end: int
+    name: str
+    variable: bool
+    value: Any = None
+    resolved: bool = True
+    in_string: bool = False
+
+
+class _Read:
+    # ``Expression.names``: a slot, not a dataclass field, so equality, repr, copies and the walks over
+    # fields (tusk check's cache key) leave it out. Bound values are shared, so the names of an
+    # expression built from others (`$b = $a + $a`, `$c = $b + $b`...) form a graph that a walk as a
+    # tree would take exponential time over.
+    __slots__ = ("_names",)
+
+
+@dataclass(frozen=True, slots=True)
+class Expression(_Read):
     """An expression whose value depends on a directive: its source text and place.
 
     ``runtime``: it reads a runtime-only value, so only the application can compute it.
+
+    ``names``: what each name of the text meant where `loads` read it (``Name``), so that `dumps` writes
+    it where the same names mean the same; None when the text holds an object literal (its keys are
+    a scope not followed), () for an expression made otherwise than by `loads` (``with_names``). Not
+    part of equality, and not kept by a copy or pickle.
     """
 
     text: str
     location: str = field(default="", compare=False)
     runtime: bool = field(default=False, compare=False)
     span: Span | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def names(self) -> tuple[Name, ...] | None:
+        names: tuple[Name, ...] | None = getattr(self, "_names", ())
+        return names
 
     def __repr__(self) -> str:
         return f"<expression {self.text}>"
@@ -131,6 +167,12 @@ class MemberChain:
             "links": [link.to_json() for link in self.links],
             "location": self.location,
         }
+
+
+def with_names(expression: Expression, names: tuple[Name, ...] | None) -> Expression:
+    """``expression`` with what its names mean (``Expression.names``), as `loads` makes it."""
+    object.__setattr__(expression, "_names", names)
+    return expression
 
 
 INERT = (DirectiveCall, Expression, ForeignCall, MemberChain)
