@@ -39,6 +39,8 @@ ATTRIBUTE_LISTS = {
     "platforms": "platform",
     "plans": "plan",
 }
+# variant values shared by value (Normaliser._variants); not float: -0.0 == 0.0, and they print apart
+_PLAIN = frozenset({bool, int, str, type(None)})
 _DAY_KEY = re.compile(r"day_(\d+)")
 _USAGE_KEY = re.compile(r"(min|max)_([a-z][a-z0-9_]*)")
 
@@ -77,6 +79,10 @@ class Normaliser:
         # that writes them: nothing changes a condition once lowered, and per flag they were a tenth of
         # the snapshot's memory (issue 19). Keyed by (op, attribute, values).
         self._conditions: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
+        # The same for a flag's list of conditions (by the shared conditions' ids, which the lists keep
+        # alive) and for plain variants (`{on = true, off = false}` of nearly every flag).
+        self._condition_lists: dict[tuple[int, ...], list[dict[str, Any]]] = {}
+        self._variants: dict[tuple[tuple[str, type, Any], ...], dict[str, Any]] = {}
 
     # --- reporting ---------------------------------------------------------------------------
 
@@ -324,6 +330,13 @@ class Normaliser:
             self._conditions[key] = found
         return found
 
+    def _shared_variants(self, variants: dict[str, Any]) -> dict[str, Any]:
+        """``variants`` or an equal dict already in the snapshot; by type too (`1` is not `true`)."""
+        if not all(type(value) in _PLAIN for value in variants.values()):
+            return variants
+        key = tuple((name, type(value), value) for name, value in variants.items())
+        return self._variants.setdefault(key, variants)
+
     def flag(self, source: FlagSource, global_enabled: bool) -> dict[str, Any] | None:
         cfg, key, path = source.config, source.key, source.path
 
@@ -337,6 +350,7 @@ class Normaliser:
             return None
         variants, off = typed.values, typed.off
         conditions, zone = self.targeting(cfg.targeting, at("targeting"))
+        conditions = self._condition_lists.setdefault(tuple(map(id, conditions)), conditions)
         strategy = cfg.rollout_strategy
         rules: list[dict[str, Any]] = self.overrides(key, cfg, variants, at)
         rules.extend(lower_rules(self, key, cfg, typed, at))
@@ -361,7 +375,7 @@ class Normaliser:
             "key": key,
             "type": typed.type,
             "enabled": cfg.enabled and global_enabled,
-            "variants": variants,
+            "variants": self._shared_variants(variants),
             "off_variant": off,
             "default_variant": off,
             "bucket_by": cfg.bucket_by,
