@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from ..diagnostics import Diagnostic, Related, Severity, Span
@@ -45,7 +46,11 @@ _DAY_KEY = re.compile(r"day_(\d+)")
 _USAGE_KEY = re.compile(r"(min|max)_([a-z][a-z0-9_]*)")
 
 
-@dataclass
+# The rename of every flag written in a .tsk file: one shared empty mapping, not a dict per flag.
+_NO_RENAME: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(slots=True)  # one per flag, alive until the snapshot is built: no __dict__ (issue 19)
 class FlagSource:
     """A flag definition and where it came from (a .tsk path, or a query row)."""
 
@@ -54,7 +59,7 @@ class FlagSource:
     path: Path
     origin: str
     # row flags use database columns: the .tsk-path for `targeting` lives under `targeting_rules`
-    rename: Mapping[str, str] = field(default_factory=dict)
+    rename: Mapping[str, str] = field(default_factory=lambda: _NO_RENAME)
 
 
 @dataclass
@@ -83,6 +88,7 @@ class Normaliser:
         # alive) and for plain variants (`{on = true, off = false}` of nearly every flag).
         self._condition_lists: dict[tuple[int, ...], list[dict[str, Any]]] = {}
         self._variants: dict[tuple[tuple[str, type, Any], ...], dict[str, Any]] = {}
+        self._percents: dict[int, int] = {}
 
     # --- reporting ---------------------------------------------------------------------------
 
@@ -110,7 +116,7 @@ class Normaliser:
                 path,
                 f"round it to {rounded * 100 / self.scale:g}",
             )
-        return rounded
+        return self._percents.setdefault(rounded, rounded)  # one int object per value, not per flag
 
     def weights(self, owner: str, variants: Mapping[str, float | WeightedVariant], path: Path) -> list[list[Any]]:
         """Fractions (sum 1), percents (sum 100) or weight objects -> integers summing to the scale."""
@@ -360,7 +366,8 @@ class Normaliser:
         if main is _FAILED:
             return None
         if main is not None:
-            rules.append(main)
+            # a list of exactly one rule (the usual flag) rather than one grown for more
+            rules = [*rules, main] if rules else [main]
         self.unique_rule_ids(key, cfg, rules, at)
         # Secrets are already out (compiler/secrets.py scrubs the data before validation).
         metadata = dict(cfg.metadata)
