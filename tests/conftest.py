@@ -16,7 +16,8 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 # Under CI the property tests draw a fixed sequence of examples: a red CI is then reproducible from its log,
 # and what a random search finds outside CI is filed with its example as a test of its own
-# (tests/test_syntax_roundtrip.py's known-defect test) rather than turning landings into a coin toss.
+# (as tests/test_dumps_expressions.py holds the shapes the roundtrip property found) rather than turning
+# landings into a coin toss.
 # Loaded here, before any test module builds its own settings on top of the default profile.
 settings.register_profile("ci", derandomize=True, database=None)
 if IN_CI:

@@ -34,7 +34,8 @@ COMMANDS: dict[str, str] = {
     ),
     "db": "The event store's tables: create them, purge old events, erase or export a unit's events.",
     "diff": (
-        "Show what changed between two flag snapshots: flags added or removed, rollout and weight changes, targeting."
+        "Show what changed between two flag snapshots (or two TuskLang sources, compiled first): flags "
+        "added or removed, rollout and weight changes, targeting."
     ),
     "eval": "Evaluate a flag or experiment of a JSON snapshot for a context.",
     "experiment": "Experiment results from the recorded events.",
