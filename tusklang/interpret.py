@@ -229,17 +229,16 @@ class Interpreter:
                         key_spans.setdefault(sub, key.spans[index])
                         spans.setdefault(sub, member.span)
             member_path = path + parts if record else path
+            if record:
+                key_spans[member_path] = key.last_span
             value = member.value
             vkind = type(value)
             if vkind is nodes.String or vkind is nodes.Number or vkind is nodes.Bool:
                 # the common member, `name = literal`: what ``value`` does for it, without the call
                 if record:
-                    key_spans[member_path] = key.part_spans[-1] if key.part_spans else key.span
                     spans[member_path] = value.span
                 target[parts[-1]] = value.value
                 continue
-            if record:
-                key_spans[member_path] = key.part_spans[-1] if key.part_spans else key.span
             self._depth = depth + len(parts) - 1
             failures = self._failures
             target[parts[-1]] = self.value(value, scope, member_path)
@@ -570,30 +569,28 @@ class Interpreter:
         """The value of the earlier key ``node`` names (a copy: the data never shares a container) and
         its taint (paths relative to the value); TSK202 when no earlier key of the scopes has the name."""
         name = node.name
-        s: _Scope | None = scope
-        while s is not None:
-            data = s.data
-            if data is not None and name in data:
-                if name in s.failed_keys:
-                    raise _Failed
-                value = data[name]
-                where = (*s.path, name)
-                taint: TaintMap = {}
-                if self.taint:
-                    cut = len(where)
-                    for sub, spans in self.taint.items():
-                        if sub[:cut] == where:
-                            taint[sub[cut:]] = spans
-                if isinstance(value, dict | list):
-                    depth, size = self._measure(value)
-                    if self._depth + depth > MAX_DEPTH:
-                        self._too_deep(f"`{name}`", self._depth + depth, node.span)
-                    self._spend(size, node.span)
-                    value = _copy_data(value)
-                return value, taint
-            s = s.parent
-        self._unknown_name(node, scope)
-        raise AssertionError  # pragma: no cover
+        s = _defining(scope, name)
+        if s is None:
+            self._unknown_name(node, scope)
+            raise AssertionError  # pragma: no cover
+        if name in s.failed_keys:
+            raise _Failed
+        assert s.data is not None
+        value = s.data[name]
+        where = (*s.path, name)
+        taint: TaintMap = {}
+        if self.taint:
+            cut = len(where)
+            for sub, spans in self.taint.items():
+                if sub[:cut] == where:
+                    taint[sub[cut:]] = spans
+        if isinstance(value, dict | list):
+            depth, size = self._measure(value)
+            if self._depth + depth > MAX_DEPTH:
+                self._too_deep(f"`{name}`", self._depth + depth, node.span)
+            self._spend(size, node.span)
+            value = _copy_data(value)
+        return value, taint
 
     def _unknown_name(self, node: nodes.Ref, scope: _Scope) -> None:
         name = node.name
@@ -1067,18 +1064,19 @@ def _names_of(node: Any, scope: _Scope) -> tuple[Name, ...] | None:
             variable = kind is nodes.VarRef
             s: _Scope | None = scope
             value: Any = _MISSING
-            while s is not None:
-                if variable:
+            if variable:
+                while s is not None:
                     if item.name in s.values:
                         if item.name not in s.failed:  # a failed one reads as nothing, as its uses fail
                             value = s.values[item.name]
                         break
                     if item.name in s.pending:
                         break
-                elif s.data is not None and item.name in s.data:
-                    value = _MISSING if item.name in s.failed_keys else s.data[item.name]
-                    break
-                s = s.parent
+                    s = s.parent
+            else:
+                s = _defining(scope, item.name)
+                if s is not None and s.data is not None and item.name not in s.failed_keys:
+                    value = s.data[item.name]
             resolved = value is not _MISSING
             span = item.span
             found.append(
@@ -1115,14 +1113,19 @@ def _names_of(node: Any, scope: _Scope) -> tuple[Name, ...] | None:
     return tuple(found)
 
 
-def _visible(scope: _Scope, name: str) -> bool:
-    """Whether a bare name would find ``name`` as an earlier key."""
+def _defining(scope: _Scope, name: str) -> _Scope | None:
+    """The innermost scope with an earlier key ``name``: where a bare name reads it (None: nowhere)."""
     s: _Scope | None = scope
     while s is not None:
         if s.data is not None and name in s.data:
-            return True
+            return s
         s = s.parent
-    return False
+    return None
+
+
+def _visible(scope: _Scope, name: str) -> bool:
+    """Whether a bare name would find ``name`` as an earlier key."""
+    return _defining(scope, name) is not None
 
 
 def _copy_data(value: Any) -> Any:

@@ -183,7 +183,7 @@ class _Walker:
             if kind is nodes.Object:
                 defines = _DEFINITION_PARENTS.get(path[-3:-1]) or _LAST_PARENT.get(path[-2] if len(path) > 1 else "")
                 if defines:
-                    name_span = member.key.spans[-1]
+                    name_span = member.key.last_span
                     definitions.append(Symbol(defines, path[-1], path, _unquoted(name_span), member.span))
             elif kind is nodes.Array:
                 refers = _REFERENCE_ARRAYS.get(path[-2:]) or ("gate" if path[-1] in _GATE_ARRAYS else None)
