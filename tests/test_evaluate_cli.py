@@ -98,3 +98,35 @@ def test_all_evaluates_every_flag_like_evaluate_all(capsys: pytest.CaptureFixtur
     assert out == {key: result.to_dict() for key, result in expected.items()}
     assert main(["eval", str(golden), "new_checkout_flow", "--all"]) == 2
     assert main(["eval", str(golden)]) == 2
+
+
+def test_all_with_a_targeting_key_fills_each_flags_own_unit_attribute(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Flags bucketed by different attributes, the context carrying one of them: the targeting key stands
+    # in only for what each flag lacks, and --all answers as each flag asked alone does.
+    from tusklang.compiler import compile_files
+
+    src = tmp_path / "p.tsk"
+    src.write_text(
+        "feature_flags = {\n flags = {\n"
+        "  by_user = { rollout_percentage = 50 }\n"
+        '  by_account = { rollout_percentage = 50, bucket_by = "account_id" }\n'
+        " }\n}\n"
+    )
+    snapshot = tmp_path / "flags.json"
+    snapshot.write_text(compile_files([str(src)], static=True).text)
+    answers, users = set(), set()
+    for i in range(40):
+        context = json.dumps({"targetingKey": f"k-{i}", "account_id": "acme"})
+        assert main(["eval", str(snapshot), "--all", "--context", context, "--format", "json"]) == 0
+        every = json.loads(capsys.readouterr().out)
+        for key in ("by_user", "by_account"):
+            assert main(["eval", str(snapshot), key, "--context", context, "--format", "json"]) == 0
+            alone = json.loads(capsys.readouterr().out)
+            assert (every[key]["value"], every[key]["reason"]) == (alone["value"], alone["reason"]), key
+        assert "missing" not in (every["by_user"].get("detail") or "")  # the key stood in for user_id
+        users.add(every["by_user"]["value"])
+        answers.add(every["by_account"]["value"])
+    assert users == {True, False}  # bucketed by the key: 40 units fall on both sides of 50%
+    assert len(answers) == 1  # every context is account acme: the key did not stand in for it

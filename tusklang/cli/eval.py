@@ -110,15 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_all(client: Client, context: dict[str, Any], args: argparse.Namespace) -> int:
-    from ..openfeature.mapping import TargetingKey
-
-    results = client.evaluate_all(context, args.now)
-    if "targetingKey" in context:  # per flag, the unit attributes it lacks (as `tusk serve`'s bulk route)
-        targeting, snapshot = TargetingKey(), client.snapshot
-        for key in results:
-            filled = targeting.context(snapshot, key, context)
-            if filled is not context:
-                results[key] = client.evaluate(key, filled, args.now)
+    results = _every_result(client, context, args.now)
     if args.format == "json":
         print_json({key: result.to_dict() for key, result in sorted(results.items())})
     else:
@@ -129,6 +121,21 @@ def _run_all(client: Client, context: dict[str, Any], args: argparse.Namespace) 
                 f"{key.ljust(width)}  {value}  (variant {result.variant}, reason {result.reason}{_decided_by(result)})"
             )
     return EXIT_PROBLEMS if any(r.error_code for r in results.values()) else EXIT_OK
+
+
+def _every_result(client: Client, context: dict[str, Any], now: str | None) -> dict[str, EvaluationResult]:
+    """``evaluate_all``, with OpenFeature's targeting key under the unit attributes each flag lacks (as
+    `tusk serve`'s bulk route): one ``evaluate_all`` when every flag lacks the same ones, the usual case."""
+    if "targetingKey" not in context:
+        return client.evaluate_all(context, now)
+    from ..openfeature.mapping import TargetingKey, fill
+
+    targeting, snapshot = TargetingKey(), client.snapshot
+    lacking = {key: targeting.missing(snapshot, key, context) for key in (*snapshot.flags, *snapshot.experiments)}
+    distinct = set(lacking.values())
+    if len(distinct) <= 1:
+        return client.evaluate_all(fill(context, distinct.pop() if distinct else ()), now)
+    return {key: client.evaluate(key, fill(context, missing), now) for key, missing in lacking.items()}
 
 
 def _decided_by(result: EvaluationResult) -> str:
