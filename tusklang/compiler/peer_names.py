@@ -87,7 +87,7 @@ def operator_for(value: str, options: Sequence[str]) -> str | None:
     for option in options:  # ours in another case or separator: `SEMVER_EQ`, `notIn`, `Starts-With`
         if _normal(option) == normal:
             return option
-    ours = _OPERATORS.get(normal) or _OPERATORS.get(value.strip())
+    ours = _OPERATORS.get(normal)
     return ours if ours in options else None
 
 
