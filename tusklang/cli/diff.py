@@ -8,6 +8,7 @@ a change can be reviewed before anything is compiled or deployed.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from ._common import (
@@ -69,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _side(path: str, args: argparse.Namespace) -> dict[str, Any]:
     """The snapshot ``path`` holds, or the one its TuskLang source compiles to."""
-    import os
-
     if os.path.isdir(path) or path.endswith(".tsk"):
         return _compiled(path, None, args)
     if path.endswith(".json"):
@@ -79,10 +78,10 @@ def _side(path: str, args: argparse.Namespace) -> dict[str, Any]:
     from ..safejson import JSONInputError, loads
 
     try:
-        loads(text)
+        data = loads(text)
     except JSONInputError:
         return _compiled(path, text, args)
-    return _snapshot(path, text)
+    return _snapshot(path, text, data)
 
 
 def _compiled(path: str, text: str | None, args: argparse.Namespace) -> dict[str, Any]:
@@ -99,7 +98,7 @@ def _compiled(path: str, text: str | None, args: argparse.Namespace) -> dict[str
     return dict(result.snapshot)
 
 
-def _snapshot(path: str, text: str | None = None) -> dict[str, Any]:
+def _snapshot(path: str, text: str | None = None, data: Any = None) -> dict[str, Any]:
     """The file's snapshot as data, checked by the evaluator's own loader first: the diff reads its fields
     as a snapshot has them, so anything else is a one-line error (exit 2), never a traceback."""
     from ..diagnostics import TuskError
@@ -109,7 +108,8 @@ def _snapshot(path: str, text: str | None = None) -> dict[str, Any]:
     if text is None:
         text = read_text(path)
     try:
-        data = loads(text)
+        if data is None:  # not parsed already (by _side, sniffing what the file holds)
+            data = loads(text)
     except JSONInputError as exc:
         raise io_error(f"{path}: not JSON ({str(exc).removeprefix('not valid JSON: ')})") from None
     try:
