@@ -817,3 +817,25 @@ def test_an_unreachable_override_layer_records_no_decision(
         assert [d["action"] for d in store.history("co")] == ["start"]
         state, _ = store.load("co")
         assert state.status is Status.PROGRESSING
+
+
+@pytest.mark.parametrize("command", ["rollout", "serve"])
+def test_sigterm_raised_inside_a_database_statement_is_not_a_database_error(command: str, tmp_path: Path) -> None:
+    # The SIGTERM handler raises wherever the process is; inside a statement, the database layer turns any
+    # Exception into a database error (exit 2): the controller once exited 2 on SIGTERM in CI this way.
+    import importlib
+
+    from tusklang.db.write import connect_write
+
+    terminated = importlib.import_module(f"tusklang.cli.{command}")._Terminated
+
+    class SignalArrives:
+        def __conform__(self, protocol: object) -> None:  # sqlite3 adapts the parameter inside the statement
+            raise terminated
+
+    db = connect_write(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with pytest.raises(terminated):
+            db.execute("SELECT ?", (SignalArrives(),))
+    finally:
+        db.close()

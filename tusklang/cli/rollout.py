@@ -509,8 +509,12 @@ def _metric_source(args: argparse.Namespace, sql_source: Any, state: Any, contro
     return CombinedMetricSource(sql_source, {m: source for m in wanted}), events_db
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived: the controller stops as it would at the end of a release (exit 0)."""
+class _Terminated(BaseException):
+    """SIGTERM arrived: the controller stops as it would at the end of a release (exit 0).
+
+    A BaseException, as KeyboardInterrupt is: raised from the signal handler wherever the controller
+    happens to be, it must pass the `except Exception` of the layers below (the database layer turns
+    any Exception in a statement into a database error, exit 2: seen once in CI)."""
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

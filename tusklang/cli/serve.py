@@ -131,8 +131,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived: stop as on Ctrl-C, but it is the normal way to stop a service, so exit 0."""
+class _Terminated(BaseException):
+    """SIGTERM arrived: stop as on Ctrl-C, but it is the normal way to stop a service, so exit 0.
+
+    A BaseException, as KeyboardInterrupt is (and the LSP worker's Cancelled): raised from the signal
+    handler wherever start-up happens to be, it must pass the `except Exception` of the layers below."""
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
