@@ -14,6 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+# A `tusk check` run by a test through the `tusk` script neither uses nor starts a warm check server
+# (tusklang/warm), which would outlive the test; tests/test_warm_check.py turns it on where it is tested.
+os.environ["TUSK_CHECK_SERVER"] = "0"
+
 # Under CI the property tests draw a fixed sequence of examples: a red CI is then reproducible from its log,
 # and what a random search finds outside CI is filed with its example as a test of its own
 # (as tests/test_dumps_expressions.py holds the shapes the roundtrip property found) rather than turning
