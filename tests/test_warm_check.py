@@ -254,3 +254,23 @@ def test_a_folder_other_users_can_enter_is_not_used(runtime: str, project: Path)
     assert _server_pid(runtime) is None  # nor does a server start there
     folder.chmod(0o700)
     assert wire.is_private(str(folder))
+
+
+def test_a_server_that_does_not_answer_in_time_leaves_the_check_to_the_caller(server: str, project: Path) -> None:
+    pid = _server_pid(server)
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        # captured through pipes: the call returns only once every holder of their write ends is gone, so a
+        # server that kept this process's descriptors would hold it here until SIGCONT
+        checked = _tusk(["check", "broken.tsk"], _env(server), project)
+        waited = time.monotonic() - start
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    here = _tusk(["check", "broken.tsk"], _env(server, TUSK_CHECK_SERVER="0"), project)
+    assert (checked.returncode, checked.stdout, checked.stderr) == (here.returncode, here.stdout, here.stderr)
+    assert wire.START_TIMEOUT <= waited < wire.START_TIMEOUT + 20
+    # the server goes on, and the check it then forks for the gone caller runs nothing
+    warm = _tusk(["check", "broken.tsk"], _env(server, TUSK_CHECK_SERVER="required"), project)
+    assert (warm.returncode, warm.stdout, warm.stderr) == (here.returncode, here.stdout, here.stderr)

@@ -10,7 +10,7 @@ to the next: each child starts from the same warmed state and exits.
 
 - ``wire``: where the server listens and the few bytes client and server exchange;
 - ``client``: the `tusk` script's side (standard-library C modules only, so that handing over is cheap);
-- ``server``: the warm process (`python -m tusklang.warm.server`).
+- ``server``: the warm process, started by the client with the client's interpreter and import path.
 
 docs/lint.md ("A warm check") is the user's description: when the server starts, when it stops, and how
 to turn it off (`TUSK_CHECK_SERVER=0`).

@@ -29,13 +29,18 @@ def forward(argv: list[str]) -> int | None:
         return None
     try:
         try:
+            sock.settimeout(wire.START_TIMEOUT)
             sock.connect(path)
             _send_request(sock, argv)
             first = wire.read_reply(sock)
-        except OSError:
+            if first is None or first[0] != wire.STARTED:
+                return None  # stale (it exits now) or gone: run here
+            # The streams go with GO, only to a child that is there to take them: descriptors queued on a
+            # socket nobody reads would hold this process's pipes open after it ends.
+            sock.sendmsg([wire.GO], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _descriptors())])
+            sock.settimeout(None)
+        except OSError:  # a timeout, or a closed stream (EBADF): the child sees the socket close, runs nothing
             return None
-        if first is None or first[0] != wire.STARTED:
-            return None  # stale (it exits now) or gone: run here
         return _await_exit(sock, first[1])
     finally:
         sock.close()
@@ -46,11 +51,7 @@ def _send_request(sock: _socket.socket, argv: list[str]) -> None:
     os.umask(umask)
     streams = tuple(_stream_settings(getattr(sys, name)) for name in _STREAMS)
     payload = marshal.dumps((sys.argv[0], argv, os.getcwd(), dict(os.environ), umask, streams))
-    message = wire.LENGTH.pack(len(payload)) + payload
-    # The descriptors travel with the first bytes; a closed one (EBADF) means no server for this call.
-    sent = sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _descriptors())])
-    if sent < len(message):
-        sock.sendall(message[sent:])
+    sock.sendall(wire.LENGTH.pack(len(payload)) + payload)
 
 
 def _descriptors() -> bytes:

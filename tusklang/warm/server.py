@@ -188,9 +188,12 @@ def _serve(listener: socket.socket, lock: int, installed: tuple[tuple[str, int, 
 def _child(conn: socket.socket) -> None:
     code = 2
     try:
-        request, descriptors = _receive(conn)
+        request = _receive(conn)
         conn.sendall(wire.reply(wire.STARTED, os.getpid()))
-        code = _run(conn, request, descriptors)
+        descriptors = _streams(conn)
+        if descriptors is None:
+            os._exit(0)  # the client gave up waiting and runs the check itself
+        code = _run(request, descriptors)
     except BaseException:  # the client reports a child that ends without a code
         os._exit(code)
     try:
@@ -199,29 +202,45 @@ def _child(conn: socket.socket) -> None:
         os._exit(code)
 
 
-def _receive(conn: socket.socket) -> tuple[tuple, list[int]]:  # type: ignore[type-arg]
-    fds_size = socket.CMSG_SPACE(3 * struct.calcsize("i"))
-    data, ancillary, _flags, _address = conn.recvmsg(65536, fds_size)
-    descriptors: list[int] = []
-    for level, kind, payload in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            usable = len(payload) - len(payload) % 4
-            descriptors.extend(struct.unpack(f"{usable // 4}i", payload[:usable]))
-    if len(descriptors) != 3 or len(data) < wire.LENGTH.size:
-        raise ConnectionError("a request without its three streams")
-    (length,) = wire.LENGTH.unpack_from(data)
+def _receive(conn: socket.socket) -> tuple:  # type: ignore[type-arg]
+    """The caller's state: a 4-byte length, then marshal data."""
+    data = b""
+    while len(data) < wire.LENGTH.size:
+        chunk = conn.recv(wire.LENGTH.size - len(data))
+        if not chunk:
+            raise ConnectionError("a request cut short")
+        data += chunk
+    (length,) = wire.LENGTH.unpack(data)
     if length > wire.MAX_REQUEST:
         raise ConnectionError("a request too long")
-    body = data[wire.LENGTH.size :]
+    body = b""
     while len(body) < length:
-        chunk = conn.recv(length - len(body))
+        chunk = conn.recv(min(length - len(body), 1 << 20))
         if not chunk:
             raise ConnectionError("a request cut short")
         body += chunk
-    return marshal.loads(body), descriptors
+    return marshal.loads(body)  # type: ignore[no-any-return]
 
 
-def _run(conn: socket.socket, request: tuple, descriptors: list[int]) -> int:  # type: ignore[type-arg]
+def _streams(conn: socket.socket) -> list[int] | None:
+    """GO and the caller's descriptors 0-2, or None when the client closed instead."""
+    data, ancillary, _flags, _address = conn.recvmsg(1, socket.CMSG_SPACE(3 * _INT.size))
+    descriptors: list[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            usable = len(payload) - len(payload) % _INT.size
+            descriptors.extend(struct.unpack(f"{usable // _INT.size}i", payload[:usable]))
+    if data != wire.GO or len(descriptors) != 3:
+        for fd in descriptors:
+            os.close(fd)
+        return None
+    return descriptors
+
+
+_INT = struct.Struct("i")
+
+
+def _run(request: tuple, descriptors: list[int]) -> int:  # type: ignore[type-arg]
     argv0, argv, cwd, environ, umask, streams = request
     for target, fd in enumerate(descriptors):
         os.dup2(fd, target)
@@ -286,7 +305,3 @@ def _reopen_streams(streams: tuple) -> None:  # type: ignore[type-arg]
         )
         setattr(sys, name, stream)
         setattr(sys, f"__{name}__", stream)
-
-
-if __name__ == "__main__":
-    main(wire.socket_path())

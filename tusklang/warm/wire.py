@@ -31,6 +31,11 @@ OFF, ON, REQUIRED = "off", "on", "required"
 # Replies: the child running the check (its pid, which the client signals on Ctrl-C), the check's exit
 # code, or "this server is older than the installed code: run the check yourself".
 STARTED, EXITED, STALE = b"P", b"X", b"S"
+# The client's answer to STARTED: run it. A client that gave up waiting closes instead, and the child
+# exits without running anything, so a check never runs twice (there, and in the calling process).
+GO = b"G"
+# Seconds the client waits for STARTED before it runs the check itself (a server stopped or swamped).
+START_TIMEOUT = 3.0
 REPLY = struct.Struct("!ci")
 LENGTH = struct.Struct("!I")
 MAX_REQUEST = 64 * 1024 * 1024  # an environment and arguments, never near this
