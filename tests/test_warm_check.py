@@ -23,6 +23,7 @@ from tusklang.warm import wire
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the warm check is Linux only")
 
 TUSK = str(Path(sys.executable).with_name("tusk"))
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 CLEAN = """\
 feature_flags = {
@@ -147,6 +148,9 @@ CASES = [
     (["check", "--no-such-option", "clean.tsk"], None),
     (["check", "--help"], None),
     (["check"], None),
+    # the seed project: @file includes, @env from an env file, @query left unknown
+    (["check", str(FIXTURES / "seed" / "project.tsk"), "--env-file", str(FIXTURES / "seed" / "seed.env")], None),
+    (["check", str(FIXTURES / "project" / "split"), "--format", "json"], None),
 ]
 
 
@@ -274,3 +278,27 @@ def test_a_server_that_does_not_answer_in_time_leaves_the_check_to_the_caller(se
     # the server goes on, and the check it then forks for the gone caller runs nothing
     warm = _tusk(["check", "broken.tsk"], _env(server, TUSK_CHECK_SERVER="required"), project)
     assert (warm.returncode, warm.stdout, warm.stderr) == (here.returncode, here.stdout, here.stderr)
+
+
+def test_checks_that_start_together_leave_one_server(runtime: str, project: Path) -> None:
+    env = _env(runtime)
+    procs = [
+        subprocess.Popen([TUSK, "check", "clean.tsk"], env=env, cwd=project, stdout=subprocess.DEVNULL)
+        for _ in range(4)
+    ]
+    assert [proc.wait(timeout=60) for proc in procs] == [0] * 4
+    assert _wait_for(lambda: _socket_ready(runtime))
+    time.sleep(2.0)  # the servers that lost the race for the lock have exited by now
+    servers = [
+        pid
+        for pid in os.listdir("/proc")
+        if pid.isdigit() and runtime.encode() in _cmdline(pid) and b"tusklang.warm.server" in _cmdline(pid)
+    ]
+    assert servers == [str(_server_pid(runtime))]
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
