@@ -180,9 +180,14 @@ def _serve(listener: socket.socket, lock: int, installed: tuple[tuple[str, int, 
                 conn.sendall(wire.reply(wire.STALE, 0))
                 return
             if os.fork() == 0:
-                listener.close()
-                os.close(lock)
-                _child(conn)  # does not return
+                # The child never returns into main's cleanup (which would remove the server's socket).
+                try:
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    listener.close()
+                    os.close(lock)
+                    _child(conn)
+                finally:
+                    os._exit(2)
 
 
 def _child(conn: socket.socket) -> None:
