@@ -25,7 +25,7 @@ from typing import Any
 
 from ..snapshot import models as m
 from . import reasons as r
-from .bucketing import _hash, cbor_text
+from .bucketing import _hash, cbor_text, salted_heads
 from .conditions import Check, parsed_version, semver_key
 from .result import EvaluationResult
 
@@ -61,9 +61,8 @@ class _Source:
 
 def _hash_lines(src: _Source, salt: str, out: str, depth: int) -> None:
     """``out = murmur3(cbor(salt + ":" + unit))`` inlined, with the CBOR head precomputed per length."""
-    prefix = f"{salt}:".encode()
+    prefix, heads = salted_heads(salt)
     plen = len(prefix)
-    heads = tuple(cbor_text(b"\0" * n)[: -n or None] + prefix if n >= plen else b"" for n in range(plen + 1024))
     heads_name, hash_name = src.const(heads), src.const(_hash)
     slow = src.const(lambda data: _hash(cbor_text(prefix + data), 0, False))
     src.emit(depth, f"_n = {plen} + len(_data)")
