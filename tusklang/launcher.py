@@ -12,25 +12,30 @@ import sys
 def main() -> int:
     argv = sys.argv[1:]
     if argv[:1] != ["check"]:
-        from .cli import main as cli_main
-
-        return cli_main(argv)
+        return _here(argv)
     from .warm import client, wire
 
     mode = wire.mode()
-    if mode != wire.OFF:
-        code = client.forward(argv)
-        if code is not None:
-            return code
-        if mode == wire.REQUIRED:
-            print("tusk: no warm check server answered (TUSK_CHECK_SERVER=required)", file=sys.stderr)
-            return 2
+    if mode == wire.OFF:
+        return _here(argv)
+    path = wire.socket_path()
+    code = client.forward(argv, path)
+    if code is not None:
+        return code
+    if mode == wire.REQUIRED:
+        print("tusk: no warm check server answered (TUSK_CHECK_SERVER=required)", file=sys.stderr)
+        return 2
+    code = _here(argv)
+    if not _in_ci():
+        client.start_server(path)
+    return code
+
+
+def _here(argv: list[str]) -> int:
+    """`tusk ARGV` run in this process."""
     from .cli import main as cli_main
 
-    code = cli_main(argv)
-    if mode == wire.ON and not _in_ci():
-        client.start_server()
-    return code
+    return cli_main(argv)
 
 
 def _in_ci() -> bool:

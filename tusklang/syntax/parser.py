@@ -29,14 +29,16 @@ from .precedence import fold_operators
 from .recovery import first_wins, is_syntax_error, recover
 
 
+def grammar_paths() -> list[str]:
+    """Where the grammar may be, in order: shipped in the wheel, or grammar/ beside the package in a checkout."""
+    package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    return [os.path.join(package, "_grammar", "tusk.lark"), os.path.join(package, "..", "grammar", "tusk.lark")]
+
+
 def grammar_text() -> str:
     """The grammar shipped in the wheel, or grammar/ beside the package in a checkout."""
     # Plain files first: importlib.resources and pathlib cost more to import than the whole read (start-up).
-    package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-    for candidate in (
-        os.path.join(package, "_grammar", "tusk.lark"),
-        os.path.join(package, "..", "grammar", "tusk.lark"),
-    ):
+    for candidate in grammar_paths():
         try:
             with open(candidate, encoding="utf-8") as file:
                 return file.read()

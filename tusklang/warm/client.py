@@ -17,11 +17,10 @@ from . import wire
 _STREAMS = ("stdin", "stdout", "stderr")
 
 
-def forward(argv: list[str]) -> int | None:
-    """The exit code of `tusk ARGV` run by the warm server (its output written to this process's
-    streams), or None when no server took it: none runs, it is stale, or a stream is closed."""
+def forward(argv: list[str], path: str) -> int | None:
+    """The exit code of `tusk ARGV` run by the warm server listening at ``path`` (its output written to
+    this process's streams), or None when no server took it: none runs, it is stale, or a stream is closed."""
     try:
-        path = wire.socket_path()
         if not wire.is_private(os.path.dirname(path)):
             return None
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -93,13 +92,13 @@ def _await_exit(sock: _socket.socket, child: int) -> int:
     return done[1]
 
 
-def start_server() -> None:
-    """Start a server for the next `tusk check`, detached from this process, its terminal and its folder.
+def start_server(path: str) -> None:
+    """Start a server at ``path`` for the next `tusk check`, detached from this process, its terminal and
+    its folder.
 
     It gets this interpreter, import path and environment. Errors are ignored: the check has run already,
     and without a server the next one runs here again.
     """
-    path = wire.socket_path()
     code = f"import sys; sys.path[:] = {sys.path!r}; from tusklang.warm.server import main; main({path!r})"
     devnull = os.devnull
     try:

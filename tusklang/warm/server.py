@@ -142,13 +142,12 @@ def _fingerprint() -> tuple[tuple[str, int, int], ...]:
     """The files this process runs: tusklang's loaded modules and grammar, and each import folder (whose
     time changes when a package is installed, upgraded or removed)."""
     import tusklang
+    from tusklang.syntax.parser import grammar_paths
 
     root = os.path.dirname(tusklang.__file__)
     files = {getattr(module, "__file__", None) or "" for module in list(sys.modules.values())}
     paths = sorted(name for name in files if name.startswith(root + os.sep))
-    package = os.path.dirname(root)
-    # where tusklang.syntax.parser.grammar_text reads the grammar: in the wheel, or beside a checkout
-    paths += [os.path.join(package, "_grammar", "tusk.lark"), os.path.join(package, "..", "grammar", "tusk.lark")]
+    paths += grammar_paths()
     paths.extend(entry for entry in sys.path if entry and os.path.isdir(entry))
     stamps = []
     for name in paths:
@@ -162,6 +161,7 @@ def _fingerprint() -> tuple[tuple[str, int, int], ...]:
 
 
 _CREDENTIALS = struct.Struct("3i")
+_INT = struct.Struct("i")
 
 
 def _serve(listener: socket.socket, lock: int, installed: tuple[tuple[str, int, int], ...]) -> None:
@@ -209,21 +209,15 @@ def _child(conn: socket.socket) -> None:
 
 def _receive(conn: socket.socket) -> tuple:  # type: ignore[type-arg]
     """The caller's state: a 4-byte length, then marshal data."""
-    data = b""
-    while len(data) < wire.LENGTH.size:
-        chunk = conn.recv(wire.LENGTH.size - len(data))
-        if not chunk:
-            raise ConnectionError("a request cut short")
-        data += chunk
-    (length,) = wire.LENGTH.unpack(data)
+    head = wire.read_exact(conn, wire.LENGTH.size)
+    if head is None:
+        raise ConnectionError("a request cut short")
+    (length,) = wire.LENGTH.unpack(head)
     if length > wire.MAX_REQUEST:
         raise ConnectionError("a request too long")
-    body = b""
-    while len(body) < length:
-        chunk = conn.recv(min(length - len(body), 1 << 20))
-        if not chunk:
-            raise ConnectionError("a request cut short")
-        body += chunk
+    body = wire.read_exact(conn, length)
+    if body is None:
+        raise ConnectionError("a request cut short")
     return marshal.loads(body)  # type: ignore[no-any-return]
 
 
@@ -240,9 +234,6 @@ def _streams(conn: socket.socket) -> list[int] | None:
             os.close(fd)
         return None
     return descriptors
-
-
-_INT = struct.Struct("i")
 
 
 def _run(request: tuple, descriptors: list[int]) -> int:  # type: ignore[type-arg]

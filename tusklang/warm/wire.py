@@ -2,9 +2,10 @@
 
 Imported by the `tusk` script before anything else of tusklang: standard-library C modules only.
 
-The request is one message: a 4-byte length, then the caller's state as ``marshal`` data (both ends are
-the same interpreter: the socket's name is derived from it), with the caller's standard input, output and
-error attached as file descriptors (SCM_RIGHTS). Each reply is 5 bytes: a kind and a signed 32-bit number.
+The request is a 4-byte length, then the caller's state as ``marshal`` data (both ends are the same
+interpreter: the socket's name is derived from it). The child answers STARTED; the client then sends GO
+with its standard input, output and error attached as file descriptors (SCM_RIGHTS), and the child answers
+EXITED when the check is over. Each reply is 5 bytes: a kind and a signed 32-bit number.
 """
 
 from __future__ import annotations
@@ -88,13 +89,21 @@ def reply(kind: bytes, value: int) -> bytes:
     return REPLY.pack(kind, value)
 
 
-def read_reply(sock: _socket.socket) -> tuple[bytes, int] | None:
-    """The next reply, or None when the other end closed first."""
+def read_exact(sock: _socket.socket, size: int) -> bytes | None:
+    """The next ``size`` bytes, or None when the other end closed first."""
     data = b""
-    while len(data) < REPLY.size:
-        chunk = sock.recv(REPLY.size - len(data))
+    while len(data) < size:
+        chunk = sock.recv(min(size - len(data), 1 << 20))
         if not chunk:
             return None
         data += chunk
+    return data
+
+
+def read_reply(sock: _socket.socket) -> tuple[bytes, int] | None:
+    """The next reply, or None when the other end closed first."""
+    data = read_exact(sock, REPLY.size)
+    if data is None:
+        return None
     kind, value = REPLY.unpack(data)
     return kind, value
