@@ -73,7 +73,7 @@ def _code() -> bytes:
             folder = spec.submodule_search_locations[0]
             binary = [e.path for e in os.scandir(folder) if e.name.startswith("_pydantic_core.")]
             files.extend([os.path.join(folder, w) for w in wanted] + sorted(binary))
-        stats = [(path, os.stat(path).st_mtime_ns, os.stat(path).st_size) for path in files]
+        stats = [(path, info.st_mtime_ns, info.st_size) for path in files for info in (os.stat(path),)]
         _code_fingerprint = marshal.dumps((sys.version, sys.implementation.cache_tag, stats), 2)
     return _code_fingerprint
 
