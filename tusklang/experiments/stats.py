@@ -112,11 +112,16 @@ def _beta_cdf(x: float, a: float, b: float) -> float:
     return float(special.betainc(a, b, x))
 
 
-def _beta_pdf(x: float, a: float, b: float, log_norm: float) -> float:
-    """The Beta(a, b) density at x; ``log_norm`` is ``special.betaln(a, b)``, computed once per integral."""
-    if x <= 0.0 or x >= 1.0:
-        return float(sps.beta.pdf(x, a, b))  # the edges' limits (0, a finite value or inf), as scipy gives
-    return math.exp((a - 1.0) * math.log(x) + (b - 1.0) * math.log1p(-x) - log_norm)
+def _beta_density(a: float, b: float) -> Callable[[float], float]:
+    """The Beta(a, b) density, its normalising constant computed once (per integral, not per point)."""
+    log_norm = float(special.betaln(a, b))
+
+    def pdf(x: float) -> float:
+        if x <= 0.0 or x >= 1.0:
+            return float(sps.beta.pdf(x, a, b))  # the edges' limits (0, a finite value or inf), as scipy gives
+        return math.exp((a - 1.0) * math.log(x) + (b - 1.0) * math.log1p(-x) - log_norm)
+
+    return pdf
 
 
 def _quad(func: Callable[[float], float], lo: float, hi: float) -> float:
@@ -136,8 +141,8 @@ def _integrate_greater(a1: float, b1: float, a2: float, b2: float) -> float:
     if min(b1, b2) < min(a1, a2) and min(b1, b2) < 1:
         a1, b1, a2, b2 = b2, a2, b1, a1
     lo, hi = _support(a1, b1)
-    log_norm = float(special.betaln(a1, b1))
-    return _quad(lambda x: _beta_pdf(x, a1, b1, log_norm) * _beta_cdf(x, a2, b2), lo, hi)
+    pdf = _beta_density(a1, b1)
+    return _quad(lambda x: pdf(x) * _beta_cdf(x, a2, b2), lo, hi)
 
 
 def prob_greater(a1: float, b1: float, a2: float, b2: float) -> float:
@@ -210,12 +215,10 @@ def prob_best(arms: Sequence[tuple[int, int]], prior: Prior = UNIFORM_PRIOR) -> 
     for j, (a_j, b_j) in enumerate(params):
         others = [p for i, p in enumerate(params) if i != j]
         lo, hi = _support(a_j, b_j)
-        log_norm = float(special.betaln(a_j, b_j))
+        density = _beta_density(a_j, b_j)
 
-        def integrand(
-            x: float, a_j: float = a_j, b_j: float = b_j, others: list = others, log_norm: float = log_norm
-        ) -> float:
-            value = _beta_pdf(x, a_j, b_j, log_norm)
+        def integrand(x: float, pdf: Callable[[float], float] = density, others: list = others) -> float:
+            value = pdf(x)
             for a_i, b_i in others:
                 value *= _beta_cdf(x, a_i, b_i)
             return value
