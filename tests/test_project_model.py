@@ -152,7 +152,7 @@ def _needs_execution(case: Case) -> Callable[[Diagnostic], bool]:
     merged = project.merge(flag_sources)
     unknown = analyse(project, flag_sources).unknown
     spans: list[Span] = [s for s in unknown.values() if s is not None]
-    spans += [merged.locator.key_spans[p] for p in unknown if p in merged.locator.key_spans]
+    spans += [s for s in map(merged.locator.written_key, unknown) if s is not None]
     lines = {(s.file, s.line) for s in spans}
 
     def needs(d: Diagnostic) -> bool:

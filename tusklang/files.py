@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 _SLICE = 1 << 20  # characters encoded and written at a time
@@ -20,8 +21,11 @@ class WriteError(Exception):
     """A file could not be written: one line, naming the path. The target is left as it was."""
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+def write_atomic(path: str | os.PathLike[str], text: str | Sequence[str]) -> None:
     """Write via a temp file in the same folder and rename, so readers never see half a file.
+
+    ``text`` may be a sequence of pieces, written one after the other (the compiler's snapshot comes
+    that way: joined first, it was one more copy of the file at the process's peak).
 
     Every failure (the path is a directory, its folder is missing, unwritable or a file, the disk is
     full, the text cannot be encoded) is a WriteError naming ``path``, and leaves the target and its
@@ -47,8 +51,9 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             # In slices: one write of the whole text encodes all of it at once, a second copy as big as
             # the file (a snapshot of 50,000 flags is 40-60 MB) on top of the text at the process's peak.
-            for start in range(0, len(text), _SLICE):
-                fh.write(text[start : start + _SLICE])
+            for piece in (text,) if isinstance(text, str) else text:
+                for start in range(0, len(piece), _SLICE):
+                    fh.write(piece[start : start + _SLICE])
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

@@ -48,6 +48,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from .derived_spans import items_are_derivable, key_is_derivable
 from .diagnostics import Diagnostic, Related, Span
 from .limits import MAX_DEPTH
 from .suggest import MAX_CANDIDATES, did_you_mean
@@ -122,6 +123,11 @@ def _inert_hook(node: nodes.Directive, args: list[Any], interp: Interpreter) -> 
     return inert_directive(node, args)
 
 
+# Values whose span stays the one recorded at their member's path, so that a bare key before it can be
+# derived from it (a directive's may be replaced by an included file's: @file grafts its spans).
+_SPANNED_HERE = frozenset({nodes.String, nodes.Number, nodes.Bool, nodes.Object, nodes.Array})
+
+
 class Interpreter:
     def __init__(
         self,
@@ -134,7 +140,8 @@ class Interpreter:
         self.hook = hook or _inert_hook
         self.diagnostics: list[Diagnostic] = []
         self.record_spans = record_spans
-        # path -> span of the value (and of the key, for objects' members), for later stages.
+        # path -> span of the value (and of the key, for objects' members), for later stages; what the
+        # text around a recorded span tells is left out (literal arrays' items, bare keys: derived_spans).
         self.spans: dict[tuple[str | int, ...], Span] = {}
         self.key_spans: dict[tuple[str | int, ...], Span] = {}
         # The path of the member whose value is being computed (directives record where they ran).
@@ -228,11 +235,19 @@ class Interpreter:
                         sub = (*path, *parts[: index + 1])
                         key_spans.setdefault(sub, key.spans[index])
                         spans.setdefault(sub, member.span)
-            member_path = path + parts if record else path
-            if record:
-                key_spans[member_path] = key.last_span
             value = member.value
             vkind = type(value)
+            if record:
+                member_path = path + parts
+                name = parts[-1]
+                # A bare key right before its value's `=` is told by the text (tusklang/derived_spans.py)
+                if vkind in _SPANNED_HERE and key_is_derivable(key.span.source.text, key.last_span, value.span, name):
+                    if name in target:  # an earlier definition's key must not stand for this one's
+                        key_spans.pop(member_path, None)
+                else:
+                    key_spans[member_path] = key.last_span
+            else:
+                member_path = path
             if vkind is nodes.String or vkind is nodes.Number or vkind is nodes.Bool:
                 # the common member, `name = literal`: what ``value`` does for it, without the call
                 if record:
@@ -306,16 +321,17 @@ class Interpreter:
             append = items.append
             depth = self._depth
             if self.record_spans:
-                recorded = self.spans
+                # a bracketed array's literal items: no span recorded, the array's (above) gives them
+                derivable = items_are_derivable(node.span)
                 for i, item in enumerate(node.items):
-                    sub = (*path, i)
                     ikind = type(item)
                     if ikind is nodes.String or ikind is nodes.Number or ikind is nodes.Bool:
-                        recorded[sub] = item.span  # as ``value`` records it, without the call
+                        if not derivable:
+                            self.spans[(*path, i)] = item.span
                         append(item.value)
                         continue
                     self._depth = depth + 1
-                    append(self.value(item, scope, sub))
+                    append(self.value(item, scope, (*path, i)))
             else:
                 for item in node.items:
                     self._depth = depth + 1

@@ -20,7 +20,7 @@ from .directives import REGISTRY, IncludedFile, ResolveContext
 from .interpret import TaintMap, runtime_only_diagnostic, runtime_only_problems
 from .project.resolving import context_for, include_chains, run_document, with_include_chain
 from .project.settings import DEFAULT_MAX_ROWS, DEFAULT_QUERY_TIMEOUT, Settings
-from .project.sourcemap import dotted
+from .project.sourcemap import Locator, dotted
 from .syntax import nodes
 from .syntax.parser import parse
 
@@ -42,6 +42,11 @@ class Resolved:
     taint: TaintMap = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     included: list[IncludedFile] = field(default_factory=list)
+
+    @property
+    def locator(self) -> Locator:
+        """Where each value and key is written: the tables leave out what the text tells (derived_spans)."""
+        return Locator(self.spans, self.key_spans)
 
     @property
     def secret_paths(self) -> set[Path_]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 TYPE_CHECKING = False  # typing is not imported at run time: `tusk --help` start-up
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ def read_text(path: str) -> str:
         raise io_error(f"{path}: not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+def write_atomic(path: str | os.PathLike[str], text: str | Sequence[str]) -> None:
     """``tusklang.files.write_atomic`` (readers never see half a file), its failure a one-line I/O error (exit 2)."""
     from .. import files
 

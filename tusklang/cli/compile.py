@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         report(policy.apply(exc.diagnostics), args.format)
         return 1
     diagnostics = policy.apply(result.diagnostics)
-    text = result.text
+    text: str | list[str] = result.pieces
     if args.target == "flagd":
         from ..export import dumps_flagd, to_flagd
 

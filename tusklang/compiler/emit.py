@@ -41,12 +41,17 @@ _quote = json.encoder.encode_basestring  # ensure_ascii=False, as _compact's
 
 def canonical_json(snapshot: dict[str, Any]) -> str:
     """The one byte layout of a snapshot: sorted keys, UTF-8, no NaN, nested objects below depth 3 inline."""
-    # Pieces of one list, joined once: a string per level (the `flags` section, then the whole) was
-    # three copies of the text at once.
+    return "".join(canonical_pieces(snapshot))
+
+
+def canonical_pieces(snapshot: dict[str, Any]) -> list[str]:
+    """``canonical_json(snapshot)`` in pieces (about one per flag), for a writer that needs no joined copy."""
+    # Pieces of one list: a string per level (the `flags` section, then the whole) was three copies
+    # of the text at once.
     out: list[str] = []
     _write(snapshot, 0, out)
     out.append("\n")
-    return "".join(out)
+    return out
 
 
 def _write(value: Any, depth: int, out: list[str]) -> None:

@@ -7,6 +7,7 @@ and the snapshot with its provenance.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,7 +26,7 @@ from ..syntax.nodes import Document
 from . import requires
 from .access import access_settings
 from .binding import binding_diagnostics
-from .emit import canonical_json
+from .emit import canonical_pieces
 from .lint import LintOptions, lint
 from .locate import Locator, Path, validation_diagnostics
 from .normalise import FlagSource, Normaliser, SegmentSource, analysis_defaults
@@ -52,10 +53,17 @@ NOT_ACTED_ON: dict[Path, str] = {
 @dataclass
 class CompileResult:
     snapshot: dict[str, Any]
-    text: str
+    # the snapshot's canonical JSON in pieces (``text`` joins them): `tusk compile` writes them one by
+    # one, since the joined text was a copy of the file at the process's peak memory
+    pieces: list[str]
     diagnostics: list[Diagnostic]
     # CPU seconds of each stage (load, validate, emit): on a shared machine wall time measures the neighbours
     timings: dict[str, float] = field(default_factory=dict)
+
+    @functools.cached_property
+    def text(self) -> str:
+        """The snapshot's canonical JSON (tusklang.compiler.emit)."""
+        return "".join(self.pieces)
 
 
 @dataclass
@@ -381,8 +389,8 @@ def _emit(
         from ..snapshot import load_snapshot
 
         load_snapshot(snapshot)  # the contract: never write what an evaluator would refuse
-    text = canonical_json(snapshot)
-    return CompileResult(snapshot, text, diagnostics, {"emit": time.process_time() - started})
+    pieces = canonical_pieces(snapshot)
+    return CompileResult(snapshot, pieces, diagnostics, {"emit": time.process_time() - started})
 
 
 def analyse(

@@ -305,24 +305,30 @@ def _merge(sources: Sequence[FileData], files: Sequence[ProjectFile]) -> Merged:
     diagnostics: list[Diagnostic] = []
     for source in sources:
         rejected: list[Path] = []
-        _merge_into(data, source.data or {}, (), source, key_spans, rejected, diagnostics)
+        _merge_into(data, source.data or {}, (), source, Locator(spans, key_spans), rejected, diagnostics)
         if not rejected and len(sources) == 1 and () not in source.spans and () not in source.key_spans:
             # One file: its tables are the project's, shared rather than copied (nothing writes to a
             # source map once built); a copy of an entry per value was 85 MB at 50,000 flags.
             spans, key_spans = source.spans, source.key_spans
         elif not rejected:
             # The usual case: take the span tables whole, not entry by entry; an object several files
-            # add to keeps the position of its first definition.
+            # add to keeps the position of its first definition, its key with it (a key the text
+            # tells is not stored: then no later file's may stand for it).
             kept = {p: spans[p] for p in MERGED if p in spans}
-            kept_keys = {p: key_spans[p] for p in MERGED if p in key_spans}
+            kept_keys = {p: key_spans.get(p) for p in kept}
             spans.update(source.spans)
             key_spans.update(source.key_spans)
             spans.update(kept)
-            key_spans.update(kept_keys)
+            for p, key in kept_keys.items():
+                if key is None:
+                    key_spans.pop(p, None)
+                else:
+                    key_spans[p] = key
         else:
-            for table, own in ((spans, source.spans), (key_spans, source.key_spans)):
+            # keys first: an object's key follows its value's position, taken from the first file
+            for table, own in ((key_spans, source.key_spans), (spans, source.spans)):
                 for path, span in own.items():
-                    if (path in MERGED and path in table) or _under(path, rejected):
+                    if (path in MERGED and path in spans) or _under(path, rejected):
                         continue
                     table[path] = span
         for path, origins in source.taint.items():
@@ -339,7 +345,7 @@ def _merge_into(
     incoming: dict[str, Any],
     path: Path,
     source: FileData,
-    key_spans: dict[Path, Span],
+    merged: Locator,
     rejected: list[Path],
     diagnostics: list[Diagnostic],
 ) -> None:
@@ -348,17 +354,17 @@ def _merge_into(
         if key not in target:
             target[key] = _owned(value, sub)
         elif sub in MERGED and isinstance(target[key], dict) and isinstance(value, dict):
-            _merge_into(target[key], value, sub, source, key_spans, rejected, diagnostics)
+            _merge_into(target[key], value, sub, source, merged, rejected, diagnostics)
         else:
             rejected.append(sub)
-            first = key_spans.get(sub)
+            first = merged.written_key(sub)
             what = _MEMBER_NAMES.get(path)
             name = f"{what} `{key}`" if what else f"`{'.'.join(map(str, sub))}`"
             diagnostics.append(
                 Diagnostic(
                     "TSK318",
                     f"{name} is defined in two files",
-                    source.key_spans.get(sub) or source.spans.get(sub),
+                    Locator(source.spans, source.key_spans).written_key(sub) or source.spans.get(sub),
                     hint=(
                         f"a project's files may each add {what}s, but each {what} is defined in one file"
                         if what

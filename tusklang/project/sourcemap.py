@@ -3,7 +3,8 @@
 Built by the interpreter as it walks each file (tusklang/interpret.py) and grafted across `@file`
 includes, so a path inside included data points into the included file. Every later stage (schema
 diagnostics, normalising, lint, secrets, the dashboard and delivery loaders) asks it where a value
-came from.
+came from. The tables leave out what the text around a stored span tells (a bare key before its
+value, a literal array's items: tusklang/derived_spans.py), so they are read through ``Locator``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..derived_spans import derive_item, derive_key
 from ..diagnostics import Span
 
 Path = tuple[str | int, ...]
@@ -40,11 +42,23 @@ class Locator:
         for end in range(len(path), 0, -1):
             span = self.spans.get(path[:end])
             if span is not None:
+                if end < len(path) and type(path[end]) is int:  # an item of a literal array is not stored
+                    return derive_item(span, path[end]) or span
                 return span
         return None
 
     def key(self, path: Path) -> Span | None:
-        return self.key_spans.get(path) or self.value(path)
+        """The key's span, else the value's (an array item has no key)."""
+        return self.written_key(path) or self.value(path)
+
+    def written_key(self, path: Path) -> Span | None:
+        """The span of the key written for ``path`` itself, with no fallback."""
+        span = self.key_spans.get(path)
+        if span is None and path and type(path[-1]) is str:
+            value = self.spans.get(path)
+            if value is not None:  # a bare key before its value is not stored
+                span = derive_key(value, path[-1])
+        return span
 
 
 def data_path(data: Any, loc: Sequence[str | int]) -> Path:
