@@ -29,7 +29,7 @@ FIXTURES = sorted((ROOT / "fixtures").rglob("*.tsk"))
 
 
 def _record_everything(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tusklang.interpret, "key_is_derivable", lambda *args: False)
+    monkeypatch.setattr(tusklang.interpret, "_SPANNED_HERE", frozenset())
     monkeypatch.setattr(tusklang.interpret, "items_are_derivable", lambda span: False)
 
 
@@ -108,9 +108,13 @@ def test_every_place_is_found_as_before(name: str, monkeypatch: pytest.MonkeyPat
 
 def test_the_tables_hold_no_entry_the_text_tells(monkeypatch: pytest.MonkeyPatch) -> None:
     """What the memory saving rests on: a bare key before `=` and a bracketed array's literal items."""
-    lean = _tables('a = 1\nb = { c = "x" }\nd = ["e", 2, true]\n', monkeypatch, False)
+    text = 'a = 1\nb = { c = "x" }\nd = ["e", 2, true]\n'
+    lean = _tables(text, monkeypatch, False)
     assert lean.key_spans == {}
     assert set(lean.spans) == {("a",), ("b",), ("b", "c"), ("d",)}
+    full = _tables(text, monkeypatch, True)  # the reference the other tests compare with records all
+    assert set(full.key_spans) == {("a",), ("b",), ("b", "c"), ("d",)}
+    assert set(full.spans) == {*lean.spans, ("d", 0), ("d", 1), ("d", 2)}
     # ... and what it cannot tell is kept: an aligned `=`, a quoted key, a `- item` list's items
     lean = _tables('a   = 1\n"b" = 2\nc:\n  - x\n', monkeypatch, False)
     assert {("a",), ("b",)} <= set(lean.key_spans)

@@ -48,7 +48,9 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .derived_spans import items_are_derivable, key_is_derivable
+from .derived_spans import SEPARATORS, items_are_derivable
+from .diagnostics import SPAN_MASK as _SPAN_MASK
+from .diagnostics import SPAN_SHIFT as _SPAN_SHIFT
 from .diagnostics import Diagnostic, Related, Span
 from .limits import MAX_DEPTH
 from .suggest import MAX_CANDIDATES, did_you_mean
@@ -137,6 +139,7 @@ class Interpreter:
         secret_directives: Collection[str] = (),
     ):
         self.document = document
+        self.text = document.source.text  # where a key is checked to be derivable (_members)
         self.hook = hook or _inert_hook
         self.diagnostics: list[Diagnostic] = []
         self.record_spans = record_spans
@@ -199,6 +202,8 @@ class Interpreter:
         """Fill ``data`` (nested ``depth`` deep in the document) with ``members``."""
         record = self.record_spans
         spans, key_spans = self.spans, self.key_spans
+        text = self.text
+        spanned_here, separators = _SPANNED_HERE, SEPARATORS
         pending: dict[str, Span] | None = None
         for m in members:
             if type(m) is nodes.VarDef:
@@ -240,12 +245,18 @@ class Interpreter:
             if record:
                 member_path = path + parts
                 name = parts[-1]
-                # A bare key right before its value's `=` is told by the text (tusklang/derived_spans.py)
-                if vkind in _SPANNED_HERE and key_is_derivable(key.span.source.text, key.last_span, value.span, name):
+                kspan = key.last_span
+                kend = kspan & _SPAN_MASK
+                # a bare key, a plain separator: derive_key finds it before the value (derived_spans)
+                if (
+                    vkind in spanned_here
+                    and kend - (kspan >> _SPAN_SHIFT) == len(name)
+                    and text[kend : value.span >> _SPAN_SHIFT] in separators
+                ):
                     if name in target:  # an earlier definition's key must not stand for this one's
                         key_spans.pop(member_path, None)
                 else:
-                    key_spans[member_path] = key.last_span
+                    key_spans[member_path] = kspan
             else:
                 member_path = path
             if vkind is nodes.String or vkind is nodes.Number or vkind is nodes.Bool:
