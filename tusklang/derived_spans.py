@@ -53,7 +53,7 @@ def derive_key(value: Span, name: str) -> Span | None:
 def items_are_derivable(array: Span) -> bool:
     """Whether ``derive_item`` finds the items of the array at ``array``: it is written in brackets
     (a `- item` list's items are not: their spans are stored)."""
-    return array.source.text.startswith("[", array >> SPAN_SHIFT)
+    return array.source.text[array >> SPAN_SHIFT] == "["  # not startswith(, start): it parses its arguments
 
 
 def derive_item(array: Span, index: int) -> Span | None:

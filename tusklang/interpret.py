@@ -245,7 +245,7 @@ class Interpreter:
             if record:
                 member_path = path + parts
                 name = parts[-1]
-                kspan = key.last_span
+                kspan = key.part_spans[-1] if key.part_spans else key.span  # Key.last_span, without a call
                 kend = kspan & _SPAN_MASK
                 # a bare key, a plain separator: derive_key finds it before the value (derived_spans)
                 if (
