@@ -86,6 +86,9 @@ SHAPES = {
     "arrays": (
         "$v = 1\n"
         'one = ["a", "b", 3, true]\n'
+        'plain = ["a", "b", 3, -1.5]\n'
+        'commented = ["a",  "b" , 2] # the general path builds this one\n'
+        'trailing = [1, 2, ]\n'
         'lines = [\n  "a", # one\n  2\n\n  false\n]\n'
         'nested = [[1, 2], ["x", [3]]]\n'
         'objects = [{ k = 1 }, { k = "two", l = [1, 2] }]\n'

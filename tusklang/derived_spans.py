@@ -7,7 +7,8 @@ the text around a stored span gives them back exactly:
 - the key of ``name = value`` (or ``name: value``) when the key is written bare right before the
   separator: ``derive_key`` finds it in front of the value's span;
 - a literal item (text, number, boolean) of an array written in brackets (``["a", 1]``, on one line
-  or several): ``derive_item`` parses the array's text again and takes the item's span.
+  or several): ``derive_item`` reads the array's text again (with the lexer's own item pattern for a
+  one-line array of plain strings and numbers, else by parsing it) and takes the item's span.
 
 The interpreter leaves an entry out only when the derivation gives that very span: a key whose text is
 as long as its name (bare) with one of ``SEPARATORS`` between it and a value it records in place
@@ -72,7 +73,13 @@ def _item_offsets(written: str) -> tuple[tuple[int, int], ...] | None:
     if not written.startswith("["):
         return None  # a variable, an expression, a directive: no item is written here
     from .syntax import nodes
+    from .syntax.lexer import SIMPLE_ARRAY_RE, SIMPLE_ITEM_RE
     from .syntax.parser import parse
+
+    if SIMPLE_ARRAY_RE.fullmatch(written):
+        # One line of plain strings and numbers, the common array: its items as the lexer reads them,
+        # without a parse (each makes a source and its span class, which only the collector frees).
+        return tuple(item.span() for item in SIMPLE_ITEM_RE.finditer(written, 1, len(written) - 1))
 
     try:
         document = parse(_PREFIX + written)

@@ -85,12 +85,13 @@ PLAIN_STRING_RE = re.compile(_PLAIN)
 # comment after the value) does not match and takes the general path, which builds the same node.
 _SIMPLE_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"
 _SIMPLE_ITEM = rf"(?:{_PLAIN}|{_SIMPLE_NUMBER})"
+_SIMPLE_ARRAY = rf"\[[ \t]*(?:{_SIMPLE_ITEM}(?:[ \t]*,[ \t]*{_SIMPLE_ITEM})*[ \t]*,?[ \t]*)?\]"
 SIMPLE_MEMBER_RE = re.compile(
     rf"""(?P<key>{NAME})[ \t]*=(?!=)[ \t]*
     (?:(?P<STRING>{_PLAIN})
       |(?P<NUMBER>{_SIMPLE_NUMBER})
       |(?P<TRUE>true)|(?P<FALSE>false)
-      |(?P<ARRAY>\[[ \t]*(?:{_SIMPLE_ITEM}(?:[ \t]*,[ \t]*{_SIMPLE_ITEM})*[ \t]*,?[ \t]*)?\])
+      |(?P<ARRAY>{_SIMPLE_ARRAY})
       |(?P<ESCAPED>"(?:[^"\\\n$]|\\[ntr"\\/])*")
       |(?P<BLOCK>\"\"\"(?:[^"\\]|"(?!""))*\"\"\")
     )
@@ -98,6 +99,8 @@ SIMPLE_MEMBER_RE = re.compile(
     re.VERBOSE,
 )
 SIMPLE_ITEM_RE = re.compile(rf"(?P<s>{_PLAIN})|{_SIMPLE_NUMBER}")
+# SIMPLE_MEMBER_RE's array alone: its items are SIMPLE_ITEM_RE's matches (tusklang.derived_spans)
+SIMPLE_ARRAY_RE = re.compile(_SIMPLE_ARRAY)
 
 # The hot paths build nodes (NamedTuples) with tuple.__new__ directly: the NamedTuple's own __new__ is
 # a Python function that does just that, and calling it doubles the cost of a node.
