@@ -39,13 +39,10 @@ _compact = _make_compact()
 _quote = json.encoder.encode_basestring  # ensure_ascii=False, as _compact's
 
 
-def canonical_json(snapshot: dict[str, Any]) -> str:
-    """The one byte layout of a snapshot: sorted keys, UTF-8, no NaN, nested objects below depth 3 inline."""
-    return "".join(canonical_pieces(snapshot))
-
-
 def canonical_pieces(snapshot: dict[str, Any]) -> list[str]:
-    """``canonical_json(snapshot)`` in pieces (about one per flag), for a writer that needs no joined copy."""
+    """The one byte layout of a snapshot (sorted keys, UTF-8, no NaN, nested objects below depth 3 inline),
+    in pieces of about one flag each: joined, they are the snapshot's text (``CompileResult.text``);
+    `tusk compile` writes them one by one, with no joined copy."""
     # Pieces of one list: a string per level (the `flags` section, then the whole) was three copies
     # of the text at once.
     out: list[str] = []
