@@ -11,7 +11,8 @@ per link; with ten rules that overhead is most of the evaluation. Here the same 
   unexpected class (missing, mistyped) and every other op call the compiled check, which decides;
 - the last rule returns the flag's DEFAULT result with the check's own explanation: a listed-value miss
   returns a precomputed result, any other failure asks the check for its exact text;
-- murmur3 bucketing is inlined with the CBOR head precomputed per length.
+- murmur3 bucketing is inlined: an ASCII unit is hashed as a str behind its CBOR head and ``salt:``
+  (``unit_hasher``), and a fixed percentage or split weight is compared with the hash itself (``hash_bound``).
 
 Results are identical to the closure path: tests/test_evaluate_fused.py compares both on generated flags
 and contexts, and the conformance suite runs against both.
@@ -25,7 +26,7 @@ from typing import Any
 
 from ..snapshot import models as m
 from . import reasons as r
-from .bucketing import _hash, cbor_text, salted_heads
+from .bucketing import _hash, hash_bound, unit_hasher
 from .conditions import Check, parsed_version, semver_key
 from .result import EvaluationResult
 
@@ -60,13 +61,14 @@ class _Source:
 
 
 def _hash_lines(src: _Source, salt: str, out: str, depth: int) -> None:
-    """``out = murmur3(cbor(salt + ":" + unit))`` inlined, with the CBOR head precomputed per length."""
-    prefix, heads = salted_heads(salt)
-    plen = len(prefix)
-    heads_name, hash_name = src.const(heads), src.const(_hash)
-    slow = src.const(lambda data: _hash(cbor_text(prefix + data), 0, False))
-    src.emit(depth, f"_n = {plen} + len(_data)")
-    src.emit(depth, f"{out} = {hash_name}({heads_name}[_n] + _data, 0, False) if _n < {len(heads)} else {slow}(_data)")
+    """``out = murmur3(cbor(salt + ":" + _unit))`` inlined for an ASCII unit whose length's head is in the
+    salt's table (``unit_hasher``); the salt's hasher, which fills the table, takes the others."""
+    heads, hasher = unit_hasher(salt)
+    heads_name, hash_name, hasher_name = src.const(heads), src.const(_hash), src.const(hasher)
+    src.emit(depth, "if _unit.isascii():")
+    src.emit(depth + 1, f"try: {out} = {hash_name}({heads_name}[len(_unit)] + _unit, 0, False)")
+    src.emit(depth + 1, f"except (IndexError, TypeError): {out} = {hasher_name}(_unit)")  # too long, or not yet seen
+    src.emit(depth, f"else: {out} = {hasher_name}(_unit)")
 
 
 class _Expressions:
@@ -183,14 +185,16 @@ class _Flag:
         if len(split.weights) <= _MAX_CHAINED_SPLIT:
             names = [src.const(self.result(v, r.SPLIT, rule.id)) for v, _ in split.weights]
             # The first variant whose cumulative weight exceeds the bucket, as bisect_right finds it, in a
-            # chain of comparisons: cheaper than a call for the usual two to four variants.
-            chain = " else ".join(f"{name} if _b < {bound}" for name, bound in zip(names[:-1], cumulative))
-            src.emit(depth, f"_b = (_s * {total}) >> 32")
+            # chain of comparisons of the hash itself (hash_bound): cheaper than a call for the usual two
+            # to four variants.
+            chain = " else ".join(
+                f"{name} if _s < {hash_bound(bound, total)}" for name, bound in zip(names[:-1], cumulative)
+            )
             src.emit(depth, f"return {chain} else {names[-1]}" if chain else f"return {names[-1]}")
             return
         results = src.const(tuple(self.result(v, r.SPLIT, rule.id) for v, _ in split.weights))
-        bounds, bisect_right = src.const(tuple(cumulative)), src.const(bisect.bisect_right)
-        src.emit(depth, f"return {results}[{bisect_right}({bounds}, (_s * {total}) >> 32)]")
+        bounds = src.const(tuple(hash_bound(bound, total) for bound in cumulative))
+        src.emit(depth, f"return {results}[{src.const(bisect.bisect_right)}({bounds}, _s)]")
 
     def bucketed(
         self,
@@ -216,7 +220,6 @@ class _Flag:
             src.emit(depth + 1, "else: _unit = None")
             src.emit(depth, "if _unit is not None:")
             inner = depth + 1
-        src.emit(inner, "_data = _unit.encode()")
         rollout = rule.rollout
         if rollout is None:
             self.admitted(rule, matched, inner)
@@ -227,14 +230,13 @@ class _Flag:
                 self.admitted(rule, matched, inner)
                 return
             _hash_lines(src, rollout.salt, "_h", inner)
+            least = hash_bound(pct, scale)  # the unit is admitted when its bucket is below pct
             if missing is not None:
                 assert excluded is not None
-                src.emit(
-                    inner, f"if (_h * {scale}) >> 32 >= {pct}: return {src.const(self.default(rule.id, excluded(pct)))}"
-                )
+                src.emit(inner, f"if _h >= {least}: return {src.const(self.default(rule.id, excluded(pct)))}")
                 self.admitted(rule, gated, inner)
             else:
-                src.emit(inner, f"if (_h * {scale}) >> 32 < {pct}:")
+                src.emit(inner, f"if _h < {least}:")
                 self.admitted(rule, gated, inner + 1)
             return
         assert percentage_at is not None
