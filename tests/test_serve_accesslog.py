@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 
-from tusklang.serve.accesslog import AccessLog, format_line
+from tusklang.serve.accesslog import AccessLog, encode_line
 
 
 class _Lines(logging.Handler):
@@ -62,13 +62,15 @@ def test_a_queued_line_is_the_unqueued_line() -> None:
     for case in cases:
         queued.record(*case)
     queued.close()
-    assert handler.records == ["\n".join(format_line(*case) for case in cases)]
+    assert handler.records == ["\n".join(encode_line(*case).decode() for case in cases)]
     plain_logger, plain = _logger("plain")
     unqueued = AccessLog(plain_logger)
     for case in cases:
         unqueued.record(*case)
-    assert plain.records == [format_line(*case) for case in cases]
+    assert plain.records == [encode_line(*case).decode() for case in cases]
+    assert json.loads(plain.records[1])["path"] == "/ofrep/v1/evaluate/flags/\udcff"  # escaped: still JSON
     assert json.loads(plain.records[2])["big"] == 2**70
+    assert [json.loads(line)["latency_ms"] for line in plain.records] == [1.235, 500.0, 0.0]
 
 
 def test_nothing_is_formatted_when_the_access_log_is_off() -> None:

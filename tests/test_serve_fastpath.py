@@ -194,3 +194,19 @@ def test_a_kept_alive_connection_idle_after_a_fast_answer_is_closed(server: int)
         sock.settimeout(5)
         assert sock.recv(65536) == b""  # closed by the server
         assert 0.3 <= time.monotonic() - started <= 3.0
+
+
+def test_request_targets_are_parsed_once_each_and_the_memo_stays_bounded(server: int) -> None:
+    """The same flag asked for with a percent-encoded key, a query string, and past the memo's bounds
+    (entries, and the length of a target kept) is answered as the first time."""
+    from tusklang.serve import protocol
+
+    for _ in range(2):  # parsed, then remembered
+        for target in (FLAG, "/ofrep/v1/evaluate/flags/new%5Fcheckout%5Fflow", f"{FLAG}?x=1"):
+            ((status, _, body),) = _exchange(server, _post(target, b'{"context":{"user_id":"u1"}}'))
+            assert status == 200 and json.loads(body)["key"] == "new_checkout_flow", target
+    assert protocol._target(b"/a?" + b"q" * 300) == ("/a", None, b"/a", b"q" * 300)
+    assert b"/a?" + b"q" * 300 not in protocol._TARGETS  # a long target is parsed each time
+    for i in range(protocol._TARGETS_LIMIT + 10):
+        protocol._target(b"/f%d" % i)
+    assert len(protocol._TARGETS) <= protocol._TARGETS_LIMIT

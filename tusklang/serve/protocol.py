@@ -189,6 +189,31 @@ _STATUS_LINES = {
 }
 
 
+# request target (bytes) -> (decoded path, route or None, raw path, query): clients ask for the same few
+# flags over and over, so parsing and decoding the target is done once per distinct target. Bounded in
+# entries and in the length of a target kept (a long query string is parsed each time).
+_TARGETS: dict[bytes, tuple[str, str | None, bytes, bytes]] = {}
+_TARGETS_LIMIT = 4096
+_TARGET_BYTES = 256
+
+
+def _target(url: bytes) -> tuple[str, str | None, bytes, bytes]:
+    parsed = httptools.parse_url(url)
+    path = parsed.path.decode("ascii", "replace")
+    if "%" in path:
+        path = urllib.parse.unquote(path)
+    if path.startswith(FLAG_PREFIX):
+        route: str | None = path[_FLAG_PREFIX_LENGTH:]
+    else:
+        route = BULK if path == BULK_PATH else None
+    target = (path, route, parsed.path, parsed.query or b"")
+    if len(url) <= _TARGET_BYTES:
+        if len(_TARGETS) >= _TARGETS_LIMIT:
+            _TARGETS.clear()
+        _TARGETS[url] = target
+    return target
+
+
 class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the same two deadlines as ``DeadlineH11Protocol``, a limit on
     incomplete request headers, and the evaluation routes answered from the parser callbacks.
@@ -374,21 +399,17 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             self._deadline = None
         service = self.service
         if service is not None and self.parser.get_method() == b"POST" and self._can_answer_here():
-            parsed = httptools.parse_url(self.url)
-            path = parsed.path.decode("ascii", "replace")
-            if "%" in path:
-                path = urllib.parse.unquote(path)
-            if path.startswith(FLAG_PREFIX):
-                route: str | None = path[_FLAG_PREFIX_LENGTH:]
-            else:
-                route = BULK if path == BULK_PATH else None
+            target = _TARGETS.get(self.url)
+            if target is None:
+                target = _target(self.url)
+            path, route, raw_path, query = target
             limit = service.max_header_bytes
             if route is not None and (
                 limit is None
                 # The bytes of this request so far bound its headers: only near the limit (or for a
                 # request that arrived behind another in one read) are the headers measured.
                 or (not self._pipelined and self._head_bytes + 64 <= limit)
-                or not service.headers_too_large(parsed.path, parsed.query or b"", self.headers)
+                or not service.headers_too_large(raw_path, query, self.headers)
             ):
                 # A declared length over the body limit needs no look here: on_body counts what arrives.
                 self._fast = route
