@@ -4,7 +4,7 @@ A line is ``{"method", "path", "status", "latency_ms", ...fields}``, the fields 
 chose to add (flag, reason, error_code, flags, context_keys: attribute names, never their values).
 
 Queued (``tusk serve``): a request formats its line (one orjson call, as unqueued) and appends the
-text to a deque; a thread hands what arrived to the logger every ``interval`` seconds as one record of
+bytes to a deque; a thread hands what arrived to the logger every ``interval`` seconds as one record of
 several lines, so the request pays no write system call and no logging machinery. A queued line is
 bytes, which the garbage collector does not track (a queued tuple, dict or list would be: thousands alive
 between two flushes set off collections, 1-3 ms pauses in some requests' latency). The thread runs
