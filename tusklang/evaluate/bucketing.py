@@ -29,9 +29,6 @@ def cbor_head(n: int) -> bytes:
     return b"\x7b" + n.to_bytes(8, "big")
 
 
-_HEADS = tuple(cbor_head(n) for n in range(1024))
-
-
 def cbor_text(data: bytes) -> bytes:
     """Canonical CBOR encoding (major type 3) of a text string given as its UTF-8 bytes."""
     return cbor_head(len(data)) + data
@@ -91,14 +88,12 @@ def unit_hasher(salt: str) -> tuple[list[str | None], Callable[[str], int]]:
     fused.py). The list has one slot per length that stays under 128 bytes (none for a salt that is not
     ASCII) and is filled on demand: a table built ahead for every length cost 100 MB for a 5,000-flag
     snapshot's 10,000 salts, where units come in a few lengths. Two threads filling one slot write the
-    same str. Other units (not ASCII, or longer) are encoded and get their head per call.
+    same str. Other units (not ASCII, or longer) take ``bucket_hash``.
     """
     prefix = f"{salt}:"
     plen = len(prefix)
     heads: list[str | None] = [None] * (128 - plen) if salt.isascii() and plen < 128 else []
     limit = len(heads)
-    encoded_prefix = prefix.encode()
-    eplen = len(encoded_prefix)
     hash_ = _hash
 
     def hasher(unit: str) -> int:
@@ -109,9 +104,7 @@ def unit_hasher(salt: str) -> tuple[list[str | None], Callable[[str], int]]:
                 if head is None:
                     head = heads[k] = cbor_head(plen + k).decode("ascii") + prefix
                 return hash_(head + unit, 0, False)
-        data = unit.encode()
-        n = eplen + len(data)
-        return hash_((_HEADS[n] if n < 1024 else cbor_head(n)) + encoded_prefix + data, 0, False)
+        return bucket_hash(salt, unit)
 
     return heads, hasher
 
