@@ -29,7 +29,8 @@ import httptools
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .handler import BULK, BULK_PATH, FLAG_PREFIX
+from .handler import BULK
+from .service import Service
 
 log = logging.getLogger("tusklang.serve")
 
@@ -170,7 +171,6 @@ def protocol_class(
 
 # --- httptools (what `tusk serve` runs) ---------------------------------------------------------------
 
-_FLAG_PREFIX_LENGTH = len(FLAG_PREFIX)
 _HEADERS_TOO_LARGE = b'{"errorCode":"GENERAL","errorDetails":"request headers too large"}'
 _STATUS_LINES = {
     status: f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii")
@@ -202,11 +202,7 @@ def _target(url: bytes) -> tuple[str, str | None, bytes, bytes]:
     path = parsed.path.decode("ascii", "replace")
     if "%" in path:
         path = urllib.parse.unquote(path)
-    if path.startswith(FLAG_PREFIX):
-        route: str | None = path[_FLAG_PREFIX_LENGTH:]
-    else:
-        route = BULK if path == BULK_PATH else None
-    target = (path, route, parsed.path, parsed.query or b"")
+    target = (path, Service.fast_route("POST", path), parsed.path, parsed.query or b"")
     if len(url) <= _TARGET_BYTES:
         if len(_TARGETS) >= _TARGETS_LIMIT:
             _TARGETS.clear()
@@ -390,8 +386,8 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             self._pipelined = True
 
     def on_headers_complete(self) -> None:
-        # self._start("body"), inlined (as are decoded_path and Service.fast_route below): this runs for
-        # every request, and each call saved is a measurable part of answering one.
+        # self._start("body"), inlined: this runs for every request, and each call saved is a measurable
+        # part of answering one (the target's path and route come from the _TARGETS memo).
         self._phase = "body"
         self._phase_started = self.loop.time()
         if self._deadline is not None:
