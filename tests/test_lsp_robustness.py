@@ -621,3 +621,40 @@ def test_a_port_in_use_is_a_usage_error() -> None:
         done = tusk("lsp", "--tcp", f"127.0.0.1:{port}")
     assert done.returncode == 2
     assert "cannot listen" in done.stderr and "Traceback" not in done.stderr
+
+
+# --- notifications take effect in the order they were sent -------------------------------------------
+
+
+def _diagnostics_for(client: RawClient, uri: str, condition: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The first diagnostics published for ``uri`` that satisfy ``condition``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            message = client.inbox.get(timeout=max(remaining, 0))
+        except queue.Empty:
+            raise AssertionError(f"no diagnostics for {uri} as expected; stderr:\n{client.log()[-3000:]}") from None
+        params = message.get("params") or {}
+        if message.get("method") == "textDocument/publishDiagnostics" and params.get("uri") == uri:
+            if condition(params["diagnostics"]):
+                return params["diagnostics"]
+
+
+def test_a_setting_sent_just_before_a_save_applies_to_that_save() -> None:
+    """Editors send didChangeConfiguration then didSave back to back; they can reach the server in one read,
+    and the save must see the new setting (it once ran with the old one: no directive ran, nothing said)."""
+    uri = "file:///tmp/tusk-lsp-robustness-order.tsk"
+    client = RawClient()
+    try:
+        client.initialize()
+        client.open(uri, "owner = @env(TUSK_LSP_ORDER_NEVER_SET)\n")
+        assert _diagnostics_for(client, uri, lambda found: True) == []  # nothing runs while typing
+        settings = {"tusk": {"resolveOnSave": True, "envFile": ""}}
+        change = {"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration", "params": {"settings": settings}}
+        save = {"jsonrpc": "2.0", "method": "textDocument/didSave", "params": {"textDocument": {"uri": uri}}}
+        client.send(frame(change) + frame(save))  # one write: one read on the server's side
+        found = _diagnostics_for(client, uri, bool)
+        assert [d["code"] for d in found] == ["TSK223"] and "TUSK_LSP_ORDER_NEVER_SET" in found[0]["message"]
+    finally:
+        client.close()

@@ -67,6 +67,7 @@ class TuskLanguageServer(LanguageServer):
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.idle_collection: asyncio.TimerHandle | None = None
         self.shown_problems: set[str] = set()
+        self.background: set[asyncio.Future[None]] = set()
 
     # --- transport: pygls' readers hang on a bad Content-Length; ours resynchronise (transport.py) ---
 
@@ -154,6 +155,11 @@ class TuskLanguageServer(LanguageServer):
             return
         if answer and isinstance(answer[0], dict):
             self.configure({"tusk": answer[0]})
+
+    def in_background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self.background.add(task)  # the loop holds tasks weakly: keep it until it is done
+        task.add_done_callback(self.background.discard)
 
     # --- edits, and when to lint ----------------------------------------------------------------
 
@@ -249,7 +255,9 @@ def on_initialize(ls: TuskLanguageServer, params: types.InitializeParams) -> Non
 
 
 @server.feature(types.INITIALIZED)
-async def on_initialized(ls: TuskLanguageServer, params: types.InitializedParams) -> None:
+def on_initialized(ls: TuskLanguageServer, params: types.InitializedParams) -> None:
+    # Synchronous for the reason on_configuration is: a didOpen read in the same chunk must find the
+    # workspace roots set. Only the round trips to the client wait.
     ls.projects.start()  # now, so the worker has warmed up by the time the first document opens
     roots = [p for folder in (ls.workspace.folders or {}).values() if (p := file_path(folder.uri))]
     if not roots and ls.config.workspace_root:
@@ -257,6 +265,10 @@ async def on_initialized(ls: TuskLanguageServer, params: types.InitializedParams
     if roots:
         ls.files.set_roots(roots)
         threading.Thread(target=ls.files.scan, name="tusk-lsp-scan", daemon=True).start()
+    ls.in_background(_ask_the_client(ls))
+
+
+async def _ask_the_client(ls: TuskLanguageServer) -> None:
     watched = ls.capabilities.workspace and ls.capabilities.workspace.did_change_watched_files
     if watched and watched.dynamic_registration:
         options = types.DidChangeWatchedFilesRegistrationOptions(
@@ -271,11 +283,14 @@ async def on_initialized(ls: TuskLanguageServer, params: types.InitializedParams
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-async def on_configuration(ls: TuskLanguageServer, params: types.DidChangeConfigurationParams) -> None:
+def on_configuration(ls: TuskLanguageServer, params: types.DidChangeConfigurationParams) -> None:
+    # Synchronous on purpose: pygls starts a coroutine handler only on the next loop pass, after the
+    # synchronous handlers of the messages read in the same chunk (a didSave sent right after this
+    # notification would run with the old settings).
     if isinstance(params.settings, dict) and params.settings:
         ls.configure(params.settings)
     else:  # the notification only says "something changed": ask
-        await ls.pull_configuration()
+        ls.in_background(ls.pull_configuration())
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
