@@ -38,7 +38,6 @@ class Case:
     paths: tuple[str, ...]  # relative to the repository root (the working folder of the test)
     env_file: str | None = None
     database: str | None = None
-    kind: str = "flags"  # "flags": compared with compile; "policy": with the loader `tusk rollout` uses
 
     def settings(self) -> Settings:
         # hermetic: nothing from the machine's environment, a fixed clock; one Settings for every door
@@ -53,7 +52,9 @@ def _cases() -> list[Case]:
         Case("seed-data", ("fixtures/seed/feature_flags_data.tsk",), database=SEED_DB),
         Case("split-with-includes", ("fixtures/project/split/main.tsk",), database=SEED_DB),
         Case("dashboard", ("fixtures/dashboard/dashboard.tsk",), database=SEED_DB),
-        Case("delivery-policy", ("fixtures/delivery/seed_policy.tsk",), kind="policy"),
+        # a file of its own with a top-level progressive_delivery block (`tusk rollout --config`): a
+        # project like any other, so compile accepts what check accepts and reports what it reports
+        Case("delivery-policy", ("fixtures/delivery/seed_policy.tsk",)),
         Case(
             # the seed's blocks, one per file, as one project; feature_flags_data.tsk there is the MySQL
             # original (fixtures/seed/feature_flags_data.tsk is its portable form, a case above)
@@ -121,19 +122,11 @@ def check_findings(case: Case) -> set[Finding]:
     return {f for f in _findings(found) if f[0] != "TSK332"}
 
 
-def policy_findings(case: Case) -> set[Finding]:
-    """The loader `tusk rollout start/simulate` reads a policy with (executing, as compile)."""
-    project = load_project(list(case.paths), case.settings(), execute=True)
-    return _findings(project.diagnostics)
-
-
 FRONT_DOORS: dict[str, Callable[[Case], set[Finding]]] = {"check": check_findings}
 
 
 def expected_findings(case: Case) -> set[Finding]:
     """What every static front door must report: the executing door's findings minus what needs execution."""
-    if case.kind == "policy":
-        return policy_findings(case)
     needs = _needs_execution(case)
     return {_finding for _finding, d in _keyed(compile_diagnostics(case)) if not needs(d)}
 

@@ -32,6 +32,7 @@ from ..schema.delivery import FlagBinding
 from ..suggest import did_you_mean
 
 if TYPE_CHECKING:  # the snapshot models are imported only when a policy binds a flag (issue 19: `tusk check`)
+    from ..schema.project import ProjectConfig
     from ..snapshot.models import Flag, Rule, Snapshot
 
 BINDING_CODE = "TSK823"
@@ -176,25 +177,24 @@ def resolve_binding(snapshot: Snapshot, wanted: FlagBinding, prefix: str) -> Bin
     return Binding(flag.key, rule.id, "rollout", served, stable, prefix)
 
 
-# Where a project's delivery policies bind a flag (feature_flags.progressive_delivery.<strategy>.flag).
+# Where a project's delivery policies bind a flag (<progressive_delivery block>.<strategy>.flag).
 BOUND_POLICIES = ("canary_deployments", "blue_green_deployments")
 
 
-def binding_diagnostics(config: Any, snapshot: dict[str, Any], locator: Any, complete: bool) -> list[Diagnostic]:
+def binding_diagnostics(
+    config: ProjectConfig, snapshot: dict[str, Any], locator: Any, complete: bool
+) -> list[Diagnostic]:
     """TSK823 at a policy's ``flag = ...`` when ``tusk rollout start`` could not bind it to the compiled flags.
 
     ``complete``: every flag is known (compile, or a check without unknown values); otherwise a missing
     flag may come from a database row the static check did not read, so only the flags present are judged.
     """
-    ff = getattr(config, "feature_flags", None)
-    delivery = getattr(ff, "progressive_delivery", None) if ff is not None else None
-    if delivery is None:
-        return []
-    bound: list[tuple[str, FlagBinding]] = []
-    for name in BOUND_POLICIES:
-        wanted = getattr(getattr(delivery, name, None), "flag", None)
-        if wanted is not None:
-            bound.append((name, wanted))
+    bound: list[tuple[tuple[str, ...], str, FlagBinding]] = []
+    for where, delivery in config.delivery_policies():
+        for name in BOUND_POLICIES:
+            wanted = getattr(getattr(delivery, name, None), "flag", None)
+            if wanted is not None:
+                bound.append((where, name, wanted))
     if not bound:
         return []
     from ..snapshot.models import Snapshot
@@ -204,13 +204,13 @@ def binding_diagnostics(config: Any, snapshot: dict[str, Any], locator: Any, com
     except ValueError:  # the snapshot's own problems are reported elsewhere
         return []
     out = []
-    for name, wanted in bound:
+    for where, name, wanted in bound:
         if not complete and wanted.key not in model.flags and wanted.key not in model.experiments:
             continue
         try:
             resolve_binding(model, wanted, prefix="")
         except TuskError as problem:
-            path = ("feature_flags", "progressive_delivery", name, "flag")
+            path = (*where, name, "flag")
             for found in problem.diagnostics:
                 out.append(Diagnostic(found.code, f"{name}: {found.message}", locator.value(path), hint=found.hint))
     return out

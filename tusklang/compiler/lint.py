@@ -108,18 +108,12 @@ def _findings(config: ProjectConfig, snapshot: dict[str, Any], options: LintOpti
                 (*tpath, "user_segments"),
                 "keep all_users alone, or remove it",
             )
-    delivery = ff.progressive_delivery if ff else None
-    if delivery is not None:
+    for where, delivery in config.delivery_policies():
         groups: list[tuple[Path, Any]] = []
         if delivery.canary_deployments is not None:
-            groups.append(
-                (
-                    ("feature_flags", "progressive_delivery", "canary_deployments", "health_checks"),
-                    delivery.canary_deployments.health_checks,
-                )
-            )
+            groups.append(((*where, "canary_deployments", "health_checks"), delivery.canary_deployments.health_checks))
         for gate_name, gate in delivery.feature_gates.gates.items():
-            groups.append((("feature_flags", "progressive_delivery", "feature_gates", "gates", gate_name), gate))
+            groups.append(((*where, "feature_gates", "gates", gate_name), gate))
         for gpath, group in groups:
             for metric in group.metrics:
                 if metric not in group.directions and metric in DEFAULT_DIRECTIONS:

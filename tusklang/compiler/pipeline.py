@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from .._gc import gc_paused
 from .._version import __version__
-from ..diagnostics import Diagnostic, Severity, Span, TuskError
+from ..diagnostics import Diagnostic, Related, Severity, Span, TuskError
 from ..project import FileData, Merged, Project, Settings, load_project
 from ..schema.feature_flags import FlagConfig
 from ..schema.project import ProjectConfig
@@ -199,6 +199,19 @@ def _lower(
         norm.environment_refs(
             config.management_config.approval_workflow.auto_approval,
             ("management_config", "approval_workflow", "auto_approval"),
+        )
+    policies = config.delivery_policies()
+    if len(policies) > 1:  # `tusk rollout` would read the top-level one and ignore the other
+        (top, _), (nested, _) = policies
+        first = locator.value(nested)
+        diagnostics.append(
+            Diagnostic(
+                "TSK318",
+                "`progressive_delivery` is defined twice: at the top level and under feature_flags",
+                locator.value(top),
+                hint="keep one of them (`tusk rollout` would read the top-level one only)",
+                related=(Related(first, "the one under feature_flags"),) if first else (),
+            )
         )
     access = access_settings(config, first, flags, experiments, norm)
     diagnostics.extend(norm.diagnostics)

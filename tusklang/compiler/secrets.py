@@ -41,6 +41,7 @@ TaintMap = Mapping[Path, set[Span]]
 NOT_COPIED: tuple[tuple[str, ...], ...] = (
     ("feature_flags", "storage", "connection"),
     ("feature_flags", "progressive_delivery"),
+    ("progressive_delivery",),
     ("feature_flags", "flags", "*", "a_b_testing", "description"),
     ("feature_flags_data", "flag_evaluations"),
     ("feature_flags_data", "experiment_results"),

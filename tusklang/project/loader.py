@@ -37,6 +37,7 @@ FLAG_BLOCKS = frozenset(
         "management_config",
         "performance_config",
         "security_config",
+        "progressive_delivery",
     }
 )
 

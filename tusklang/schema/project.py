@@ -1,4 +1,5 @@
-"""The whole project: the seed's eight top-level blocks, each optional, nothing else."""
+"""The whole project: the seed's eight top-level blocks and a top-level `progressive_delivery`, each
+optional, nothing else."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from ._base import ConfigModel
 from .ab_testing import ABTestingConfig
 from .analytics import FeatureAnalyticsConfig
 from .dashboard import Dashboard
+from .delivery import DeliveryPolicy
 from .feature_flags import FeatureFlagsConfig
 from .flag_rows import FeatureFlagsData
 from .management import ManagementConfig
@@ -22,3 +24,17 @@ class ProjectConfig(ConfigModel):
     management_config: ManagementConfig | None = None
     performance_config: PerformanceConfig | None = None
     security_config: SecurityConfig | None = None
+    # Also accepted under feature_flags (where the seed has it); a file of its own for `tusk rollout start
+    # --config` holds it at the top level. One project defines one (TSK318 when both).
+    progressive_delivery: DeliveryPolicy | None = None
+
+    def delivery_policies(self) -> list[tuple[tuple[str, ...], DeliveryPolicy]]:
+        """Each progressive_delivery block with its path, the top-level one (which `tusk rollout` reads
+        first) first."""
+        found: list[tuple[tuple[str, ...], DeliveryPolicy]] = []
+        if self.progressive_delivery is not None:
+            found.append((("progressive_delivery",), self.progressive_delivery))
+        nested = self.feature_flags.progressive_delivery if self.feature_flags else None
+        if nested is not None:
+            found.append((("feature_flags", "progressive_delivery"), nested))
+        return found

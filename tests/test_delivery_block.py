@@ -1,0 +1,108 @@
+"""A top-level `progressive_delivery` block (a policy file of its own, as `tusk rollout start --config` reads it) is
+a project block like `feature_flags.progressive_delivery`: check, compile and the rollout commands judge it
+alike. It used to pass `tusk check` unexamined (a file with no flag block was general configuration) and
+fail `tusk compile` as an unknown top-level block (TSK301)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tusklang.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_POLICY = ROOT / "fixtures" / "delivery" / "seed_policy.tsk"
+METRICS = ROOT / "fixtures" / "delivery" / "healthy.csv"
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
+    code = main([*args, "--format", "json"])
+    out, _ = capsys.readouterr()
+    return code, json.loads(out) if out.strip() else {}
+
+
+def errors(report: dict) -> set[tuple[str, int]]:
+    return {(d["code"], d["span"]["line"]) for d in report["diagnostics"] if d["severity"] == "error"}
+
+
+def line_of(text: str, needle: str) -> int:
+    return 1 + text.split("\n").index(next(line for line in text.split("\n") if needle in line))
+
+
+def test_the_shipped_policy_file_checks_and_compiles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["check", str(SEED_POLICY)], capsys)[0] == 0
+    code, report = run(["compile", str(SEED_POLICY), "-o", str(tmp_path / "o.json")], capsys)
+    assert code == 0, report
+    snapshot = json.loads((tmp_path / "o.json").read_text())
+    assert snapshot["flags"] == {} and "progressive_delivery" not in json.dumps(snapshot)  # never copied
+
+
+def test_a_bad_policy_is_the_same_error_at_the_same_line_for_every_door(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed = SEED_POLICY.read_text()
+    policy = tmp_path / "policy.tsk"
+    policy.write_text(seed.replace("response_time = 2000", "response_time = { limit = 2000 }", 1))
+    line = line_of(policy.read_text(), "response_time = { limit")
+    code, checked = run(["check", str(policy)], capsys)
+    assert code == 1 and errors(checked) == {("TSK302", line)}
+    code, compiled = run(["compile", str(policy), "-o", str(tmp_path / "o.json")], capsys)
+    assert code == 1 and errors(compiled) == {("TSK302", line)}
+    assert not (tmp_path / "o.json").exists()
+    code = main(["rollout", "simulate", str(policy), "--metrics", str(METRICS)])
+    err = capsys.readouterr().err
+    assert code == 1 and f"policy.tsk:{line}:" in err  # the rollout loader's own TSK800, same place
+
+
+def test_a_policy_at_the_top_level_and_under_feature_flags_is_defined_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nested = (
+        "feature_flags = {\n"
+        "    flags = { checkout_page = { rollout_percentage = 5 } }\n"
+        '    progressive_delivery = { blue_green_deployments = { rollback_window = "5 minutes" } }\n'
+        "}\n"
+    )
+    project = tmp_path / "project.tsk"
+    project.write_text(nested + SEED_POLICY.read_text())
+    top = 1 + project.read_text().split("\n").index("progressive_delivery = {")  # the one at column 1
+    for command in (["check", str(project)], ["compile", str(project), "-o", str(tmp_path / "o.json")]):
+        code, report = run(command, capsys)
+        assert code == 1 and errors(report) == {("TSK318", top)}, command
+        (found,) = [d for d in report["diagnostics"] if d["code"] == "TSK318"]
+        assert [r["span"]["line"] for r in found["related"]] == [3]  # the one under feature_flags
+
+
+def test_a_top_level_policy_binds_its_flag_as_a_nested_one_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = (
+        "feature_flags = { flags = { checkout_page = { rollout_percentage = 5 } } }\n"
+        "progressive_delivery = {\n"
+        '    blue_green_deployments = { flag = "checkout_pages", rollback_window = "5 minutes" }\n'
+        "}\n"
+    )
+    project = tmp_path / "project.tsk"
+    project.write_text(policy)
+    code, report = run(["compile", str(project), "-o", str(tmp_path / "o.json")], capsys)
+    assert code == 1 and errors(report) == {("TSK823", 3)}
+    assert "checkout_page" in json.dumps(report)  # did you mean
+    project.write_text(policy.replace("checkout_pages", "checkout_page"))
+    assert run(["compile", str(project), "-o", str(tmp_path / "o.json")], capsys)[0] == 0
+    assert run(["check", str(project)], capsys)[0] == 0
+
+
+def test_an_env_value_in_a_top_level_policy_is_allowed_as_in_a_nested_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = tmp_path / "policy.tsk"
+    text = SEED_POLICY.read_text().replace(
+        'evaluation_period = "5 minutes"', 'evaluation_period = @env(TUSK_TEST_PERIOD, "5 minutes")', 1
+    )
+    policy.write_text(text)
+    monkeypatch.setenv("TUSK_TEST_PERIOD", "10 minutes")
+    code, report = run(["compile", str(policy), "-o", str(tmp_path / "o.json")], capsys)
+    assert code == 0 and not errors(report)
+    assert "10 minutes" not in (tmp_path / "o.json").read_text()
