@@ -300,6 +300,22 @@ def test_check_skips_what_depends_on_an_unknown_value(tmp_path: Path) -> None:
     assert [d.span.line for d in found if d.span] == [3, 7, 7]
 
 
+def test_a_static_compile_that_needs_an_unknown_value_raises_rather_than_return_no_snapshot(tmp_path: Path) -> None:
+    """`tusklang.compile(..., static=True)` once returned {"provenance": ...} and nothing else when the
+    config validated only with a value it did not run (a required key set by @query)."""
+    src = tmp_path / "f.tsk"
+    window = '{ start = @query("SELECT 1"), end = "06:00" }'
+    flag = f"{{ targeting = {{ time_of_day = {window} }}, rollout_percentage = 5, {META} }}"
+    src.write_text(f"feature_flags = {{ flags = {{ a = {flag} }} }}\n")
+    assert {d.code for d in check_project([str(src)], Settings())} == {"TSK332"}  # check: not a finding
+    with pytest.raises(TuskError) as raised:
+        compile_files([str(src)], static=True)
+    codes = {d.code for d in raised.value.diagnostics}
+    assert "TSK332" in codes and any(d.is_error for d in raised.value.diagnostics)
+    src.write_text(src.read_text().replace('@query("SELECT 1")', '"18:00"'))
+    assert compile_files([str(src)], static=True, verify=True).snapshot["format"] == "tusklang.snapshot/1"
+
+
 # --- @file includes are not opaque -----------------------------------------------------------------
 
 

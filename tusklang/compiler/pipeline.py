@@ -77,6 +77,8 @@ class Analysis:
     diagnostics: list[Diagnostic]
     # statically: the values only a compile knows (tusklang/compiler/unknown.py), path -> span
     unknown: dict[Path, Span | None] = field(default_factory=dict)
+    # statically: the findings left out of ``diagnostics`` because they are about such values
+    withheld: list[Diagnostic] = field(default_factory=list)
 
 
 def _validate(data: dict[str, Any], locator: Locator) -> tuple[ProjectConfig | None, list[Diagnostic]]:
@@ -361,6 +363,8 @@ def _compile(
     validated = time.process_time() - started
     if any(d.is_error for d in diagnostics):
         raise TuskError(diagnostics)
+    if analysis.config is None:  # static, and the project is invalid unless unknown values make it valid
+        raise TuskError(_sorted([*diagnostics, *analysis.withheld]))
     snapshot = analysis.snapshot
     del analysis  # the validated models
     result = _emit(snapshot, provenance, diagnostics, verify)
@@ -388,6 +392,8 @@ def compile_project(project: Project, lint_options: LintOptions | None = None, v
     diagnostics = _sorted([*project.diagnostics, *analysis.diagnostics])
     if any(d.is_error for d in diagnostics):
         raise TuskError(diagnostics)
+    if analysis.config is None:  # as in _compile
+        raise TuskError(_sorted([*diagnostics, *analysis.withheld]))
     result = _emit(analysis.snapshot, _provenance(project), diagnostics, verify)
     result.timings = {"validate": validated, **result.timings}
     return result
@@ -443,10 +449,18 @@ def _analyse(project: Project, merged: Merged, lint_options: LintOptions | None)
             options = replace(options, now=project.settings.clock())
         findings.extend(lint(config, snapshot, locator, options))
         findings.extend(binding_diagnostics(config, snapshot, locator, complete=project.execute or not unknown))
+    withheld: list[Diagnostic] = []
     if unknown:
+        withheld = [d for d in findings if needs_execution(d, unknown)]
         findings = [d for d in findings if not needs_execution(d, unknown)]
     diagnostics.extend(findings)
-    return Analysis(config, snapshot, project.with_include_chain(_sorted(diagnostics)), unknown)
+    return Analysis(
+        config,
+        snapshot,
+        project.with_include_chain(_sorted(diagnostics)),
+        unknown,
+        project.with_include_chain(withheld),
+    )
 
 
 def _provenance(project: Project) -> dict[str, Any]:
