@@ -286,3 +286,23 @@ def test_tracker_sees_every_evaluation_path_and_every_new_snapshot() -> None:
     assert tracker.snapshots == 1
     untracked = Client(path.read_text(encoding="utf-8"))
     assert "evaluate" not in vars(untracked)  # no per-call tracking cost without a tracker
+
+
+def test_a_unit_id_with_a_lone_surrogate_is_an_invalid_context_not_a_logged_bug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """json.loads accepts "\\ud800"; such a unit id cannot be encoded to be hashed. Every way to evaluate
+    it says INVALID_CONTEXT (it once said GENERAL with a Python message and logged a traceback per call)."""
+    client = Client.from_file(Path(__file__).resolve().parent.parent / "fixtures" / "typed" / "snapshot.json")
+    context = json.loads('{"user_id": "a\\ud800", "country": "DE"}')
+    with caplog.at_level(logging.ERROR, logger="tusklang.evaluate"):
+        direct = client.evaluate("checkout_layout", context)
+        every = client.evaluate_all(context)
+        behind = client.evaluate("new_pricing_page", context)  # requires checkout_layout
+    assert (direct.reason, direct.error_code) == ("ERROR", "INVALID_CONTEXT")
+    assert "lone surrogate" in (direct.detail or "") and every["checkout_layout"] == direct
+    assert behind.reason == "PREREQUISITE_FAILED" and "INVALID_CONTEXT" in (behind.detail or "")
+    assert every["new_pricing_page"] == behind
+    assert caplog.records == []
+    # a text attribute with one is only compared, never encoded: it is evaluated as any other string
+    assert client.evaluate("checkout_layout", {"user_id": "u1", "country": "\ud800"}).reason != "ERROR"

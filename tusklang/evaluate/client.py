@@ -18,7 +18,7 @@ from . import reasons as r
 from .compile import CompiledFlag, Gate, compile_snapshot, dependency_order
 from .conditions import kind, to_epoch, value_type
 from .overlay import overlay
-from .result import EvaluationResult
+from .result import EvaluationResult, raised
 from .sources import OverrideSource, Records, as_source
 
 log = logging.getLogger("tusklang.evaluate")
@@ -414,9 +414,8 @@ class Client:
                 return _error(compiled.key, r.GENERAL, f"invalid `now`: {exc}")
         try:
             return compiled.evaluate(context, instant)
-        except Exception as exc:  # an evaluator bug must not take the application down
-            log.exception("evaluation of %s failed", compiled.key)
-            return _error(compiled.key, r.GENERAL, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug, or a context it cannot hash: never take the application down
+            return raised(compiled.key, exc)
 
     def evaluate_all(self, context: Mapping[str, Any] | None = None, now: Now = None) -> dict[str, EvaluationResult]:
         """Every flag, then every experiment, for one context; each result equals ``evaluate(key, ...)``.
@@ -471,9 +470,8 @@ class Client:
                         done[key] = body(context, instant)
                 else:
                     done[key] = fn(context, instant)
-            except Exception as exc:  # an evaluator bug: this flag reports it, the others are evaluated
-                log.exception("evaluation of %s failed", key)
-                done[key] = _error(key, r.GENERAL, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # this flag reports it, the others are evaluated
+                done[key] = raised(key, exc)
         # Results in the documented order: flags, then experiments.
         return {key: done[key] for key, _ in state.all_functions}
 

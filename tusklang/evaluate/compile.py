@@ -18,7 +18,7 @@ does not hold serves the off variant with PREREQUISITE_FAILED, naming the prereq
 from __future__ import annotations
 
 import bisect
-import logging
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,9 +29,7 @@ from . import reasons as r
 from .bucketing import make_hasher
 from .conditions import Check, SegmentTable, all_of, compile_condition, to_epoch
 from .fused import fuse
-from .result import EvaluationResult
-
-log = logging.getLogger("tusklang.evaluate")
+from .result import EvaluationResult, raised
 
 FlagFn = Callable[[Mapping[str, Any], float | None], EvaluationResult]
 RuleOutcome = EvaluationResult | str
@@ -169,13 +167,8 @@ def prerequisite_failure(
 
 
 def prerequisite_error(key: str) -> Callable[[BaseException], EvaluationResult]:
-    """The ERROR result of a prerequisite whose evaluation raised (an evaluator bug: logged)."""
-
-    def error(exc: BaseException) -> EvaluationResult:
-        log.error("evaluation of %s failed", key, exc_info=exc)
-        return EvaluationResult(key, None, None, r.ERROR, None, r.GENERAL, f"{type(exc).__name__}: {exc}")
-
-    return error
+    """The ERROR result of a prerequisite whose evaluation raised (result.raised)."""
+    return functools.partial(raised, key)
 
 
 def compile_flag(

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
+
+from . import reasons as r
+
+log = logging.getLogger("tusklang.evaluate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,3 +39,18 @@ class EvaluationResult:
         if self.prerequisite is not None:
             out["prerequisite"] = self.prerequisite
         return out
+
+
+def raised(key: str, exc: BaseException) -> EvaluationResult:
+    """The ERROR result of an evaluation that raised ``exc``.
+
+    A unit id holding a lone surrogate (json.loads accepts "\\ud800") cannot be encoded to be hashed:
+    the context's fault, INVALID_CONTEXT and not logged. Anything else is an evaluator bug: GENERAL,
+    logged with its traceback.
+    """
+    if isinstance(exc, UnicodeEncodeError):
+        char = exc.object[exc.start : exc.end]
+        detail = f"a unit id is not valid Unicode text: it holds {char!r} (a lone surrogate)"
+        return EvaluationResult(key, None, None, r.ERROR, None, r.INVALID_CONTEXT, detail)
+    log.error("evaluation of %s failed", key, exc_info=exc)
+    return EvaluationResult(key, None, None, r.ERROR, None, r.GENERAL, f"{type(exc).__name__}: {exc}")
