@@ -73,6 +73,9 @@ def test_a_policy_at_the_top_level_and_under_feature_flags_is_defined_twice(
         assert code == 1 and errors(report) == {("TSK318", top)}, command
         (found,) = [d for d in report["diagnostics"] if d["code"] == "TSK318"]
         assert [r["span"]["line"] for r in found["related"]] == [3]  # the one under feature_flags
+    code = main(["rollout", "simulate", str(project), "--metrics", str(METRICS)])  # it read the top-level one
+    err = capsys.readouterr().err
+    assert code == 1 and "TSK318" in err and f"project.tsk:{top}:" in err
 
 
 def test_a_top_level_policy_binds_its_flag_as_a_nested_one_does(

@@ -83,9 +83,9 @@ def _foreign_end(text: str, open_at: int, end: int) -> int | None:
         pos = m.end()
 
 
-def _foreign_call(lexer: ExtendedRegexLexer, match: re.Match[str], ctx: LexerContext) -> Iterator[
-    tuple[int, _TokenType, str]
-]:
+def _foreign_call(
+    lexer: ExtendedRegexLexer, match: re.Match[str], ctx: LexerContext
+) -> Iterator[tuple[int, _TokenType, str]]:
     """`name(` of any other name than a directive's: the code up to the balancing `)` is kept whole."""
     name, start = match.group(1), match.start()
     open_at = match.end() - 1

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.description = (
         f"{parser.description}\n\n"
         "Run as the `tusk` script on Linux, a check after the first is handed to a warm background process\n"
-        "(~45 ms instead of ~400): TUSK_CHECK_SERVER=0 turns it off (docs/lint.md, \"A warm check\")."
+        '(~45 ms instead of ~400): TUSK_CHECK_SERVER=0 turns it off (docs/lint.md, "A warm check").'
     )
 
 

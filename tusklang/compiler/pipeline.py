@@ -17,8 +17,9 @@ from pydantic import ValidationError
 
 from .._gc import gc_paused
 from .._version import __version__
-from ..diagnostics import Diagnostic, Related, Severity, Span, TuskError
+from ..diagnostics import Diagnostic, Severity, Span, TuskError
 from ..project import FileData, Merged, Project, Settings, load_project
+from ..project.loader import policy_defined_twice
 from ..schema.feature_flags import FlagConfig
 from ..schema.project import ProjectConfig
 from ..snapshot.format import DEFAULT_SCALE, FORMAT
@@ -201,19 +202,6 @@ def _lower(
         norm.environment_refs(
             config.management_config.approval_workflow.auto_approval,
             ("management_config", "approval_workflow", "auto_approval"),
-        )
-    policies = config.delivery_policies()
-    if len(policies) > 1:  # `tusk rollout` would read the top-level one and ignore the other
-        (top, _), (nested, _) = policies
-        first = locator.value(nested)
-        diagnostics.append(
-            Diagnostic(
-                "TSK318",
-                "`progressive_delivery` is defined twice: at the top level and under feature_flags",
-                locator.value(top),
-                hint="keep one of them (`tusk rollout` would read the top-level one only)",
-                related=(Related(first, "the one under feature_flags"),) if first else (),
-            )
         )
     access = access_settings(config, first, flags, experiments, norm)
     diagnostics.extend(norm.diagnostics)
@@ -422,6 +410,9 @@ def analyse(
 def _analyse(project: Project, merged: Merged, lint_options: LintOptions | None) -> Analysis:
     diagnostics = list(merged.diagnostics)
     data, locator = merged.data, merged.locator
+    twice = policy_defined_twice(data, locator)
+    if twice is not None:
+        diagnostics.append(twice)
     if merged.taint:
         # Before validation and before unknown values are left out, so `tusk check` (static) and
         # `tusk compile` report the same secrets at the same places.

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from ..diagnostics import Diagnostic, Span, TuskError
 from ..project import Settings, load_project
+from ..project.loader import policy_defined_twice
 from ..project.sourcemap import Locator, data_path
 from ..safejson import JSONInputError
 from ..safejson import loads as json_loads
@@ -81,11 +82,6 @@ def read_samples_csv(text: str, path: str = "<metrics>") -> list[Sample]:
     return samples
 
 
-def find_delivery_block(data: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The ``progressive_delivery`` mapping: top level, under ``feature_flags``, or the file itself."""
-    return _at(data, _block_path(data))
-
-
 def _block_path(data: Mapping[str, Any]) -> tuple[str, ...]:
     """Where the ``progressive_delivery`` block is: its data path (() for the file itself)."""
     if "progressive_delivery" in data:
@@ -131,6 +127,9 @@ def policy_from_text(text: str, path: str, settings: Settings | None = None) -> 
     Every problem is a TSK800 at the offending value's line (for TuskLang files).
     """
     data, locator = parse_config_text(text, path, settings)
+    twice = policy_defined_twice(data, locator) if locator is not None else None
+    if twice is not None:  # as check and compile refuse it
+        raise TuskError([twice])
     where = _block_path(data)
     block = _at(data, where)
     plain = json.loads(json.dumps(block, default=str))

@@ -377,6 +377,22 @@ def _merge_into(
             )
 
 
+def policy_defined_twice(data: Mapping[str, Any], locator: Locator) -> Diagnostic | None:
+    """TSK318 when a project holds `progressive_delivery` both at the top level and under feature_flags:
+    `tusk rollout` would read the top-level one only, so check, compile and rollout refuse both."""
+    flags = data.get("feature_flags")
+    if "progressive_delivery" not in data or not isinstance(flags, Mapping) or "progressive_delivery" not in flags:
+        return None
+    nested = locator.value(("feature_flags", "progressive_delivery"))
+    return Diagnostic(
+        "TSK318",
+        "`progressive_delivery` is defined twice: at the top level and under feature_flags",
+        locator.value(("progressive_delivery",)),
+        hint="keep one of them (`tusk rollout` would read the top-level one only)",
+        related=(Related(nested, "the one under feature_flags"),) if nested else (),
+    )
+
+
 def _owned(value: Any, path: Path) -> Any:
     """``value`` with the objects other files may add to copied: a file's own data is never changed."""
     if path in MERGED and isinstance(value, dict):
