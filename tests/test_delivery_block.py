@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -109,3 +110,29 @@ def test_an_env_value_in_a_top_level_policy_is_allowed_as_in_a_nested_one(
     code, report = run(["compile", str(policy), "-o", str(tmp_path / "o.json")], capsys)
     assert code == 0 and not errors(report)
     assert "10 minutes" not in (tmp_path / "o.json").read_text()
+
+
+def test_policy_files_beside_the_flags_do_not_join_a_directory_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One policy file per release (each a `tusk rollout start --config`): a directory holding several
+    compiles its flags as before, and each policy file named alone is still checked."""
+    (tmp_path / "flags.tsk").write_text("feature_flags = { flags = { checkout_page = { rollout_percentage = 5 } } }\n")
+    (tmp_path / "canary_a.tsk").write_text(SEED_POLICY.read_text())
+    broken = SEED_POLICY.read_text().replace("response_time = 2000", 'response_time = "fast"', 1)
+    (tmp_path / "canary_b.tsk").write_text(broken)
+    out = tmp_path / "out" / "o.json"
+    out.parent.mkdir()
+    for command in (["check", str(tmp_path)], ["compile", str(tmp_path), "-o", str(out)]):
+        code, report = run(command, capsys)
+        assert code == 0 and not errors(report), (command, report)
+    assert list(json.loads(out.read_text())["flags"]) == ["checkout_page"]
+    assert json.loads(out.read_text())["provenance"]["sources"] == [{"path": "flags.tsk", "sha256": ANY}]
+    code, report = run(["check", str(tmp_path / "canary_b.tsk")], capsys)
+    assert code == 1 and {c for c, _ in errors(report)} == {"TSK304"}  # a string where a number goes
+    # misspelt, it is reported wherever it is found (it might be a flag block)
+    (tmp_path / "canary_b.tsk").write_text(
+        SEED_POLICY.read_text().replace("progressive_delivery", "progresive_delivery")
+    )
+    code, report = run(["check", str(tmp_path)], capsys)
+    assert code == 1 and "did you mean `progressive_delivery`?" in json.dumps(report)

@@ -23,6 +23,7 @@ from tusklang.compiler.check import check_project
 from tusklang.compiler.pipeline import analyse
 from tusklang.diagnostics import Diagnostic, Span, TuskError
 from tusklang.project import FLAG_BLOCKS, Settings, load_project
+from tusklang.project.loader import POLICY_BLOCK
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -190,7 +191,7 @@ def test_the_comparison_sees_problems_and_unknown_values() -> None:
 def test_flag_blocks_are_the_schema_blocks() -> None:
     from tusklang.schema.project import ProjectConfig
 
-    assert set(ProjectConfig.model_fields) == FLAG_BLOCKS
+    assert set(ProjectConfig.model_fields) == FLAG_BLOCKS | {POLICY_BLOCK}
 
 
 def test_cases_cover_every_fixture_project() -> None:

@@ -54,7 +54,7 @@ def _check(
 def check_loaded(project: Project, lint_options: LintOptions | None = None, cache: bool = False) -> list[Diagnostic]:
     """``check_project`` for a project already loaded statically (the language server keeps one)."""
     diagnostics = list(project.diagnostics)
-    flag_sources = [source for source in project.sources if source.is_flag_file]
+    flag_sources = [source for source in project.sources if source.is_project_file]
     if not flag_sources or project.has_errors:
         return diagnostics
     with gc_paused():

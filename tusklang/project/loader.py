@@ -25,8 +25,9 @@ from .resolving import INCLUDED_HERE, context_for, include_chains, run_document,
 from .settings import Settings
 from .sourcemap import Locator, Path
 
-# The top-level blocks of a flag project (the fields of tusklang.schema.project.ProjectConfig; a test
-# keeps the two equal). A file that defines none of them is general TuskLang configuration.
+# The top-level blocks of a flag project (with POLICY_BLOCK, the fields of
+# tusklang.schema.project.ProjectConfig; a test keeps them equal). A file that defines none of them is
+# general TuskLang configuration.
 FLAG_BLOCKS = frozenset(
     {
         "feature_flags",
@@ -37,12 +38,16 @@ FLAG_BLOCKS = frozenset(
         "management_config",
         "performance_config",
         "security_config",
-        "progressive_delivery",
     }
 )
+# A delivery policy at the top level: a project block when its file is named (`tusk check policy.tsk`,
+# `tusk compile`), but a file that holds only a policy does not join the flags of a directory it is
+# found in: a team keeps one policy file per release (`tusk rollout start --config`), and two of them
+# in one project would be the same block defined twice.
+POLICY_BLOCK = "progressive_delivery"
 
 
-_BLOCK_NAMES = sorted(FLAG_BLOCKS)
+_BLOCK_NAMES = sorted(FLAG_BLOCKS | {POLICY_BLOCK})
 _HASH_SLICE = 1 << 20  # characters encoded at a time for a file's hash
 _KEYS_EXAMINED = 64  # top-level keys looked at for a misspelt block (bounded work on huge plain files)
 
@@ -122,7 +127,14 @@ class FileData:
             return False
         if not FLAG_BLOCKS.isdisjoint(self.data):
             return True
-        return any(did_you_mean(key, _BLOCK_NAMES) for key in list(self.data)[:_KEYS_EXAMINED])
+        return any(
+            did_you_mean(key, _BLOCK_NAMES) for key in list(self.data)[:_KEYS_EXAMINED] if key != POLICY_BLOCK
+        )
+
+    @property
+    def is_project_file(self) -> bool:
+        """Whether the file's data is analysed as a flag project's: a flag file, or a named policy file."""
+        return self.is_flag_file or (self.listed and self.data is not None and POLICY_BLOCK in self.data)
 
 
 @dataclass
@@ -151,7 +163,7 @@ class Project:
 
     @property
     def is_flag_project(self) -> bool:
-        return any(source.is_flag_file for source in self.sources)
+        return any(source.is_project_file for source in self.sources)
 
     @property
     def has_errors(self) -> bool:
