@@ -68,6 +68,21 @@ def test_an_expression_reads_back_with_the_same_text_and_names(source: str) -> N
     assert meaning(again) == meaning(data)
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        'a = @env("X", "d") == "p\nq" ? 1 : 2\n',  # a line break inside a string
+        'a = (@env("X", "d") == "p\nq") + (1)\n',  # parenthesized parts, not the whole
+        'a = (@env("X", ")(") == "p\nq")\n',  # already whole in parentheses, with parentheses quoted
+    ],
+)
+def test_an_expression_over_lines_is_written_the_same_after_one_round(source: str) -> None:
+    """Each loads/dumps round once added a pair of parentheses around an expression text over lines."""
+    _, text, again = written_and_read_back(source)  # asserts dumps(loads(text)) == text
+    assert text.count("(") - source.count("(") <= 1
+    assert meaning(again, text=False) == meaning(tusklang.loads(source), text=False)
+
+
 def test_a_copy_whose_names_mean_the_same_keeps_its_text() -> None:
     _, text, _ = written_and_read_back(KEPT["copied where the names mean the same"])
     assert text == "c = php(t)\ne = c + 1\nb = c + 1\n"

@@ -19,7 +19,7 @@ from typing import Any
 from ..diagnostics import Diagnostic, TuskError
 from ..limits import MAX_DEPTH, MAX_INT_DIGITS
 from ..values import DirectiveCall, Expression, ForeignCall, Identifier, MemberChain, Name
-from .foreign import is_balanced
+from .foreign import is_balanced, scan
 from .lexer import DIRECTIVE_FUNCTIONS, KEYWORDS
 from .strings import quote
 
@@ -299,8 +299,11 @@ class _Writer:
 
 def _whole(text: str) -> str:
     # An expression's text is a whole value; one that spans lines is kept in parentheses, inside which
-    # a line break is only whitespace.
-    return f"({text})" if "\n" in text else text
+    # a line break is only whitespace. Text already in one pair of them keeps it (else every
+    # loads/dumps round added a pair).
+    if "\n" not in text or (text.startswith("(") and scan(text, 1) == len(text) - 1):
+        return text
+    return f"({text})"
 
 
 def _same(left: Any, right: Any) -> bool:
