@@ -129,10 +129,34 @@ def test_policy_files_beside_the_flags_do_not_join_a_directory_project(
     assert list(json.loads(out.read_text())["flags"]) == ["checkout_page"]
     assert json.loads(out.read_text())["provenance"]["sources"] == [{"path": "flags.tsk", "sha256": ANY}]
     code, report = run(["check", str(tmp_path / "canary_b.tsk")], capsys)
-    assert code == 1 and {c for c, _ in errors(report)} == {"TSK304"}  # a string where a number goes
+    assert code == 1 and {c for c, _ in errors(report)} == {"TSK302"}  # a string where a number goes
     # misspelt, it is reported wherever it is found (it might be a flag block)
     (tmp_path / "canary_b.tsk").write_text(
         SEED_POLICY.read_text().replace("progressive_delivery", "progresive_delivery")
     )
     code, report = run(["check", str(tmp_path)], capsys)
     assert code == 1 and "did you mean `progressive_delivery`?" in json.dumps(report)
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ('error_rate = "0.05"', "error_rate = 0.05"),  # a number in a string
+        ('automatic = "yes"', "automatic = true"),  # a word for a boolean
+        ("automatic = 1", "automatic = true"),
+        ('failure_limit = "3"', "failure_limit = 3"),
+    ],
+)
+def test_a_policy_value_is_not_coerced_as_no_other_value_is(
+    written: str, kept: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The policy models took "yes" for true and "0.05" for 0.05 where every other block refuses them."""
+    seed = SEED_POLICY.read_text().replace("rollback = {\n", "rollback = {\n            failure_limit = 3\n", 1)
+    policy = tmp_path / "policy.tsk"
+    assert kept in seed
+    policy.write_text(seed.replace(kept, written, 1))
+    line = line_of(policy.read_text(), written)
+    code, report = run(["check", str(policy)], capsys)
+    assert code == 1 and errors(report) == {("TSK302", line)}
+    code = main(["rollout", "simulate", str(policy), "--metrics", str(METRICS)])
+    assert code == 1 and f"policy.tsk:{line}:" in capsys.readouterr().err

@@ -104,7 +104,13 @@ class Check(BaseModel):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # strict, as every other block (schema/_base.py): `automatic = "yes"` or `error_rate = "0.05"` is an
+    # error, never True or 0.05
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+
+
+# A direction is written as its name ("lower"): strict validation would take only the enum member.
+DirectionName = Annotated[Direction, Field(strict=False)]
 
 
 def _metric_problems(
@@ -207,7 +213,7 @@ class HealthChecks(_Strict):
     # Absolute thresholds (the seed's); a metric needs a threshold, a comparison, or both.
     thresholds: dict[str, float] = {}
     evaluation_period: Duration
-    directions: dict[str, Direction] = {}
+    directions: dict[str, DirectionName] = {}
     # An interval with fewer samples than this for a metric (on either side, for a comparison) is
     # "no data": hold, never judge.
     min_samples: int = Field(default=1, ge=1)
@@ -371,7 +377,7 @@ class BlueGreenPolicy(_Strict):
 class Gate(_Strict):
     metrics: list[str] = Field(min_length=1)
     thresholds: dict[str, float]
-    directions: dict[str, Direction] = {}
+    directions: dict[str, DirectionName] = {}
     min_samples: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
