@@ -157,6 +157,9 @@ def test_result_is_frozen_and_serialises() -> None:
             "$.flags.checkout.rules[0].rollout.schedule[1].at",
         ),
         (lambda d: d.update(format="tusklang.snapshot/9"), "$.format"),
+        # the one plain float of the format once took "0.5" and true (as 1.0)
+        (lambda d: d.update(runtime={"tracking": {"sampling_rate": "0.5"}}), "$.runtime.tracking.sampling_rate"),
+        (lambda d: d.update(runtime={"tracking": {"sampling_rate": True}}), "$.runtime.tracking.sampling_rate"),
         (lambda d: d["flags"]["checkout"].update(colour="red"), "$.flags.checkout.colour"),
     ],
 )

@@ -234,7 +234,7 @@ class TrackingSettings(_Model):
 
     evaluations: StrictBool = True
     exposures: StrictBool = True
-    sampling_rate: float = Field(default=1.0, ge=0, le=1)
+    sampling_rate: float = Field(default=1.0, ge=0, le=1, strict=True)  # 1 and 0.5; not "0.5", not true
 
 
 class DataProtectionSettings(_Model):
