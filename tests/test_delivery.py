@@ -58,7 +58,14 @@ def with_rollback(block: dict, **rollback: object) -> dict:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("5 minutes", 300), ("10 minutes", 600), ("30 seconds", 30), ("1 hour", 3600), ("2 days", 172800)],
+    [
+        ("5 minutes", 300),
+        ("10 minutes", 600),
+        ("30 seconds", 30),
+        ("1 hour", 3600),
+        ("2 days", 172800),
+        ("2 weeks", 1209600),
+    ],
 )
 def test_durations_in_the_documented_form_parse(text: str, seconds: int) -> None:
     assert parse_duration(text).total_seconds() == seconds

@@ -5,15 +5,15 @@ without importing the delivery controllers above them (docs/architecture.md); ``
 re-exports it and loads it with positioned TSK800 problems.
 
 Every key of the block means something; an unknown key is an error (``extra="forbid"``), never a
-silent no-op. Durations are parsed by :func:`parse_duration` only, and every metric carries an explicit
-direction (defaulted by name as a convenience, an error for names we cannot guess).
+silent no-op. Durations are parsed by :func:`parse_duration` only (schema/durations.py: the one grammar
+of every block), and every metric carries an explicit direction (defaulted by name as a convenience, an
+error for names we cannot guess).
 """
 
 from __future__ import annotations
 
 import enum
 import math
-import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Literal
@@ -21,35 +21,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ..diagnostics import Diagnostic, TuskError
+from .durations import parse_duration
 
-_DURATION = re.compile(r"(\d+)\s+(second|seconds|minute|minutes|hour|hours|day|days)")
-_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-
-
-def parse_duration(text: object) -> timedelta:
-    """``"<whole number> <unit>"`` with unit second(s), minute(s), hour(s) or day(s): ``"5 minutes"``.
-
-    Nothing else is accepted (no ``"5m"``, no fractions, no bare numbers) so a typo cannot silently
-    become a different period.
-    """
-    if isinstance(text, timedelta):
-        return text
-    if not isinstance(text, str):
-        raise ValueError(f'a duration is a string like "5 minutes", not {type(text).__name__} {text!r}')
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(
-            f'{text!r} is not a duration; write "<whole number> <unit>" with unit seconds, minutes, '
-            'hours or days, e.g. "30 seconds", "5 minutes", "1 hour"'
-        )
-    count, unit = int(match.group(1)), match.group(2).removesuffix("s")
-    return timedelta(seconds=count * _UNIT_SECONDS[unit])
+_UNIT_SECONDS = {"day": 86400, "hour": 3600, "minute": 60}
 
 
 def format_duration(value: timedelta) -> str:
     seconds = int(value.total_seconds())
-    for unit in ("day", "hour", "minute"):
-        size = _UNIT_SECONDS[unit]
+    for unit, size in _UNIT_SECONDS.items():
         if seconds and seconds % size == 0:
             n = seconds // size
             return f"{n} {unit}{'s' if n != 1 else ''}"
