@@ -24,6 +24,12 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]
     return code, json.loads(out) if out.strip() else {}
 
 
+def simulate(policy: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """`tusk rollout simulate` of ``policy`` over healthy metrics: its exit code and standard error."""
+    code = main(["rollout", "simulate", str(policy), "--metrics", str(METRICS)])
+    return code, capsys.readouterr().err
+
+
 def errors(report: dict) -> set[tuple[str, int]]:
     return {(d["code"], d["span"]["line"]) for d in report["diagnostics"] if d["severity"] == "error"}
 
@@ -52,8 +58,7 @@ def test_a_bad_policy_is_the_same_error_at_the_same_line_for_every_door(
     code, compiled = run(["compile", str(policy), "-o", str(tmp_path / "o.json")], capsys)
     assert code == 1 and errors(compiled) == {("TSK302", line)}
     assert not (tmp_path / "o.json").exists()
-    code = main(["rollout", "simulate", str(policy), "--metrics", str(METRICS)])
-    err = capsys.readouterr().err
+    code, err = simulate(policy, capsys)
     assert code == 1 and f"policy.tsk:{line}:" in err  # the rollout loader's own TSK800, same place
 
 
@@ -74,8 +79,7 @@ def test_a_policy_at_the_top_level_and_under_feature_flags_is_defined_twice(
         assert code == 1 and errors(report) == {("TSK318", top)}, command
         (found,) = [d for d in report["diagnostics"] if d["code"] == "TSK318"]
         assert [r["span"]["line"] for r in found["related"]] == [3]  # the one under feature_flags
-    code = main(["rollout", "simulate", str(project), "--metrics", str(METRICS)])  # it read the top-level one
-    err = capsys.readouterr().err
+    code, err = simulate(project, capsys)  # it read the top-level one
     assert code == 1 and "TSK318" in err and f"project.tsk:{top}:" in err
 
 
@@ -158,5 +162,5 @@ def test_a_policy_value_is_not_coerced_as_no_other_value_is(
     line = line_of(policy.read_text(), written)
     code, report = run(["check", str(policy)], capsys)
     assert code == 1 and errors(report) == {("TSK302", line)}
-    code = main(["rollout", "simulate", str(policy), "--metrics", str(METRICS)])
-    assert code == 1 and f"policy.tsk:{line}:" in capsys.readouterr().err
+    code, err = simulate(policy, capsys)
+    assert code == 1 and f"policy.tsk:{line}:" in err
