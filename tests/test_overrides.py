@@ -535,6 +535,13 @@ def test_concurrent_writers_serialise_into_one_consistent_history(redis_url: str
     [
         (["set-rollout", "new_checkout_flow", "130"], "TSK701", "between 0 and 100"),
         (["set-rollout", "new_checkout_flow", "ten"], "TSK701", "between 0 and 100"),
+        # finer than the scale, as compile's TSK311 (the evaluator would round it unsaid)
+        (["set-rollout", "new_checkout_flow", "33.3333"], "TSK701", "round it to 33.333"),
+        (
+            ["set-variant-weights", "checkout_optimization", "control=33.3333", "variant_a=66.6667"],
+            "TSK706",
+            "finer than the snapshot's resolution (0.001%)",
+        ),
         (["set-rollout", "new_chekout_flow", "10"], "TSK700", "did you mean `new_checkout_flow`"),
         (["enable", "nope"], "TSK700", "no flag or experiment `nope`"),
         (["set-rollout", "new_checkout_flow", "10", "--rule", "nope"], "TSK703", "no rule `nope`"),

@@ -179,6 +179,17 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _finer(value: float, scale: int) -> str | None:
+    """Why ``value`` percent cannot be applied as given: finer than the snapshot's scale (compile's TSK311
+    rule; the evaluator would round it), else None."""
+    exact = value * scale / 100
+    rounded = round(exact)
+    if math.isclose(exact, rounded, abs_tol=1e-6):
+        return None
+    step, nearest = 100 / scale, rounded * 100 / scale
+    return f"{value:g}% is finer than the snapshot's resolution ({step:g}%): round it to {nearest:g}"
+
+
 def propose_rollout(
     snapshot: Snapshot, key: str, percent: str, rule: str | None, cmd: CommandLine, at: tuple[int, int, int | None]
 ) -> Proposal:
@@ -194,6 +205,8 @@ def propose_rollout(
                 hint="give a percentage, e.g. 25 or 12.5",
             )
         )
+    elif (finer := _finer(value, snapshot.scale)) is not None:
+        problems.append(Diagnostic(BAD_PERCENT, f"rollout percentage {finer}", cmd.span(percent_at)))
     if problems:
         return Proposal({}, problems)
     flag = _find(snapshot, key)
@@ -244,6 +257,9 @@ def propose_weights(
             continue
         if value < 0:
             problems.append(Diagnostic(BAD_WEIGHTS, f"weight of `{name}` is negative ({number})", where))
+            continue
+        if (finer := _finer(value, snapshot.scale)) is not None:
+            problems.append(Diagnostic(BAD_WEIGHTS, f"weight of `{name}`: {finer}", where))
             continue
         weights.append([name, int(value) if value.is_integer() else value])
     if not problems:
