@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,20 @@ def redis_url() -> str:
     except Exception as exc:
         _unavailable("Redis", f"{type(exc).__name__}: {exc}")
     return url
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own on the shared Redis; every key under it is deleted after."""
+    import redis
+
+    name = f"tusk-test-{uuid.uuid4().hex[:12]}:"
+    yield name
+    conn = redis.Redis.from_url(redis_url)
+    keys = list(conn.scan_iter(f"{name}*"))
+    if keys:
+        conn.delete(*keys)
+    conn.close()
 
 
 @pytest.fixture(scope="session")

@@ -11,14 +11,12 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from tusklang.cli import main
 from tusklang.evaluate import Client
@@ -45,17 +43,6 @@ ROLES = {
 }
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    name = f"tusk-test-{uuid.uuid4().hex[:12]}:"
-    yield name
-    conn = redis.Redis.from_url(redis_url)
-    keys = list(conn.scan_iter(f"{name}*"))
-    if keys:
-        conn.delete(*keys)
-    conn.close()
 
 
 @pytest.fixture

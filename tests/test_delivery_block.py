@@ -164,3 +164,30 @@ def test_a_policy_value_is_not_coerced_as_no_other_value_is(
     assert code == 1 and errors(report) == {("TSK302", line)}
     code, err = simulate(policy, capsys)
     assert code == 1 and f"policy.tsk:{line}:" in err
+
+
+def test_a_policy_file_binding_a_flag_compiled_elsewhere_is_not_judged_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], redis_url: str, prefix: str
+) -> None:
+    """`tusk rollout start --config policy.tsk --snapshot flags.json` binds the policy to flags compiled from
+    other files: alone, the policy file has no flags to judge the binding by; with flags, it is judged."""
+    seed = SEED_POLICY.read_text()
+    bound = seed.replace("    canary_deployments = {\n", '    canary_deployments = {\n        flag = "checkout"\n', 1)
+    assert bound != seed
+    policy = tmp_path / "policy.tsk"
+    policy.write_text(bound)
+    assert run(["check", str(policy)], capsys)[0] == 0
+    assert run(["compile", str(policy), "-o", str(tmp_path / "p.json")], capsys)[0] == 0
+    flags = tmp_path / "flags.tsk"
+    flags.write_text("feature_flags = { flags = { checkout = { rollout_percentage = 5 } } }\n")
+    snapshot = tmp_path / "flags.json"
+    assert run(["compile", str(flags), "-o", str(snapshot)], capsys)[0] == 0
+    db = f"sqlite:///{tmp_path / 'rollout.db'}"
+    start = ["rollout", "start", "co", "--config", str(policy), "--snapshot", str(snapshot), "--rollout-db", db]
+    assert main([*start, "--redis", redis_url, "--prefix", prefix]) == 0
+    assert "bound to" in capsys.readouterr().err  # the flag of the other file
+    # named with flags that lack it, the binding is judged as under feature_flags
+    flags.write_text("feature_flags = { flags = { checkout_v2 = { rollout_percentage = 5 } } }\n")
+    code, report = run(["check", str(flags), str(policy)], capsys)
+    line = line_of(bound, 'flag = "checkout"')
+    assert code == 1 and errors(report) == {("TSK823", line)}

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -112,15 +111,6 @@ def snapshot_file(tmp_path: Path) -> Path:
     path = tmp_path / "flags.json"
     path.write_text(json.dumps(SNAPSHOT), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    value = f"tusk-test-{uuid.uuid4().hex[:10]}:"
-    yield value
-    store = OverrideStore.from_url(redis_url, value)
-    store.client.delete(store.hash_key, store.version_key, store.audit_key)
-    store.close()
 
 
 @pytest.fixture

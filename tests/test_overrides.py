@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,17 +43,6 @@ CHECKOUT_UNIT = {
 }
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    name = f"tusk-test-{uuid.uuid4().hex[:12]}:"
-    yield name
-    conn = redis.Redis.from_url(redis_url)
-    keys = list(conn.scan_iter(f"{name}*"))
-    if keys:
-        conn.delete(*keys)
-    conn.close()
 
 
 @pytest.fixture

@@ -203,6 +203,9 @@ def binding_diagnostics(
         model = Snapshot.model_validate(snapshot)
     except ValueError:  # the snapshot's own problems are reported elsewhere
         return []
+    if not model.flags and not model.experiments:
+        # A policy file of its own: its flag is compiled elsewhere (`tusk rollout start --snapshot`).
+        return []
     out = []
     for where, name, wanted in bound:
         if not complete and wanted.key not in model.flags and wanted.key not in model.experiments:
