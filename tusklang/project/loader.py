@@ -393,13 +393,13 @@ def policy_defined_twice(data: Mapping[str, Any], locator: Locator) -> Diagnosti
     """TSK318 when a project holds `progressive_delivery` both at the top level and under feature_flags:
     `tusk rollout` would read the top-level one only, so check, compile and rollout refuse both."""
     flags = data.get("feature_flags")
-    if "progressive_delivery" not in data or not isinstance(flags, Mapping) or "progressive_delivery" not in flags:
+    if POLICY_BLOCK not in data or not isinstance(flags, Mapping) or POLICY_BLOCK not in flags:
         return None
-    nested = locator.value(("feature_flags", "progressive_delivery"))
+    nested = locator.value(("feature_flags", POLICY_BLOCK))
     return Diagnostic(
         "TSK318",
-        "`progressive_delivery` is defined twice: at the top level and under feature_flags",
-        locator.value(("progressive_delivery",)),
+        f"`{POLICY_BLOCK}` is defined twice: at the top level and under feature_flags",
+        locator.value((POLICY_BLOCK,)),
         hint="keep one of them (`tusk rollout` would read the top-level one only)",
         related=(Related(nested, "the one under feature_flags"),) if nested else (),
     )
