@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..diagnostics import Diagnostic, TuskError
+from ..schema._base import Duration
 from ..schema.delivery import (
     DEFAULT_DIRECTIONS,
     DEFAULT_FAILURE_LIMIT,
@@ -25,7 +26,6 @@ from ..schema.delivery import (
     Comparison,
     DeliveryPolicy,
     Direction,
-    Duration,
     EventMetric,
     FeatureGates,
     FlagBinding,
@@ -34,8 +34,8 @@ from ..schema.delivery import (
     Rollback,
     TrafficSplit,
     format_duration,
-    parse_duration,
 )
+from ..schema.durations import parse_duration
 
 __all__ = [
     "DEFAULT_DIRECTIONS",

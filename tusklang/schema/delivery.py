@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ..diagnostics import Diagnostic, TuskError
-from .durations import parse_duration
+from ._base import ConfigModel, Duration
 
 _UNIT_SECONDS = {"day": 86400, "hour": 3600, "minute": 60}
 
@@ -33,9 +33,6 @@ def format_duration(value: timedelta) -> str:
             n = seconds // size
             return f"{n} {unit}{'s' if n != 1 else ''}"
     return f"{seconds} second{'s' if seconds != 1 else ''}"
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 class Direction(enum.StrEnum):
@@ -80,12 +77,6 @@ class Check(BaseModel):
     def describe(self) -> str:
         op = "<=" if self.direction is Direction.LOWER else ">="
         return f"{self.metric} {op} {self.threshold:g}"
-
-
-class _Strict(BaseModel):
-    # strict, as every other block (schema/_base.py): `automatic = "yes"` or `error_rate = "0.05"` is an
-    # error, never True or 0.05
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 # A direction is written as its name ("lower"): strict validation would take only the enum member.
@@ -134,7 +125,7 @@ def _build_checks(
     return tuple(Check(metric=m, threshold=thresholds[m], direction=_direction(m, directions)) for m in metrics)
 
 
-class Comparison(_Strict):
+class Comparison(ConfigModel):
     """Canary against stable over the same window (as Argo Rollouts / Flagger analyses compare them).
 
     Both bounds say how much *worse* the canary may be, in the metric's direction: for a lower-is-better
@@ -176,7 +167,7 @@ class CompareCheck(BaseModel):
         return f"{self.metric} canary vs stable: " + " and ".join(parts) + " worse"
 
 
-class EventMetric(_Strict):
+class EventMetric(ConfigModel):
     """A health metric computed per side from the event store (docs/events.md, "Per-side metrics").
 
     ``rate``: the share of units served the side's variant in the window that then had a conversion
@@ -187,7 +178,7 @@ class EventMetric(_Strict):
     aggregate: Literal["rate", "mean"] = "rate"
 
 
-class HealthChecks(_Strict):
+class HealthChecks(ConfigModel):
     metrics: list[str] = Field(min_length=1)
     # Absolute thresholds (the seed's); a metric needs a threshold, a comparison, or both.
     thresholds: dict[str, float] = {}
@@ -241,7 +232,7 @@ def _binding(value: object) -> object:
     return {"key": value} if isinstance(value, str) else value
 
 
-class FlagBinding(_Strict):
+class FlagBinding(ConfigModel):
     """The flag whose traffic a rollout moves through the runtime override layer (docs/delivery.md).
 
     ``rule``: the rule whose rollout percentage (or split) the controller sets; by default the flag's
@@ -259,7 +250,7 @@ class FlagBinding(_Strict):
 Binding = Annotated[FlagBinding | None, BeforeValidator(_binding)]
 
 
-class TrafficSplit(_Strict):
+class TrafficSplit(ConfigModel):
     canary: float = Field(ge=0, le=100)
     stable: float | None = Field(default=None, ge=0, le=100)
 
@@ -276,7 +267,7 @@ DEFAULT_FAILURE_LIMIT = 3
 DEFAULT_STEP_SIZE = 10.0
 
 
-class Rollback(_Strict):
+class Rollback(ConfigModel):
     automatic: bool = True
     # The seed's `threshold = 0.1`: the fraction of an interval's samples of one metric that may breach
     # its threshold before that metric fails the interval (docs/delivery.md, "Rollback threshold").
@@ -286,7 +277,7 @@ class Rollback(_Strict):
     cooldown_period: Duration = timedelta(0)
 
 
-class CanaryPolicy(_Strict):
+class CanaryPolicy(ConfigModel):
     enabled: bool = True
     flag: Binding = None
     traffic_split: TrafficSplit
@@ -345,7 +336,7 @@ class CanaryPolicy(_Strict):
         return self.health_checks.evaluation_period
 
 
-class BlueGreenPolicy(_Strict):
+class BlueGreenPolicy(ConfigModel):
     enabled: bool = True
     flag: Binding = None
     switch_strategy: Literal["instant"] = "instant"
@@ -353,7 +344,7 @@ class BlueGreenPolicy(_Strict):
     rollback_window: Duration
 
 
-class Gate(_Strict):
+class Gate(ConfigModel):
     metrics: list[str] = Field(min_length=1)
     thresholds: dict[str, float]
     directions: dict[str, DirectionName] = {}
@@ -369,12 +360,12 @@ class Gate(_Strict):
         return _build_checks(self.metrics, self.thresholds, self.directions)
 
 
-class FeatureGates(_Strict):
+class FeatureGates(ConfigModel):
     enabled: bool = True
     gates: dict[str, Gate] = {}
 
 
-class DeliveryPolicy(_Strict):
+class DeliveryPolicy(ConfigModel):
     canary_deployments: CanaryPolicy | None = None
     blue_green_deployments: BlueGreenPolicy | None = None
     feature_gates: FeatureGates = FeatureGates.model_construct()
