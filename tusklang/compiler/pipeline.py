@@ -349,15 +349,21 @@ def _compile(
     del merged
     diagnostics = _sorted([*project.diagnostics, *analysis.diagnostics])
     validated = time.process_time() - started
-    if any(d.is_error for d in diagnostics):
-        raise TuskError(diagnostics)
-    if analysis.config is None:  # static, and the project is invalid unless unknown values make it valid
-        raise TuskError(_sorted([*diagnostics, *analysis.withheld]))
+    _refuse_unless_compiled(diagnostics, analysis)
     snapshot = analysis.snapshot
     del analysis  # the validated models
     result = _emit(snapshot, provenance, diagnostics, verify)
     result.timings = {"load": loaded, "validate": validated, **result.timings}
     return result
+
+
+def _refuse_unless_compiled(diagnostics: list[Diagnostic], analysis: Analysis) -> None:
+    """TuskError when the analysis made no snapshot: an error, or (statically) a config that validates
+    only with values left unknown (then with the findings about them)."""
+    if any(d.is_error for d in diagnostics):
+        raise TuskError(diagnostics)
+    if analysis.config is None:
+        raise TuskError(_sorted([*diagnostics, *analysis.withheld]))
 
 
 def _lean(project: Project) -> Project:
@@ -378,10 +384,7 @@ def compile_project(project: Project, lint_options: LintOptions | None = None, v
     analysis = analyse(project, lint_options=lint_options)
     validated = time.process_time() - started
     diagnostics = _sorted([*project.diagnostics, *analysis.diagnostics])
-    if any(d.is_error for d in diagnostics):
-        raise TuskError(diagnostics)
-    if analysis.config is None:  # as in _compile
-        raise TuskError(_sorted([*diagnostics, *analysis.withheld]))
+    _refuse_unless_compiled(diagnostics, analysis)
     result = _emit(analysis.snapshot, _provenance(project), diagnostics, verify)
     result.timings = {"validate": validated, **result.timings}
     return result
@@ -442,8 +445,10 @@ def _analyse(project: Project, merged: Merged, lint_options: LintOptions | None)
         findings.extend(binding_diagnostics(config, snapshot, locator, complete=project.execute or not unknown))
     withheld: list[Diagnostic] = []
     if unknown:
-        withheld = [d for d in findings if needs_execution(d, unknown)]
-        findings = [d for d in findings if not needs_execution(d, unknown)]
+        kept: list[Diagnostic] = []
+        for d in findings:
+            (withheld if needs_execution(d, unknown) else kept).append(d)
+        findings = kept
     diagnostics.extend(findings)
     return Analysis(
         config,
