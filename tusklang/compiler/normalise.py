@@ -25,7 +25,7 @@ from ..schema.durations import parse_duration
 from ..schema.feature_flags import FlagConfig, FlagTargeting
 from ..schema.project import ProjectConfig
 from ..schema.timeofday import check_time_zone, minute_of_day
-from ..snapshot.format import DEFAULT_SCALE, FORMAT
+from ..snapshot.format import DEFAULT_SCALE, FORMAT, percent_on_scale
 from .clauses import lower_rules
 from .locate import Locator, Path, dotted, suggest
 from .typed import Typed, typed_variants
@@ -107,9 +107,8 @@ class Normaliser:
 
     def percent(self, value: float, path: Path) -> int:
         """A percentage (0..100, sub-percent allowed) on the integer scale; finer steps are an error."""
-        exact = value * self.scale / 100
-        rounded = round(exact)
-        if not math.isclose(exact, rounded, abs_tol=1e-6):
+        rounded, exact = percent_on_scale(value, self.scale)
+        if not exact:
             self.error(
                 "TSK311",
                 f"`{dotted(path)}` = {value:g}% is finer than the snapshot's resolution ({100 / self.scale:g}%)",

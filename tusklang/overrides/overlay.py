@@ -24,6 +24,7 @@ from ..evaluate.overlay import (
     weight_units,
 )
 from ..snapshot import Snapshot, load_snapshot
+from ..snapshot.format import percent_on_scale
 from ..snapshot.models import Flag
 from ..source import SourceFile
 
@@ -182,9 +183,8 @@ def _number(text: str) -> float | None:
 def _finer(value: float, scale: int) -> str | None:
     """Why ``value`` percent cannot be applied as given: finer than the snapshot's scale (compile's TSK311
     rule; the evaluator would round it), else None."""
-    exact = value * scale / 100
-    rounded = round(exact)
-    if math.isclose(exact, rounded, abs_tol=1e-6):
+    rounded, exact = percent_on_scale(value, scale)
+    if exact:
         return None
     step, nearest = 100 / scale, rounded * 100 / scale
     return f"{value:g}% is finer than the snapshot's resolution ({step:g}%): round it to {nearest:g}"

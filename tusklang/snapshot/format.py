@@ -7,12 +7,22 @@ compile) import these without the snapshot models, so `tusk check` never builds 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
 
 FORMAT = "tusklang.snapshot/1"
 DEFAULT_SCALE = 100_000
+
+
+def percent_on_scale(percent: float, scale: int) -> tuple[int, bool]:
+    """``percent`` (0..100) in units of ``scale``, rounded, and whether that is exact (to 1e-6 of a unit).
+    Where a person writes a percentage, a finer one is an error: the compiler's TSK311, `tusk flags`' TSK701."""
+    exact = percent * scale / 100
+    rounded = round(exact)
+    return rounded, math.isclose(exact, rounded, abs_tol=1e-6)
+
 
 _SEMVER = re.compile(
     r"^v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
