@@ -27,6 +27,7 @@ from typing import Any
 
 from ..diagnostics import TuskError
 from ..snapshot import Snapshot, load_snapshot
+from ..snapshot.format import percent_on_scale
 
 # The overrides' logger: refused records are the overrides' story, whichever module tells it.
 log = logging.getLogger("tusklang.overrides")
@@ -47,7 +48,7 @@ def _default_salt(key: str, is_experiment: bool) -> str:
 
 
 def percent_units(percent: float, scale: int) -> int:
-    return max(0, min(scale, round(percent * scale / 100)))
+    return max(0, min(scale, percent_on_scale(percent, scale)[0]))
 
 
 def weight_units(percents: Sequence[float], scale: int) -> list[int]:
