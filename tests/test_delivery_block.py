@@ -16,6 +16,7 @@ from tusklang.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 SEED_POLICY = ROOT / "fixtures" / "delivery" / "seed_policy.tsk"
 METRICS = ROOT / "fixtures" / "delivery" / "healthy.csv"
+FLAGS = "feature_flags = { flags = { checkout_page = { rollout_percentage = 5 } } }\n"  # a policy binds checkout_page
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
@@ -86,8 +87,7 @@ def test_a_policy_at_the_top_level_and_under_feature_flags_is_defined_twice(
 def test_a_top_level_policy_binds_its_flag_as_a_nested_one_does(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    policy = (
-        "feature_flags = { flags = { checkout_page = { rollout_percentage = 5 } } }\n"
+    policy = FLAGS + (
         "progressive_delivery = {\n"
         '    blue_green_deployments = { flag = "checkout_pages", rollback_window = "5 minutes" }\n'
         "}\n"
@@ -121,7 +121,7 @@ def test_policy_files_beside_the_flags_do_not_join_a_directory_project(
 ) -> None:
     """One policy file per release (each a `tusk rollout start --config`): a directory holding several
     compiles its flags as before, and each policy file named alone is still checked."""
-    (tmp_path / "flags.tsk").write_text("feature_flags = { flags = { checkout_page = { rollout_percentage = 5 } } }\n")
+    (tmp_path / "flags.tsk").write_text(FLAGS)
     (tmp_path / "canary_a.tsk").write_text(SEED_POLICY.read_text())
     broken = SEED_POLICY.read_text().replace("response_time = 2000", 'response_time = "fast"', 1)
     (tmp_path / "canary_b.tsk").write_text(broken)
